@@ -34,9 +34,17 @@ void mvm_error_context(mvm_error *err, const char *fmt, ...) {
     va_end(ap);
     if (n < 0)
         return;
-    char joined[MVM_ERROR_MSG_MAX];
-    snprintf(joined, sizeof joined, "%s: %s", prefix, err->msg);
-    memcpy(err->msg, joined, sizeof joined);
+    /* Shift the message right and put "prefix: " in front, truncating. */
+    size_t plen = strlen(prefix), mlen = strlen(err->msg);
+    if (plen + 2 >= sizeof err->msg)
+        plen = sizeof err->msg - 3;
+    if (plen + 2 + mlen >= sizeof err->msg)
+        mlen = sizeof err->msg - plen - 3;
+    memmove(err->msg + plen + 2, err->msg, mlen);
+    err->msg[plen + 2 + mlen] = '\0';
+    memcpy(err->msg, prefix, plen);
+    err->msg[plen] = ':';
+    err->msg[plen + 1] = ' ';
 }
 
 void mvm_error_clear(mvm_error *err) {
