@@ -1,0 +1,18 @@
+# tests/integration/clients.cmake - the Python and Go client suites, each
+# against a real mvmd started by tests/integration/harness.py, and the quick
+# benchmark smoke test (tests/bench). Included from tests/CMakeLists.txt.
+set(mvm_it_dir ${CMAKE_SOURCE_DIR}/tests/integration)
+
+if(MVM_PYTHON_CLIENT)
+  add_test(NAME python_client
+           COMMAND ${MVM_PYTHON} ${mvm_it_dir}/python_client_test.py -v)
+  set_tests_properties(python_client PROPERTIES
+    ENVIRONMENT "MVM_BUILD_DIR=${CMAKE_BINARY_DIR};MVM_PY_GEN=${MVM_PY_GEN_DIR};GRPC_VERBOSITY=ERROR"
+    LABELS "integration;clients" TIMEOUT 300)
+  add_test(NAME python_example
+           COMMAND ${MVM_PYTHON} ${mvm_it_dir}/harness.py --build ${CMAKE_BINARY_DIR}
+                   -- ${MVM_PYTHON} ${CMAKE_SOURCE_DIR}/clients/python/example.py)
+  set_tests_properties(python_example PROPERTIES
+    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR}"
+    LABELS "integration;clients" TIMEOUT 120)
+endif()
