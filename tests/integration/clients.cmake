@@ -16,3 +16,16 @@ if(MVM_PYTHON_CLIENT)
     ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR}"
     LABELS "integration;clients" TIMEOUT 120)
 endif()
+
+if(MVM_GO_CLIENT)
+  set(mvm_go_test_bin ${CMAKE_BINARY_DIR}/tests/integration/go_client_test.test)
+  mvm_go_build(mvm_go_client_test ${mvm_go_test_bin} ${mvm_it_dir}/go_client_test TEST)
+  add_test(NAME go_client
+           COMMAND ${MVM_PYTHON} ${mvm_it_dir}/harness.py --build ${CMAKE_BINARY_DIR}
+                   -- ${mvm_go_test_bin} -test.v -test.count=1)
+  add_test(NAME go_example
+           COMMAND ${MVM_PYTHON} ${mvm_it_dir}/harness.py --build ${CMAKE_BINARY_DIR}
+                   -- ${CMAKE_BINARY_DIR}/clients/go/mvm-go-example)
+  set_tests_properties(go_client go_example PROPERTIES
+    LABELS "integration;clients" TIMEOUT 300)
+endif()
