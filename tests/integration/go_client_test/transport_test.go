@@ -164,16 +164,29 @@ func checkReflection(t *testing.T, ask func(list, symbol, file string) answer) {
 	}
 }
 
+// request builds a v1 request asking one of the three things.
+func request(list, symbol, file string) *reflv1.ServerReflectionRequest {
+	req := &reflv1.ServerReflectionRequest{}
+	switch {
+	case list != "":
+		req.MessageRequest = &reflv1.ServerReflectionRequest_ListServices{ListServices: list}
+	case symbol != "":
+		req.MessageRequest = &reflv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}
+	default:
+		req.MessageRequest = &reflv1.ServerReflectionRequest_FileByFilename{FileByFilename: file}
+	}
+	return req
+}
+
 func TestReflectionV1alpha(t *testing.T) {
 	checkReflection(t, func(list, symbol, file string) answer {
+		raw, err := proto.Marshal(request(list, symbol, file))
 		req := &reflv1alpha.ServerReflectionRequest{}
-		switch {
-		case list != "":
-			req.MessageRequest = &reflv1alpha.ServerReflectionRequest_ListServices{ListServices: list}
-		case symbol != "":
-			req.MessageRequest = &reflv1alpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}
-		default:
-			req.MessageRequest = &reflv1alpha.ServerReflectionRequest_FileByFilename{FileByFilename: file}
+		if err == nil {
+			err = protov1.Unmarshal(raw, req)
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 		s, err := reflv1alpha.NewServerReflectionClient(cl.Conn).ServerReflectionInfo(ctx(t))
 		r := exchange[*reflv1alpha.ServerReflectionRequest, *reflv1alpha.ServerReflectionResponse](t, s, err, req)
@@ -183,20 +196,11 @@ func TestReflectionV1alpha(t *testing.T) {
 
 func TestReflectionV1(t *testing.T) {
 	checkReflection(t, func(list, symbol, file string) answer {
-		req := &reflv1.ServerReflectionRequest{}
-		switch {
-		case list != "":
-			req.MessageRequest = &reflv1.ServerReflectionRequest_ListServices{ListServices: list}
-		case symbol != "":
-			req.MessageRequest = &reflv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}
-		default:
-			req.MessageRequest = &reflv1.ServerReflectionRequest_FileByFilename{FileByFilename: file}
-		}
 		s, err := reflv1.NewServerReflectionClient(cl.Conn).ServerReflectionInfo(ctx(t))
+		req := request(list, symbol, file)
 		return toAnswer(t, exchange[*reflv1.ServerReflectionRequest, *reflv1.ServerReflectionResponse](t, s, err, req))
 	})
 }
-
 func refused(t *testing.T, what, ca, cert, key string) {
 	conn, err := client.DialTLS(os.Getenv("MVM_ENDPOINT"), certFile(ca), cert, key)
 	if err != nil {
