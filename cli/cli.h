@@ -1,0 +1,174 @@
+/* cli.h - what the files of mvm-cli share.
+ *
+ * An object file (cli_tenant.c ...) holds only a cli_object: its verbs, each
+ * naming a service method, and the columns its messages show in tables.
+ * Everything else is derived from the protobuf-c descriptors: the flags of
+ * a verb (cli_flags.c), the help text (cli_docs.c, from the embedded
+ * descriptor set's comments), JSON (cli_json.c) and tables (cli_table.c).
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdio.h>
+
+#include "mvm_error.h"
+
+/* Exit codes besides 0 and the gRPC status codes 1-16. */
+#define CLI_EXIT_USAGE 64
+
+typedef struct cli_column {
+    const char *header; /* "NAME" */
+    const char *path;   /* field path in the message, "usage.instances" */
+} cli_column;
+
+/* How one message type is shown in tables: rows with these columns, or, if
+ * vertical, one "HEADER  value" line per column. */
+typedef struct cli_view {
+    const ProtobufCMessageDescriptor *msg;
+    const cli_column *columns; /* ends with {NULL, NULL} */
+    int vertical;
+} cli_view;
+
+typedef struct cli_verb {
+    const char *name;                         /* "create" */
+    const ProtobufCServiceDescriptor *service;
+    const char *method;                       /* "CreateTenant" */
+    const char *positional;                   /* field the argument fills;
+                                                 NULL: "name" or "id" */
+} cli_verb;
+
+typedef struct cli_object {
+    const char *name;      /* "tenant" */
+    const char *summary;   /* one line for the top-level help */
+    const cli_verb *verbs; /* ends with {NULL} */
+    const cli_view *views; /* ends with {NULL} */
+} cli_object;
+
+extern const cli_object cli_tenant_object, cli_pool_object,
+    cli_instance_object, cli_node_object, cli_health_object;
+/* All objects, NULL-terminated. */
+extern const cli_object *const cli_objects[];
+
+/* ---- cli_docs.c: comments and streaming kinds from the descriptor set ---- */
+
+/* Leading comment of a field / message / method, or NULL. Full names as in
+ * descriptor->name ("mvm.v1.Tenant"). */
+const char *cli_docs_field(const char *msg, const char *field);
+const char *cli_docs_message(const char *msg);
+const char *cli_docs_method(const char *service, const char *method);
+/* 1 if the method streams replies, 0 if not, -1 if unknown. */
+int cli_docs_server_streaming(const char *service, const char *method);
+
+/* ---- cli_flags.c: request flags derived from the request descriptor ---- */
+
+typedef struct cli_flag {
+    char name[96];      /* without "--": "quota-max-instances", "label" */
+    const ProtobufCFieldDescriptor *path[8]; /* from the request down */
+    int depth;
+    char mask_path[128]; /* "quota.max_instances"; "" if not for update_mask */
+    int positional;
+} cli_flag;
+
+typedef struct cli_flagset {
+    const ProtobufCMessageDescriptor *req;
+    cli_flag *flags;
+    size_t n;
+    const ProtobufCFieldDescriptor *mask_field; /* update_mask, or NULL */
+    const ProtobufCFieldDescriptor *wrapper;    /* resource field masks are
+                                                   relative to, or NULL */
+} cli_flagset;
+
+/* Builds the flags of a request type. positional names the field the
+ * positional argument fills (NULL: a "name" or "id" field, if any). */
+mvm_code cli_flags_build(const ProtobufCMessageDescriptor *req,
+                         const char *positional, cli_flagset *fs, mvm_error *err);
+void cli_flags_free(cli_flagset *fs);
+/* Fills a new request from args (flags and at most one positional). For a
+ * request with update_mask, fills it with the mask paths of the flags given,
+ * leaving out those named in selectors (NULL-terminated field names).
+ * INVALID_ARGUMENT with a message on any usage error. */
+mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
+                         const char *const *selectors, ProtobufCMessage **out,
+                         mvm_error *err);
+/* Writes "--name TYPE  comment" lines for every flag. */
+void cli_flags_help(const cli_flagset *fs, FILE *out);
+/* " --a --b ..." list of flag names into buf. */
+void cli_flags_names(const cli_flagset *fs, char *buf, size_t cap);
+/* Sets one leaf (scalar, enum, bool, string; or appends to a repeated/map
+ * field, where text is "k=v" for maps) of msg from text. */
+mvm_code cli_flags_set(ProtobufCMessage *msg, const cli_flag *fl,
+                       const char *text, mvm_error *err);
+/* Type name for help: "uint32", "string", "key=value", enum values. */
+void cli_flags_type(const cli_flag *fl, char *buf, size_t cap);
+
+/* ---- cli_value.c: values of fields as text ---- */
+
+/* The member of field f in msg (its address). */
+void *cli_member(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
+/* Number of values a field holds: for repeated the count, else 1 if it is
+ * set (non-default for proto3 scalars, non-NULL for messages), else 0. */
+size_t cli_field_count(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
+/* Bytes one value of a type takes in a repeated field's array. */
+size_t cli_type_size(ProtobufCType t);
+/* Address of the i-th value of field f (i = 0 for a singular field). */
+const void *cli_field_value(const ProtobufCMessage *msg,
+                            const ProtobufCFieldDescriptor *f, size_t i);
+/* Lower camel case JSON name of a field name ("net_id" -> "netId"). */
+void cli_json_name(const char *name, char *buf, size_t cap);
+/* RFC 3339 text of a google.protobuf.Timestamp ("2026-01-02T03:04:05.5Z"). */
+void cli_timestamp_text(const ProtobufCMessage *ts, char *buf, size_t cap);
+/* An enum value's name without the type's common prefix ("RUNNING"). */
+const char *cli_enum_short(const ProtobufCEnumDescriptor *e, int value);
+/* 1 if d is the message of a map field's entries. */
+int cli_is_map_entry(const ProtobufCMessageDescriptor *d);
+/* Short text of one value (for tables): numbers, short enum names, strings,
+ * maps as k=v, timestamps in RFC 3339, repeated joined with ",". */
+void cli_value_text(const ProtobufCMessage *msg, const char *path, char *buf,
+                    size_t cap);
+
+/* ---- cli_json.c: proto3 JSON mapping ---- */
+
+/* Encodes m as JSON; indent 0 writes one line. Returns malloc'd text. */
+char *cli_json_encode(const ProtobufCMessage *m, int indent);
+
+/* ---- cli_table.c ---- */
+
+/* Prints a reply: rows of the list inside it or the reply itself. */
+void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m);
+/* Prints one streamed message as a row; header the first time. */
+void cli_table_stream_row(FILE *out, const cli_object *obj,
+                          const ProtobufCMessage *m, int first);
+
+/* ---- cli_config.c: endpoint and credentials ---- */
+
+typedef struct cli_config {
+    char endpoint[512], cert[512], key[512], ca[512], output[16];
+    int insecure;    /* -1: not set */
+    int timeout_ms;  /* -1: not set */
+} cli_config;
+
+/* Empty strings, -1 numbers. */
+void cli_config_init(cli_config *c);
+/* Fills what dst lacks from src (dst has precedence). */
+void cli_config_merge(cli_config *dst, const cli_config *src);
+void cli_config_from_env(cli_config *c);
+/* Reads "key = value" lines. A missing file is fine unless required. */
+mvm_code cli_config_load(cli_config *c, const char *path, int required,
+                         mvm_error *err);
+/* Sets one option from text ("endpoint", "timeout", ...). */
+mvm_code cli_config_set(cli_config *c, const char *key, const char *value,
+                        mvm_error *err);
+/* "30s", "500ms", "2m", "10" (seconds) -> milliseconds, or -1. */
+int cli_parse_duration(const char *s);
+
+/* ---- cli_run.c ---- */
+
+/* Runs "mvm-cli OBJECT VERB ARGS..." with the global options in cfg;
+ * returns the exit code. */
+int cli_run(const cli_object *obj, const cli_verb *verb, int argc, char **argv,
+            const cli_config *cfg, int count);
+/* The verb's flag set (for help and the run). */
+mvm_code cli_verb_flags(const cli_verb *verb, cli_flagset *fs, mvm_error *err);
+
+#endif

@@ -1,0 +1,41 @@
+/* cli_instance.c - "mvm-cli instance ...": InstanceService verbs and the
+ * columns of instances and watch events. */
+#include "cli.h"
+#include "mvm/v1/instance.pb-c.h"
+
+#define SVC (&mvm__v1__instance_service__descriptor)
+
+static const cli_verb verbs[] = {
+    {"create", SVC, "CreateInstance", NULL},
+    {"get", SVC, "GetInstance", NULL},
+    {"list", SVC, "ListInstances", NULL},
+    {"start", SVC, "StartInstance", NULL},
+    {"stop", SVC, "StopInstance", NULL},
+    {"sleep", SVC, "SleepInstance", NULL},
+    {"wake", SVC, "WakeInstance", NULL},
+    {"delete", SVC, "DeleteInstance", NULL},
+    {"watch", SVC, "WatchInstances", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const cli_column instance_columns[] = {
+    {"ID", "id"}, {"TENANT", "tenant"}, {"POOL", "pool"}, {"STATE", "state"},
+    {"IP", "ip"}, {"VCPUS", "vcpus"}, {"MEM-MIB", "mem_mib"},
+    {"LABELS", "labels"}, {NULL, NULL},
+};
+
+static const cli_column event_columns[] = {
+    {"EVENT", "type"}, {"ID", "instance.id"}, {"TENANT", "instance.tenant"},
+    {"POOL", "instance.pool"}, {"STATE", "instance.state"}, {"IP", "instance.ip"},
+    {NULL, NULL},
+};
+
+static const cli_view views[] = {
+    {&mvm__v1__instance__descriptor, instance_columns, 0},
+    {&mvm__v1__instance_event__descriptor, event_columns, 0},
+    {NULL, NULL, 0},
+};
+
+const cli_object cli_instance_object = {
+    "instance", "microVM instances: create, drive, watch", verbs, views,
+};

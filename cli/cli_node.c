@@ -1,0 +1,29 @@
+/* cli_node.c - "mvm-cli node info": NodeService, shown as a vertical list. */
+#include "cli.h"
+#include "mvm/v1/node.pb-c.h"
+
+static const cli_verb verbs[] = {
+    {"info", &mvm__v1__node_service__descriptor, "GetInfo", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const cli_column info_rows[] = {
+    {"VERSION", "version"}, {"HOSTNAME", "hostname"},
+    {"CPUS", "capacity.cpus"}, {"MEM-MIB", "capacity.mem_mib"},
+    {"ALLOCATED-VCPUS", "capacity.allocated_vcpus"},
+    {"ALLOCATED-MEM-MIB", "capacity.allocated_mem_mib"},
+    {"FIRECRACKER", "firecracker_version"},
+    {"FIRECRACKER-STATUS", "firecracker_status"},
+    {"STARTED", "start_time"}, {"UPTIME-SECONDS", "uptime_seconds"},
+    {"TENANTS", "tenants"}, {"POOLS", "pools"}, {"INSTANCES", "instances"},
+    {NULL, NULL},
+};
+
+static const cli_view views[] = {
+    {&mvm__v1__node_info__descriptor, info_rows, 1},
+    {NULL, NULL, 0},
+};
+
+const cli_object cli_node_object = {
+    "node", "this node: version, capacity, Firecracker, uptime", verbs, views,
+};

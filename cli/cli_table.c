@@ -1,0 +1,135 @@
+/* cli_table.c - the default output: aligned tables whose columns each
+ * object file chooses per message type (cli_view), a vertical list for
+ * single records such as NodeInfo, and, for a type with no view, every set
+ * field as "path  value" lines. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CELL_MAX 512
+
+static const cli_view *view_for(const cli_object *obj,
+                                const ProtobufCMessageDescriptor *d) {
+    for (const cli_view *v = obj ? obj->views : NULL; v && v->msg; v++)
+        if (v->msg == d)
+            return v;
+    return NULL;
+}
+
+static void cell(const ProtobufCMessage *m, const char *path, char *buf) {
+    cli_value_text(m, path, buf, CELL_MAX);
+    if (!buf[0])
+        strcpy(buf, "-");
+}
+
+static void print_rows(FILE *out, const cli_view *v, const ProtobufCMessage *const *rows,
+                       size_t n) {
+    size_t ncol = 0;
+    while (v->columns[ncol].header)
+        ncol++;
+    size_t *w = calloc(ncol ? ncol : 1, sizeof *w);
+    char buf[CELL_MAX];
+    if (!w)
+        return;
+    for (size_t c = 0; c < ncol; c++) {
+        w[c] = strlen(v->columns[c].header);
+        for (size_t r = 0; r < n; r++) {
+            cell(rows[r], v->columns[c].path, buf);
+            if (strlen(buf) > w[c])
+                w[c] = strlen(buf);
+        }
+    }
+    for (size_t c = 0; c < ncol; c++)
+        fprintf(out, "%-*s%s", c + 1 < ncol ? (int)w[c] : 0, v->columns[c].header,
+                c + 1 < ncol ? "  " : "\n");
+    for (size_t r = 0; r < n; r++)
+        for (size_t c = 0; c < ncol; c++) {
+            cell(rows[r], v->columns[c].path, buf);
+            fprintf(out, "%-*s%s", c + 1 < ncol ? (int)w[c] : 0, buf,
+                    c + 1 < ncol ? "  " : "\n");
+        }
+    free(w);
+}
+
+static void print_vertical(FILE *out, const cli_view *v, const ProtobufCMessage *m) {
+    int w = 0;
+    char buf[CELL_MAX];
+    for (const cli_column *c = v->columns; c->header; c++)
+        if ((int)strlen(c->header) > w)
+            w = (int)strlen(c->header);
+    for (const cli_column *c = v->columns; c->header; c++) {
+        cell(m, c->path, buf);
+        fprintf(out, "%-*s  %s\n", w, c->header, buf);
+    }
+}
+
+/* Every set field, one "path  value" line each, nested messages expanded. */
+static void print_fields(FILE *out, const ProtobufCMessage *m, const char *prefix) {
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    char path[256], buf[CELL_MAX];
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!cli_field_count(m, f))
+            continue;
+        snprintf(path, sizeof path, "%s%s", prefix, f->name);
+        const ProtobufCMessage *sub = f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                                              f->label != PROTOBUF_C_LABEL_REPEATED
+                                          ? *(ProtobufCMessage **)cli_member(m, f)
+                                          : NULL;
+        if (sub && strcmp(sub->descriptor->name, "google.protobuf.Timestamp") != 0) {
+            char np[260];
+            snprintf(np, sizeof np, "%s.", path);
+            print_fields(out, sub, np);
+            continue;
+        }
+        cli_value_text(m, f->name, buf, sizeof buf);
+        fprintf(out, "%-28s %s\n", path, buf);
+    }
+}
+
+void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m) {
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const cli_view *v = view_for(obj, d);
+    if (v) {
+        if (v->vertical)
+            print_vertical(out, v, m);
+        else
+            print_rows(out, v, &m, 1);
+        return;
+    }
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label != PROTOBUF_C_LABEL_REPEATED ||
+            !(v = view_for(obj, f->descriptor)))
+            continue;
+        print_rows(out, v, *(const ProtobufCMessage *const *const *)cli_member(m, f),
+                   cli_field_count(m, f));
+        const ProtobufCFieldDescriptor *tok =
+            protobuf_c_message_descriptor_get_field_by_name(d, "next_page_token");
+        if (tok && cli_field_count(m, tok))
+            fprintf(stderr, "more: add --page-token %s for the next page\n",
+                    *(char **)cli_member(m, tok));
+        return;
+    }
+    print_fields(out, m, "");
+}
+
+void cli_table_stream_row(FILE *out, const cli_object *obj, const ProtobufCMessage *m,
+                          int first) {
+    const cli_view *v = view_for(obj, m->descriptor);
+    if (!v || v->vertical) {
+        if (!first)
+            fputc('\n', out);
+        cli_table_print(out, obj, m);
+    } else {
+        char buf[CELL_MAX];
+        for (const cli_column *c = v->columns; first && c->header; c++)
+            fprintf(out, "%-*s%s", c[1].header ? 20 : 0, c->header, c[1].header ? " " : "\n");
+        for (const cli_column *c = v->columns; c->header; c++) {
+            cell(m, c->path, buf);
+            fprintf(out, "%-*s%s", c[1].header ? 20 : 0, buf, c[1].header ? " " : "\n");
+        }
+    }
+    fflush(out);
+}
