@@ -99,6 +99,8 @@ typedef struct rpc_config {
     int worker_threads;        /* 0: 2 per online CPU, at least 4 */
     uint32_t max_message_bytes;/* 0: 4 MiB */
     int drain_seconds;         /* SIGTERM grace before calls are cut; 0: 30 */
+    const char *ready_file;    /* written once listening: "tls|insecure HOST:PORT",
+                                  "unix PATH", "metrics HOST:PORT" lines; or NULL */
     /* Serialized FileDescriptorSet of every served .proto, with imports
      * (protoc --include_imports): streaming kinds and reflection come from it. */
     const uint8_t *descriptor_set;

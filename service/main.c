@@ -1,0 +1,92 @@
+/* main.c - mvmd's entry point: read the configuration, open the node's state
+ * and register the mvm.v1 services (api/), serve gRPC (rpc/) until SIGTERM or
+ * SIGINT, then drain and exit 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "config.h"
+#include "rpc.h"
+
+#ifndef MVM_VERSION
+#define MVM_VERSION "0.0.0"
+#endif
+
+extern const uint8_t mvm_descriptor_set[];
+extern const size_t mvm_descriptor_set_len;
+
+static rpc_server *running;
+
+static void on_signal(int sig) {
+    (void)sig;
+    if (running)
+        rpc_server_shutdown(running);
+}
+
+static int fail(const mvm_error *err) {
+    fprintf(stderr, "mvmd: %s: %s\n", mvm_code_name(err->code), err->msg);
+    return err->code == MVM_INVALID_ARGUMENT ? 64 : 1;
+}
+
+int main(int argc, char **argv) {
+    mvmd_config cfg;
+    mvm_error err;
+    if (mvmd_config_parse(&cfg, argc, argv, &err) != MVM_OK) {
+        int rc = fail(&err);
+        mvmd_config_free(&cfg);
+        return rc;
+    }
+    if (cfg.help) {
+        mvmd_config_usage(argv[0]);
+        return 0;
+    }
+    if (cfg.version) {
+        printf("mvmd %s\n", MVM_VERSION);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    mkdir(cfg.state_dir, 0700);
+
+    rpc_config rc = {
+        .listen = cfg.listen,
+        .unix_socket = cfg.socket,
+        .tls_cert = cfg.tls_cert,
+        .tls_key = cfg.tls_key,
+        .client_ca = cfg.client_ca,
+        .insecure = cfg.insecure,
+        .metrics_listen = cfg.metrics_listen,
+        .io_threads = cfg.io_threads,
+        .worker_threads = cfg.worker_threads,
+        .drain_seconds = cfg.drain_seconds,
+        .ready_file = cfg.ready_file,
+        .descriptor_set = mvm_descriptor_set,
+        .descriptor_set_len = mvm_descriptor_set_len,
+    };
+    rpc_server *srv = NULL;
+    api_ctx *api = NULL;
+    int status = 0;
+    api_options ao = {.state_dir = cfg.state_dir, .firecracker_bin = cfg.firecracker,
+                      .version = MVM_VERSION};
+    if (rpc_server_new(&rc, &srv, &err) != MVM_OK || api_start(srv, &ao, &api, &err) != MVM_OK) {
+        status = fail(&err);
+        goto out;
+    }
+    running = srv;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    fprintf(stderr, "mvmd %s: serving (state in %s)\n", MVM_VERSION, cfg.state_dir);
+    if (rpc_server_run(srv, &err) != MVM_OK)
+        status = fail(&err);
+    else
+        fprintf(stderr, "mvmd: drained, exiting\n");
+    running = NULL;
+out:
+    api_stop(api);
+    rpc_server_free(srv);
+    mvmd_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,498 @@
+/* rpc_call.c - one gRPC call on one HTTP/2 stream, from its request headers
+ * to its trailers: header checks, request reassembly, the response queue
+ * read by nghttp2, finishing, cancellation, and the thread-safe API handlers
+ * use (rpc_send / rpc_finish / rpc_fail and the reply closure). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc_internal.h"
+
+#define RPC_MAX_QUEUED_BYTES (16u << 20) /* per-stream send backlog limit */
+
+_Thread_local rpc_loop *rpc_current_loop;
+
+rpc_call *rpc_call_new(rpc_conn *conn, int32_t stream_id) {
+    rpc_call *call = calloc(1, sizeof *call);
+    if (!call)
+        return NULL;
+    atomic_init(&call->refs, 1); /* the stream's reference */
+    call->loop = conn->loop;
+    call->conn = conn;
+    call->stream_id = stream_id;
+    call->timeout_ns = -1;
+    call->heap_idx = SIZE_MAX;
+    call->start_ns = rpc_now_ns();
+    memcpy(call->peer, conn->peer, sizeof call->peer);
+    rpc_msg_reader_init(&call->reader, conn->loop->srv->cfg.max_message_bytes);
+    call->next = conn->calls;
+    if (conn->calls)
+        conn->calls->prev = call;
+    conn->calls = call;
+    conn->ncalls++;
+    return call;
+}
+
+static void call_free(rpc_call *call) {
+    for (rpc_chunk *c = call->out_head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    if (call->request)
+        protobuf_c_message_free_unpacked(call->request, NULL);
+    rpc_msg_reader_free(&call->reader);
+    free(call->status_msg);
+    free(call);
+}
+
+void rpc_call_ref(rpc_call *call) {
+    atomic_fetch_add(&call->refs, 1);
+}
+
+void rpc_call_unref(rpc_call *call) {
+    if (atomic_fetch_sub(&call->refs, 1) == 1)
+        call_free(call);
+}
+
+bool rpc_call_is_stream(const rpc_call *call) {
+    return call->method && call->method->kind != RPC_UNARY;
+}
+
+/* ---- request side ---- */
+
+static bool name_is(const uint8_t *name, size_t len, const char *lit) {
+    size_t n = strlen(lit);
+    return len == n && memcmp(name, lit, n) == 0;
+}
+
+void rpc_call_header(rpc_call *call, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen) {
+    if (name_is(name, namelen, ":method")) {
+        call->is_post = valuelen == 4 && memcmp(value, "POST", 4) == 0;
+    } else if (name_is(name, namelen, ":path")) {
+        if (valuelen >= sizeof call->path) {
+            call->path_too_long = true;
+        } else {
+            memcpy(call->path, value, valuelen);
+            call->path[valuelen] = '\0';
+            call->path_len = valuelen;
+        }
+    } else if (name_is(name, namelen, "content-type")) {
+        /* application/grpc, optionally followed by +proto or ;params */
+        call->ct_seen = true;
+        const char *ct = "application/grpc";
+        size_t n = strlen(ct);
+        call->ct_grpc = valuelen >= n && memcmp(value, ct, n) == 0 &&
+                        (valuelen == n || value[n] == ';' ||
+                         (valuelen >= n + 6 && memcmp(value + n, "+proto", 6) == 0 &&
+                          (valuelen == n + 6 || value[n + 6] == ';')));
+    } else if (name_is(name, namelen, "grpc-encoding")) {
+        call->bad_encoding = !(valuelen == 8 && memcmp(value, "identity", 8) == 0);
+    } else if (name_is(name, namelen, "grpc-timeout")) {
+        int64_t ns;
+        if (rpc_timeout_parse((const char *)value, valuelen, &ns) == 0)
+            call->timeout_ns = ns;
+        else
+            call->bad_timeout = true;
+    }
+}
+
+static void submit_http_error(rpc_call *call, const char *status) {
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"text/plain", 12, 10, NGHTTP2_NV_FLAG_NONE},
+    };
+    call->rejected = call->finished = call->resp_started = true;
+    atomic_store(&call->finish_requested, true);
+    nghttp2_submit_response(call->conn->h2, call->stream_id, nv, 2, NULL);
+    rpc_stats_record(&call->loop->srv->reg.unknown, MVM_INTERNAL, rpc_now_ns() - call->start_ns);
+    rpc_loop_mark_dirty(call->conn);
+}
+
+static void call_finish(rpc_call *call, mvm_code code, const char *msg);
+
+static void call_reject(rpc_call *call, mvm_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void call_reject(rpc_call *call, mvm_code code, const char *fmt, ...) {
+    char msg[MVM_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    call->rejected = true;
+    atomic_store(&call->finish_requested, true);
+    call_finish(call, code, msg);
+}
+
+void rpc_call_headers_done(rpc_call *call) {
+    if (!call->is_post) {
+        submit_http_error(call, "405");
+        return;
+    }
+    if (!call->ct_seen || !call->ct_grpc) {
+        submit_http_error(call, "415");
+        return;
+    }
+    if (call->path_too_long) {
+        call_reject(call, MVM_UNIMPLEMENTED, "method path is too long");
+        return;
+    }
+    call->method = rpc_registry_find(&call->loop->srv->reg, call->path, call->path_len);
+    if (!call->method) {
+        call_reject(call, MVM_UNIMPLEMENTED, "unknown method %s: this server does not serve it",
+                    call->path);
+        return;
+    }
+    if (call->bad_encoding) {
+        call_reject(call, MVM_UNIMPLEMENTED,
+                    "grpc-encoding is not supported: send messages uncompressed (identity)");
+        return;
+    }
+    if (call->bad_timeout) {
+        call_reject(call, MVM_INTERNAL, "malformed grpc-timeout header");
+        return;
+    }
+    if (call->timeout_ns >= 0) {
+        int64_t now = rpc_now_ns();
+        call->deadline_ns = call->timeout_ns > INT64_MAX - now ? INT64_MAX : now + call->timeout_ns;
+        rpc_loop_deadline_add(call->loop, call);
+    }
+}
+
+static mvm_code on_message(void *arg, const uint8_t *data, uint32_t len, mvm_error *err) {
+    rpc_call *call = arg;
+    const ProtobufCMessageDescriptor *in = call->method->desc->input;
+    call->nmsgs++;
+    if (call->method->kind != RPC_BIDI && call->nmsgs > 1)
+        return mvm_fail(err, MVM_INTERNAL, "more than one request message on a %s call",
+                        call->method->kind == RPC_UNARY ? "unary" : "server-streaming");
+    ProtobufCMessage *msg = protobuf_c_message_unpack(in, NULL, len, data);
+    if (!msg)
+        return mvm_fail(err, MVM_INTERNAL, "request is not a valid %s message", in->name);
+    if (call->method->kind == RPC_BIDI)
+        rpc_dispatch(call, msg);
+    else
+        call->request = msg;
+    return MVM_OK;
+}
+
+void rpc_call_data(rpc_call *call, const uint8_t *data, size_t len) {
+    if (call->rejected || call->finished || !call->method)
+        return;
+    mvm_error err;
+    if (rpc_msg_reader_feed(&call->reader, data, len, on_message, call, &err) != MVM_OK) {
+        call->rejected = true;
+        atomic_store(&call->finish_requested, true);
+        call_finish(call, err.code, err.msg);
+    }
+}
+
+void rpc_call_remote_end(rpc_call *call) {
+    if (call->rejected || call->finished || !call->method)
+        return;
+    if (rpc_msg_reader_partial(&call->reader)) {
+        call_reject(call, MVM_INTERNAL,
+                    "request stream ended inside a message (truncated length-prefixed message)");
+        return;
+    }
+    if (call->method->kind == RPC_BIDI) {
+        rpc_finish(call, NULL);
+        return;
+    }
+    if (call->nmsgs == 0) {
+        call_reject(call, MVM_INTERNAL, "request stream ended without a request message");
+        return;
+    }
+    ProtobufCMessage *req = call->request;
+    call->request = NULL;
+    rpc_dispatch(call, req);
+}
+
+/* ---- response side (loop thread) ---- */
+
+static void submit_headers(rpc_call *call, bool trailers_only) {
+    char status[12], msg[3 * MVM_ERROR_MSG_MAX + 1];
+    nghttp2_nv nv[6];
+    size_t n = 0;
+#define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    NV(":status", "200");
+    NV("content-type", "application/grpc");
+    NV("grpc-accept-encoding", "identity");
+    if (trailers_only) {
+        snprintf(status, sizeof status, "%d", (int)call->status);
+        NV("grpc-status", status);
+        if (call->status_msg && call->status_msg[0]) {
+            rpc_pct_encode(call->status_msg, msg, sizeof msg);
+            NV("grpc-message", msg);
+        }
+    }
+#undef NV
+    nghttp2_data_provider prd = {.source.ptr = call, .read_callback = rpc_conn_data_read_cb};
+    nghttp2_submit_response(call->conn->h2, call->stream_id, nv, n,
+                            trailers_only ? NULL : &prd);
+}
+
+static void submit_trailers(rpc_call *call) {
+    char status[12], msg[3 * MVM_ERROR_MSG_MAX + 1];
+    nghttp2_nv nv[2];
+    size_t n = 0;
+    snprintf(status, sizeof status, "%d", (int)call->status);
+    nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-status", (uint8_t *)status, 11, strlen(status),
+                           NGHTTP2_NV_FLAG_NONE};
+    if (call->status_msg && call->status_msg[0]) {
+        rpc_pct_encode(call->status_msg, msg, sizeof msg);
+        nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg),
+                               NGHTTP2_NV_FLAG_NONE};
+    }
+    nghttp2_submit_trailer(call->conn->h2, call->stream_id, nv, n);
+}
+
+static void resume(rpc_call *call) {
+    if (call->data_deferred) {
+        call->data_deferred = false;
+        nghttp2_session_resume_data(call->conn->h2, call->stream_id);
+    }
+}
+
+static void call_finish(rpc_call *call, mvm_code code, const char *msg) {
+    if (call->finished || !call->conn)
+        return;
+    call->finished = true;
+    call->status = code;
+    call->status_msg = msg && msg[0] ? strdup(msg) : NULL;
+    rpc_loop_deadline_remove(call->loop, call);
+    rpc_stats_record(call->method ? (rpc_stats *)&call->method->stats : &call->loop->srv->reg.unknown,
+                     code, rpc_now_ns() - call->start_ns);
+    if (!call->resp_started) {
+        call->resp_started = true;
+        submit_headers(call, true);
+    } else {
+        call->trailers_pending = true;
+        resume(call);
+    }
+    rpc_loop_mark_dirty(call->conn);
+}
+
+static void run_on_cancel(rpc_call *call) {
+    atomic_store(&call->cancelled, true);
+    void (*fn)(void *) = call->on_cancel;
+    call->on_cancel = NULL;
+    if (fn)
+        fn(call->on_cancel_arg);
+}
+
+void rpc_call_cancel(rpc_call *call, mvm_code code, const char *msg) {
+    if (call->finished)
+        return;
+    atomic_store(&call->finish_requested, true);
+    call_finish(call, code, msg);
+    run_on_cancel(call);
+}
+
+static void call_send_chunk(rpc_call *call, rpc_chunk *chunk) {
+    if (call->finished || !call->conn) {
+        free(chunk);
+        return;
+    }
+    chunk->next = NULL;
+    if (call->out_tail)
+        call->out_tail->next = chunk;
+    else
+        call->out_head = chunk;
+    call->out_tail = chunk;
+    call->out_bytes += chunk->len;
+    if (!call->resp_started) {
+        call->resp_started = true;
+        submit_headers(call, false);
+    } else {
+        resume(call);
+    }
+    rpc_loop_mark_dirty(call->conn);
+    if (call->out_bytes > RPC_MAX_QUEUED_BYTES)
+        rpc_call_cancel(call, MVM_RESOURCE_EXHAUSTED,
+                        "stream cut: the client is not reading (over 16 MiB queued)");
+}
+
+ssize_t rpc_call_read_data(rpc_call *call, uint8_t *buf, size_t length, uint32_t *flags) {
+    size_t n = 0;
+    while (n < length && call->out_head) {
+        rpc_chunk *c = call->out_head;
+        size_t take = c->len - c->off;
+        if (take > length - n)
+            take = length - n;
+        memcpy(buf + n, c->data + c->off, take);
+        c->off += take;
+        n += take;
+        if (c->off == c->len) {
+            call->out_head = c->next;
+            if (!call->out_head)
+                call->out_tail = NULL;
+            free(c);
+        }
+    }
+    call->out_bytes -= n;
+    if (!call->out_head) {
+        if (call->trailers_pending) {
+            call->trailers_pending = false;
+            *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            submit_trailers(call);
+        } else if (n == 0) {
+            call->data_deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+    }
+    return (ssize_t)n;
+}
+
+void rpc_call_stream_closed(rpc_call *call, uint32_t error_code) {
+    if (!call->finished) { /* reset by the client, or the connection is gone */
+        call->finished = true;
+        atomic_store(&call->finish_requested, true);
+        rpc_loop_deadline_remove(call->loop, call);
+        rpc_stats_record(call->method ? (rpc_stats *)&call->method->stats
+                                      : &call->loop->srv->reg.unknown,
+                         MVM_CANCELLED, rpc_now_ns() - call->start_ns);
+        run_on_cancel(call);
+    }
+    atomic_store(&call->cancelled, true);
+    rpc_conn *conn = call->conn;
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        conn->calls = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    conn->ncalls--;
+    call->conn = NULL;
+    rpc_loop_mark_dirty(conn);
+    rpc_call_unref(call);
+}
+
+/* ---- handler API (any thread) ---- */
+
+static rpc_chunk *pack(const ProtobufCMessage *msg) {
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    rpc_chunk *c = malloc(sizeof *c + RPC_MSG_PREFIX + len);
+    if (!c)
+        return NULL;
+    c->next = NULL;
+    c->off = 0;
+    c->len = RPC_MSG_PREFIX + len;
+    rpc_msg_prefix(c->data, (uint32_t)len);
+    protobuf_c_message_pack(msg, c->data + RPC_MSG_PREFIX);
+    return c;
+}
+
+void rpc_call_apply(rpc_op *op) {
+    rpc_call *call = op->call;
+    switch (op->kind) {
+    case RPC_OP_SEND:
+        call_send_chunk(call, op->chunk);
+        break;
+    case RPC_OP_REPLY:
+        call_send_chunk(call, op->chunk);
+        call_finish(call, MVM_OK, NULL);
+        break;
+    case RPC_OP_FINISH:
+        call_finish(call, op->code, op->msg);
+        break;
+    case RPC_OP_DRAIN:
+        break;
+    }
+}
+
+/* Applies op now if on the call's loop thread, else posts it there. */
+static void deliver(rpc_call *call, rpc_op_kind kind, rpc_chunk *chunk, mvm_code code,
+                    const char *msg) {
+    rpc_op local = {.kind = kind, .call = call, .chunk = chunk, .code = code, .msg = (char *)msg};
+    if (rpc_current_loop == call->loop) {
+        rpc_call_apply(&local);
+        return;
+    }
+    rpc_op *op = malloc(sizeof *op);
+    if (!op) { /* nothing sane to do; the deadline or drain ends the call */
+        free(chunk);
+        return;
+    }
+    *op = local;
+    op->msg = msg ? strdup(msg) : NULL;
+    rpc_call_ref(call);
+    rpc_loop_post(call->loop, op);
+}
+
+mvm_code rpc_send(rpc_call *call, const ProtobufCMessage *msg) {
+    if (atomic_load(&call->cancelled) || atomic_load(&call->finish_requested))
+        return MVM_CANCELLED;
+    rpc_chunk *c = pack(msg);
+    if (!c)
+        return MVM_RESOURCE_EXHAUSTED;
+    deliver(call, RPC_OP_SEND, c, MVM_OK, NULL);
+    return MVM_OK;
+}
+
+void rpc_finish(rpc_call *call, const mvm_error *err) {
+    if (atomic_exchange(&call->finish_requested, true))
+        return;
+    deliver(call, RPC_OP_FINISH, NULL, err ? err->code : MVM_OK, err ? err->msg : NULL);
+}
+
+void rpc_fail(rpc_call *call, const mvm_error *err) {
+    mvm_error e = *err;
+    if (e.code == MVM_OK)
+        mvm_fail(&e, MVM_INTERNAL, "handler failed with status OK: %s", err->msg);
+    rpc_finish(call, &e);
+}
+
+void rpc_failf(rpc_call *call, mvm_code code, const char *fmt, ...) {
+    mvm_error e;
+    va_list ap;
+    va_start(ap, fmt);
+    e.code = code;
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    rpc_fail(call, &e);
+}
+
+/* The closure handed to every handler as `done`. */
+void rpc_closure(const ProtobufCMessage *msg, void *closure_data) {
+    rpc_call *call = closure_data;
+    if (call->method->kind != RPC_UNARY) {
+        if (msg)
+            rpc_send(call, msg);
+        return;
+    }
+    if (!msg) {
+        rpc_failf(call, MVM_INTERNAL, "handler for %s returned no reply", call->method->path);
+        return;
+    }
+    if (atomic_exchange(&call->finish_requested, true))
+        return;
+    rpc_chunk *c = pack(msg);
+    if (!c) {
+        deliver(call, RPC_OP_FINISH, NULL, MVM_RESOURCE_EXHAUSTED, "out of memory packing the reply");
+        return;
+    }
+    deliver(call, RPC_OP_REPLY, c, MVM_OK, NULL);
+}
+
+bool rpc_call_cancelled(const rpc_call *call) {
+    return atomic_load(&call->cancelled);
+}
+
+void rpc_call_on_cancel(rpc_call *call, void (*fn)(void *arg), void *arg) {
+    call->on_cancel = fn;
+    call->on_cancel_arg = arg;
+}
+
+const char *rpc_call_peer(const rpc_call *call) {
+    return call->peer;
+}
+
+const char *rpc_call_method(const rpc_call *call) {
+    return call->method ? call->method->path : call->path;
+}
+
+void *rpc_call_service_data(const rpc_call *call) {
+    return call->method ? call->method->user_data : NULL;
+}

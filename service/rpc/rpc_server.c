@@ -1,0 +1,215 @@
+/* rpc_server.c - the server as a whole: configuration defaults, registering
+ * services and hooks, binding listeners, starting the I/O loops, workers and
+ * metrics thread, writing the ready file, and the ordered drain on shutdown. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "rpc_internal.h"
+
+mvm_code rpc_server_new(const rpc_config *cfg, rpc_server **out, mvm_error *err) {
+    rpc_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    srv->cfg = *cfg;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    if (srv->cfg.io_threads <= 0)
+        srv->cfg.io_threads = (int)cpus;
+    if (srv->cfg.worker_threads <= 0)
+        srv->cfg.worker_threads = cpus * 2 < 4 ? 4 : (int)cpus * 2;
+    if (!srv->cfg.max_message_bytes)
+        srv->cfg.max_message_bytes = 4u << 20;
+    if (srv->cfg.drain_seconds <= 0)
+        srv->cfg.drain_seconds = 30;
+    srv->unix_fd = srv->metrics_fd = srv->shutdown_efd = -1;
+    *out = srv;
+    if (!cfg->listen && !cfg->unix_socket)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "nothing to listen on: give --listen and/or --socket");
+    if (rpc_descset_load(&srv->ds, cfg->descriptor_set, cfg->descriptor_set_len, err) != MVM_OK)
+        return err->code;
+    if (cfg->listen && !cfg->insecure && rpc_tls_ctx_new(cfg, &srv->ssl_ctx, err) != MVM_OK)
+        return err->code;
+    srv->shutdown_efd = eventfd(0, EFD_CLOEXEC);
+    if (srv->shutdown_efd < 0)
+        return mvm_fail(err, MVM_INTERNAL, "eventfd: %s", strerror(errno));
+    if (rpc_health_register(srv, err) != MVM_OK || rpc_reflection_register(srv, err) != MVM_OK)
+        return err->code;
+    return MVM_OK;
+}
+
+mvm_code rpc_server_add_service(rpc_server *srv, ProtobufCService *service, void *user_data,
+                                mvm_error *err) {
+    return rpc_registry_add(srv, service, user_data, false, err);
+}
+
+static void add_hook(rpc_hook **list, void (*fn)(void *), rpc_metrics_fn mfn, void *arg) {
+    rpc_hook *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->fn = fn;
+    h->mfn = mfn;
+    h->arg = arg;
+    rpc_hook **pp = list;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = h;
+}
+
+void rpc_server_add_metrics(rpc_server *srv, rpc_metrics_fn fn, void *arg) {
+    add_hook(&srv->metric_hooks, NULL, fn, arg);
+}
+
+void rpc_server_on_drain(rpc_server *srv, void (*fn)(void *arg), void *arg) {
+    add_hook(&srv->drain_hooks, fn, NULL, arg);
+}
+
+void rpc_server_shutdown(rpc_server *srv) {
+    uint64_t one = 1;
+    ssize_t w = write(srv->shutdown_efd, &one, sizeof one);
+    (void)w;
+}
+
+static mvm_code write_ready(rpc_server *srv, mvm_error *err) {
+    if (!srv->cfg.ready_file)
+        return MVM_OK;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", srv->cfg.ready_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "cannot write --ready-file %s: %s",
+                        srv->cfg.ready_file, strerror(errno));
+    if (srv->cfg.listen) {
+        char host[256];
+        snprintf(host, sizeof host, "%s", srv->cfg.listen);
+        char *colon = strrchr(host, ':');
+        if (colon)
+            *colon = '\0';
+        fprintf(f, "%s %s:%d\n", srv->ssl_ctx ? "tls" : "insecure", host, srv->tcp_port);
+    }
+    if (srv->cfg.unix_socket)
+        fprintf(f, "unix %s\n", srv->cfg.unix_socket);
+    if (srv->metrics_running)
+        fprintf(f, "metrics %s\n", srv->metrics_addr);
+    fprintf(f, "pid %d\n", (int)getpid());
+    if (fclose(f) != 0 || rename(tmp, srv->cfg.ready_file) != 0)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "cannot write --ready-file %s: %s",
+                        srv->cfg.ready_file, strerror(errno));
+    return MVM_OK;
+}
+
+static mvm_code bind_all(rpc_server *srv, int *tcp_fds, mvm_error *err) {
+    for (int i = 0; i < srv->nloops; i++)
+        tcp_fds[i] = -1;
+    if (srv->cfg.listen) {
+        int port = -1;
+        for (int i = 0; i < srv->nloops; i++) { /* one SO_REUSEPORT socket per loop */
+            if (rpc_listen_tcp(srv->cfg.listen, srv->cfg.insecure, port, &tcp_fds[i],
+                               &srv->tcp_port, err) != MVM_OK) {
+                mvm_error_context(err, "--listen");
+                return err->code;
+            }
+            port = srv->tcp_port;
+        }
+    }
+    if (srv->cfg.unix_socket && rpc_listen_unix(srv->cfg.unix_socket, &srv->unix_fd, err) != MVM_OK) {
+        mvm_error_context(err, "--socket");
+        return err->code;
+    }
+    if (srv->cfg.metrics_listen && rpc_metrics_start(srv, err) != MVM_OK)
+        return err->code;
+    return MVM_OK;
+}
+
+mvm_code rpc_server_run(rpc_server *srv, mvm_error *err) {
+    srv->nloops = srv->cfg.io_threads;
+    srv->loops = calloc((size_t)srv->nloops, sizeof *srv->loops);
+    int *tcp_fds = calloc((size_t)srv->nloops, sizeof *tcp_fds);
+    mvm_code rc = MVM_OK;
+    int started = 0;
+    if (!srv->loops || !tcp_fds) {
+        rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    if ((rc = bind_all(srv, tcp_fds, err)) != MVM_OK)
+        goto out;
+    if ((rc = rpc_workers_start(srv->cfg.worker_threads, &srv->workers, err)) != MVM_OK)
+        goto out;
+    for (; started < srv->nloops; started++) {
+        rpc_loop *l = &srv->loops[started];
+        if ((rc = rpc_loop_init(l, srv, started, err)) != MVM_OK)
+            goto out;
+        rpc_loop_listen(l, tcp_fds[started], srv->unix_fd);
+        tcp_fds[started] = -1;
+        if (pthread_create(&l->thread, NULL, rpc_loop_main, l) != 0) {
+            rpc_loop_destroy(l);
+            rc = mvm_fail(err, MVM_INTERNAL, "cannot start I/O thread %d", started);
+            goto out;
+        }
+    }
+    if ((rc = write_ready(srv, err)) != MVM_OK)
+        goto out;
+    for (;;) { /* wait for rpc_server_shutdown() */
+        uint64_t v;
+        ssize_t r = read(srv->shutdown_efd, &v, sizeof v);
+        if (r == sizeof v || (r < 0 && errno != EINTR))
+            break;
+    }
+out:
+    /* Drain: hooks first (health goes NOT_SERVING), then every loop sends
+     * GOAWAY, ends streams, lets unary calls finish and exits when idle. */
+    atomic_store(&srv->draining, true);
+    rpc_health_set_all(srv->health, false);
+    for (rpc_hook *h = srv->drain_hooks; h; h = h->next)
+        h->fn(h->arg);
+    for (int i = 0; i < started; i++) {
+        rpc_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = RPC_OP_DRAIN;
+            rpc_loop_post(&srv->loops[i], op);
+        }
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(srv->loops[i].thread, NULL);
+        rpc_loop_destroy(&srv->loops[i]);
+    }
+    rpc_workers_stop(srv->workers);
+    srv->workers = NULL;
+    rpc_metrics_stop(srv);
+    if (srv->unix_fd >= 0) {
+        close(srv->unix_fd);
+        srv->unix_fd = -1;
+        unlink(srv->cfg.unix_socket);
+    }
+    for (int i = 0; tcp_fds && i < srv->nloops; i++)
+        if (tcp_fds[i] >= 0)
+            close(tcp_fds[i]);
+    free(tcp_fds);
+    return rc;
+}
+
+void rpc_server_free(rpc_server *srv) {
+    if (!srv)
+        return;
+    rpc_registry_free(&srv->reg);
+    rpc_descset_free(&srv->ds);
+    rpc_health_free(srv->health);
+    if (srv->ssl_ctx)
+        SSL_CTX_free(srv->ssl_ctx);
+    for (rpc_hook *h = srv->drain_hooks, *n; h; h = n) {
+        n = h->next;
+        free(h);
+    }
+    for (rpc_hook *h = srv->metric_hooks, *n; h; h = n) {
+        n = h->next;
+        free(h);
+    }
+    if (srv->shutdown_efd >= 0)
+        close(srv->shutdown_efd);
+    free(srv->loops);
+    free(srv);
+}
