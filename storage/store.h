@@ -1,0 +1,157 @@
+/* store.h - the whole public face of storage/: mvm's durable state in LMDB.
+ *
+ * The store keeps tenants, pools, instances and the audit log under
+ * <state-dir>/store/, each record being the packed mvm.v1 message itself.
+ * Every mutation is one LMDB write transaction that also bumps a global
+ * revision counter (the new resource_version of what it wrote, and the
+ * order of watch events) and appends an audit record. Reads use per-thread
+ * cached read transactions and never block on writers.
+ *
+ * All the API's rules live here (names, subnets, net ids, quotas, address
+ * allocation, preconditions, update masks): a refused call returns the
+ * gRPC-equivalent mvm_code with a message and changes nothing.
+ *
+ * Results are unpacked messages allocated with the given ProtobufCAllocator
+ * (NULL: malloc); free them with protobuf_c_message_free_unpacked() and the
+ * same allocator.
+ */
+#ifndef MVM_STORE_H
+#define MVM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "mvm/v1/audit.pb-c.h"
+#include "mvm/v1/instance.pb-c.h"
+#include "mvm/v1/pool.pb-c.h"
+#include "mvm/v1/tenant.pb-c.h"
+#include "mvm_error.h"
+
+typedef struct store store;
+
+/* Who asked for a mutation, recorded in its audit record. */
+typedef struct store_actor {
+    const char *identity; /* "cn=operator"; NULL: "" */
+    const char *method;   /* "/mvm.v1.TenantService/CreateTenant"; NULL: "" */
+} store_actor;
+
+/* Paging and filtering of a List call. */
+typedef struct store_list_opts {
+    const char *tenant;         /* NULL or "": every tenant */
+    const char *pool;           /* instances only; NULL or "": every pool */
+    uint32_t page_size;         /* 0: 100; at most 1000 */
+    const char *page_token;     /* NULL or "": first page */
+    const char *label_selector; /* "k=v,k!=v,k,!k"; NULL or "": all */
+} store_list_opts;
+
+#define STORE_PAGE_SIZE_DEFAULT 100u
+#define STORE_PAGE_SIZE_MAX 1000u
+
+/* ---- environment ---- */
+
+/* Opens (creating if needed) <state_dir>/store/. */
+mvm_code store_open(const char *state_dir, store **out, mvm_error *err);
+/* Closes the store; no call may be in flight. NULL is fine. */
+void store_close(store *st);
+/* The revision of the last committed write (0 for a new store). */
+uint64_t store_revision(store *st);
+
+/* ---- tenants ---- */
+
+mvm_code store_tenant_create(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
+                             ProtobufCAllocator *alloc, Mvm__V1__Tenant **out, mvm_error *err);
+/* usage is filled in. */
+mvm_code store_tenant_get(store *st, const char *name, ProtobufCAllocator *alloc,
+                          Mvm__V1__Tenant **out, mvm_error *err);
+mvm_code store_tenant_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
+                           Mvm__V1__ListTenantsResponse **out, mvm_error *err);
+/* in->name selects; mask NULL or empty: every mutable field (quota, labels). */
+mvm_code store_tenant_update(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
+                             const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
+                             Mvm__V1__Tenant **out, mvm_error *err);
+mvm_code store_tenant_delete(store *st, const store_actor *who, const char *name,
+                             mvm_error *err);
+
+/* ---- pools ---- */
+
+mvm_code store_pool_create(store *st, const store_actor *who, const Mvm__V1__Pool *in,
+                           ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
+mvm_code store_pool_get(store *st, const char *tenant, const char *name,
+                        ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
+mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
+                         Mvm__V1__ListPoolsResponse **out, mvm_error *err);
+mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
+                           const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
+                           Mvm__V1__Pool **out, mvm_error *err);
+mvm_code store_pool_delete(store *st, const store_actor *who, const char *tenant,
+                           const char *name, mvm_error *err);
+
+/* ---- instances ---- */
+
+mvm_code store_instance_create(store *st, const store_actor *who,
+                               const Mvm__V1__CreateInstanceRequest *in,
+                               ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                               mvm_error *err);
+mvm_code store_instance_get(store *st, const char *tenant, const char *id,
+                            ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err);
+mvm_code store_instance_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
+                             Mvm__V1__ListInstancesResponse **out, mvm_error *err);
+/* Records a new lifecycle state (the caller has checked the transition).
+ * last_error NULL keeps the stored one. expect_state (if not UNSPECIFIED)
+ * must be the stored state, else FAILED_PRECONDITION. */
+mvm_code store_instance_set_state(store *st, const store_actor *who, const char *tenant,
+                                  const char *id, Mvm__V1__InstanceState expect_state,
+                                  Mvm__V1__InstanceState state, int32_t pid,
+                                  const char *last_error, ProtobufCAllocator *alloc,
+                                  Mvm__V1__Instance **out, mvm_error *err);
+/* Deletes the record and frees its address, if its state is in
+ * deletable_states (a bit mask of 1u << state); else FAILED_PRECONDITION. */
+mvm_code store_instance_delete(store *st, const store_actor *who, const char *tenant,
+                               const char *id, uint32_t deletable_states, mvm_error *err);
+
+/* Calls fn for every instance matching tenant/pool (NULL/"": all) in one
+ * consistent snapshot, whose revision is stored in *rev (if not NULL). fn
+ * returns false to stop. The instance is only valid during the call. */
+typedef bool (*store_instance_fn)(void *arg, const Mvm__V1__Instance *inst);
+mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
+                                store_instance_fn fn, void *arg, uint64_t *rev,
+                                mvm_error *err);
+
+/* Watch hook: called after each committed instance change, in revision
+ * order, on the committing thread, while further writes wait: it must not
+ * block nor call back into the store. type is an InstanceEvent type; the
+ * instance is the state after the change (for DELETED, its last state) and
+ * is only valid during the call. One hook per store; NULL removes it. */
+typedef void (*store_instance_hook)(void *arg, Mvm__V1__InstanceEvent__Type type,
+                                    const Mvm__V1__Instance *inst, uint64_t rev);
+void store_set_instance_hook(store *st, store_instance_hook fn, void *arg);
+
+/* ---- counts (node info, metrics) ---- */
+
+typedef struct store_counts {
+    uint32_t tenants;
+    uint32_t pools;
+    uint32_t instances;
+    uint32_t by_state[MVM__V1__INSTANCE_STATE__INSTANCE_STATE_FAILED + 1];
+    uint64_t vcpus;   /* sums over instances not DESTROYED */
+    uint64_t mem_mib;
+} store_counts;
+mvm_code store_count(store *st, store_counts *out, mvm_error *err);
+
+/* ---- audit ---- */
+
+/* Calls fn for each audit record with seq > after_seq, oldest first, until
+ * fn returns false. The record is only valid during the call. */
+typedef bool (*store_audit_fn)(void *arg, const Mvm__V1__AuditRecord *rec);
+mvm_code store_audit_foreach(store *st, uint64_t after_seq, store_audit_fn fn, void *arg,
+                             mvm_error *err);
+
+/* ---- rules, exposed for callers that validate early ---- */
+
+/* True if s is a lowercase DNS label of at most 63 characters. */
+bool store_name_valid(const char *s);
+
+#endif

@@ -1,0 +1,336 @@
+/* store_instance.c - instance writes: creation (id, quota checks, lowest
+ * free address of the tenant /24, MAC and TAP name), recording lifecycle
+ * state, and deletion that frees the address. Each queues a watch event. */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define IP_FIRST 2   /* .1 is the tenant gateway */
+#define IP_LAST 254
+
+bool store_instance_id_valid(const char *id) {
+    if (!id || strlen(id) != 18 || id[0] != 'i' || id[1] != '-')
+        return false;
+    for (int i = 2; i < 18; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+mvm_code store_check_instance_ref(const char *tenant, const char *id, mvm_error *err) {
+    mvm_code c = store_check_name("tenant", tenant, err);
+    if (c)
+        return c;
+    if (!id || !*id)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "instance id is required");
+    if (!store_instance_id_valid(id))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "instance id \"%.40s\" is malformed (want i- and 16 hex digits)", id);
+    return MVM_OK;
+}
+
+typedef struct {
+    const Mvm__V1__CreateInstanceRequest *in;
+    const char *tenant, *id;
+    Mvm__V1__InstanceState expect, state;
+    int32_t pid;
+    const char *last_error;
+    uint32_t deletable;
+    ProtobufCAllocator *alloc;
+    Mvm__V1__Instance *out;
+} inst_args;
+
+/* Refuses the instance if it would take the tenant past a quota. */
+static mvm_code quota_check(const Mvm__V1__Tenant *t, const Mvm__V1__TenantUsage *u,
+                            const Mvm__V1__Pool *p, mvm_error *err) {
+    const Mvm__V1__TenantQuota *q = t->quota;
+    if (!q)
+        return MVM_OK;
+    if (q->max_instances && u->instances + 1 > q->max_instances)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                        "tenant %s quota max_instances is %u and %u are in use", t->name,
+                        q->max_instances, u->instances);
+    if (q->max_vcpus && (uint64_t)u->vcpus + p->vcpus > q->max_vcpus)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                        "tenant %s quota max_vcpus is %u and %u are in use; pool %s needs %u "
+                        "more",
+                        t->name, q->max_vcpus, u->vcpus, p->name, p->vcpus);
+    if (q->max_mem_mib && u->mem_mib + p->mem_mib > q->max_mem_mib)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                        "tenant %s quota max_mem_mib is %llu and %llu are in use; pool %s needs "
+                        "%u more",
+                        t->name, (unsigned long long)q->max_mem_mib,
+                        (unsigned long long)u->mem_mib, p->name, p->mem_mib);
+    return MVM_OK;
+}
+
+/* Lowest free host offset of the tenant's /24, or 0 when it is full. */
+static unsigned ip_lowest_free(MDB_txn *txn, MDB_dbi allocs, const char *tenant) {
+    uint8_t prefix[STORE_KEY_MAX];
+    size_t plen = store_key2(prefix, tenant, "", NULL);
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, allocs, &cur))
+        return 0;
+    unsigned want = IP_FIRST;
+    MDB_val k = {plen, prefix}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0 && k.mv_size == plen + 1 && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        unsigned off = ((const uint8_t *)k.mv_data)[plen];
+        if (off > want)
+            break;
+        if (off == want)
+            want++;
+    }
+    mdb_cursor_close(cur);
+    return want <= IP_LAST ? want : 0;
+}
+
+static mvm_code new_id(store_wtx *w, char id[19], mvm_error *err) {
+    for (int tries = 0; tries < 8; tries++) {
+        uint8_t r[8];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+            return mvm_fail(err, MVM_INTERNAL, "getrandom failed");
+        snprintf(id, 19, "i-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4],
+                 r[5], r[6], r[7]);
+        MDB_val k = {18, id}, v;
+        if (mdb_get(w->txn, w->st->inst_ids, &k, &v) == MDB_NOTFOUND)
+            return MVM_OK;
+    }
+    return mvm_fail(err, MVM_INTERNAL, "could not draw a free instance id");
+}
+
+/* Writes the instance record and its indexes (not the usage counters). */
+static mvm_code inst_put(store_wtx *w, Mvm__V1__Instance *i, unsigned off, mvm_error *err) {
+    store *st = w->st;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, i->tenant, i->id, NULL);
+    mvm_code c = store_put_msg(w->txn, st->instances, key, klen, &i->base, err);
+    if (c || !off)
+        return c;
+    size_t tlen = strlen(i->tenant);
+    if ((c = store_put_raw(w->txn, st->inst_ids, i->id, 18, i->tenant, tlen, 0, err)))
+        return c;
+    klen = store_key2(key, i->tenant, i->pool, i->id);
+    if ((c = store_put_raw(w->txn, st->pool_inst, key, klen, "", 0, 0, err)))
+        return c;
+    klen = store_key2(key, i->tenant, "", NULL);
+    key[klen++] = (uint8_t)off;
+    return store_put_raw(w->txn, st->allocs, key, klen, i->id, 18, 0, err);
+}
+
+static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Tenant *t,
+                                   const Mvm__V1__Pool *p, mvm_error *err) {
+    const Mvm__V1__CreateInstanceRequest *in = a->in;
+    Mvm__V1__TenantUsage *u = NULL;
+    mvm_code c = store_usage_get(w->txn, w->st, t->name, NULL, &u, err);
+    if (!c)
+        c = quota_check(t, u, p, err);
+    store_msg_free(u ? &u->base : NULL, NULL);
+    if (c)
+        return c;
+    unsigned off = ip_lowest_free(w->txn, w->st->allocs, t->name);
+    if (!off)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                        "tenant %s subnet %s is full (%d addresses in use)", t->name, t->subnet,
+                        IP_LAST - IP_FIRST + 1);
+    uint8_t net[2];
+    char id[19], ip[16], mac[18], tap[16];
+    if ((c = store_check_subnet(t->subnet, net, err)) || (c = new_id(w, id, err)))
+        return c;
+    snprintf(ip, sizeof ip, "10.%u.%u.%u", net[0], net[1], off);
+    snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", net[0], net[1], off);
+    snprintf(tap, sizeof tap, "tn%ui%u", t->net_id % 4096, off);
+    store_wtx_audit(w, t->name, "instance/%s", id);
+    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    now.seconds = w->now_sec;
+    now.nanos = w->now_nsec;
+    Mvm__V1__Instance i = MVM__V1__INSTANCE__INIT;
+    i.tenant = t->name;
+    i.pool = p->name;
+    i.id = id;
+    i.state = MVM__V1__INSTANCE_STATE__INSTANCE_STATE_CREATED;
+    i.ip = ip;
+    i.mac = mac;
+    i.tap = tap;
+    i.vcpus = p->vcpus;
+    i.mem_mib = p->mem_mib;
+    i.create_time = i.update_time = i.state_time = &now;
+    /* Map entries of the request and of Instance pack identically. */
+    i.n_labels = in->n_labels;
+    i.labels = (Mvm__V1__Instance__LabelsEntry **)in->labels;
+    i.resource_version = w->rev;
+    if ((c = inst_put(w, &i, off, err)) ||
+        (c = store_usage_add(w, t->name, 1, p->vcpus, p->mem_mib, 0, err)) ||
+        (c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__ADDED, &i, err)))
+        return c;
+    a->out = (Mvm__V1__Instance *)store_msg_dup(&i.base, a->alloc);
+    return a->out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+static mvm_code inst_create_fn(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    const Mvm__V1__CreateInstanceRequest *in = a->in;
+    store *st = w->st;
+    store_wtx_audit(w, in->tenant, "instance/(new in %.63s/%.63s)", in->tenant ? in->tenant : "",
+                    in->pool ? in->pool : "");
+    mvm_code c;
+    if ((c = store_check_name("tenant", in->tenant, err)) ||
+        (c = store_check_name("pool", in->pool, err)) || (c = store_check_labels(&in->base, err)))
+        return c;
+    ProtobufCMessage *tm = NULL, *pm = NULL;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, in->tenant, in->pool, NULL);
+    c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
+                      &mvm__v1__tenant__descriptor, NULL, &tm, err);
+    if (c == MVM_NOT_FOUND)
+        mvm_fail(err, c, "tenant %s not found", in->tenant);
+    if (!c) {
+        c = store_get_msg(w->txn, st->pools, key, klen, &mvm__v1__pool__descriptor, NULL, &pm,
+                          err);
+        if (c == MVM_NOT_FOUND)
+            mvm_fail(err, c, "pool %s/%s not found", in->tenant, in->pool);
+    }
+    if (!c)
+        c = inst_create_locked(w, a, (Mvm__V1__Tenant *)tm, (Mvm__V1__Pool *)pm, err);
+    store_msg_free(tm, NULL);
+    store_msg_free(pm, NULL);
+    return c;
+}
+
+mvm_code store_instance_create(store *st, const store_actor *who,
+                               const Mvm__V1__CreateInstanceRequest *in,
+                               ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                               mvm_error *err) {
+    if (!in) {
+        if (out)
+            *out = NULL;
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "request is required");
+    }
+    inst_args a = {.in = in, .alloc = alloc};
+    mvm_code c = store_write(st, who, inst_create_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+/* Loads the instance a->tenant/a->id for a write (NOT_FOUND with a message). */
+static mvm_code inst_load(store_wtx *w, inst_args *a, Mvm__V1__Instance **out,
+                          mvm_error *err) {
+    store_wtx_audit(w, a->tenant, "instance/%.40s", a->id ? a->id : "");
+    mvm_code c = store_check_instance_ref(a->tenant, a->id, err);
+    if (c)
+        return c;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, a->tenant, a->id, NULL);
+    c = store_get_msg(w->txn, w->st->instances, key, klen, &mvm__v1__instance__descriptor, NULL,
+                      (ProtobufCMessage **)out, err);
+    if (c == MVM_NOT_FOUND)
+        mvm_fail(err, c, "instance %s/%s not found", a->tenant, a->id);
+    return c;
+}
+
+static mvm_code inst_state_fn(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    Mvm__V1__Instance *i;
+    mvm_code c = inst_load(w, a, &i, err);
+    if (c)
+        return c;
+    const ProtobufCEnumDescriptor *sd = &mvm__v1__instance_state__descriptor;
+    if (a->expect && i->state != a->expect) {
+        const ProtobufCEnumValue *have = protobuf_c_enum_descriptor_get_value(sd, i->state);
+        const ProtobufCEnumValue *want = protobuf_c_enum_descriptor_get_value(sd, a->expect);
+        c = mvm_fail(err, MVM_FAILED_PRECONDITION, "instance %s is %s, not %s", a->id,
+                     have ? have->name : "?", want ? want->name : "?");
+    } else if (!protobuf_c_enum_descriptor_get_value(sd, a->state) || !a->state) {
+        c = mvm_fail(err, MVM_INVALID_ARGUMENT, "bad instance state %d", (int)a->state);
+    }
+    Google__Protobuf__Timestamp *now = c ? NULL : store_wtx_time(w);
+    if (!c && !now)
+        c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    if (!c) {
+        Google__Protobuf__Timestamp *old_update = i->update_time;
+        i->update_time = now;
+        if (i->state != a->state) {
+            store_msg_free(i->state_time ? &i->state_time->base : NULL, NULL);
+            i->state_time = store_wtx_time(w);
+        }
+        i->state = a->state;
+        i->pid = a->pid;
+        char *old_err = i->last_error;
+        if (a->last_error)
+            i->last_error = (char *)a->last_error;
+        i->resource_version = w->rev;
+        if (!(c = inst_put(w, i, 0, err)) &&
+            !(c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err))) {
+            a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
+            if (!a->out)
+                c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        i->last_error = old_err;
+        store_msg_free(old_update ? &old_update->base : NULL, NULL);
+    }
+    store_msg_free(&i->base, NULL);
+    return c;
+}
+
+mvm_code store_instance_set_state(store *st, const store_actor *who, const char *tenant,
+                                  const char *id, Mvm__V1__InstanceState expect_state,
+                                  Mvm__V1__InstanceState state, int32_t pid,
+                                  const char *last_error, ProtobufCAllocator *alloc,
+                                  Mvm__V1__Instance **out, mvm_error *err) {
+    inst_args a = {.tenant = tenant, .id = id, .expect = expect_state, .state = state,
+                   .pid = pid, .last_error = last_error, .alloc = alloc};
+    mvm_code c = store_write(st, who, inst_state_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+/* The host offset of an instance's address (its last octet). */
+static unsigned ip_offset(const char *ip) {
+    const char *dot = ip ? strrchr(ip, '.') : NULL;
+    return dot ? (unsigned)atoi(dot + 1) : 0;
+}
+
+static mvm_code inst_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    store *st = w->st;
+    Mvm__V1__Instance *i;
+    mvm_code c = inst_load(w, a, &i, err);
+    if (c)
+        return c;
+    if (!((a->deletable >> i->state) & 1u)) {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&mvm__v1__instance_state__descriptor, i->state);
+        c = mvm_fail(err, MVM_FAILED_PRECONDITION,
+                     "instance %s is %s and has a process; stop it before deleting it", a->id,
+                     v ? v->name : "?");
+    }
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, i->tenant, i->id, NULL);
+    if (!c)
+        c = store_del(w->txn, st->instances, key, klen, err);
+    if (!c)
+        c = store_del(w->txn, st->inst_ids, i->id, strlen(i->id), err);
+    klen = store_key2(key, i->tenant, i->pool, i->id);
+    if (!c)
+        c = store_del(w->txn, st->pool_inst, key, klen, err);
+    klen = store_key2(key, i->tenant, "", NULL);
+    key[klen++] = (uint8_t)ip_offset(i->ip);
+    if (!c)
+        c = store_del(w->txn, st->allocs, key, klen, err);
+    if (!c)
+        c = store_usage_add(w, i->tenant, -1, -(int64_t)i->vcpus, -(int64_t)i->mem_mib, 0, err);
+    if (!c) {
+        i->resource_version = w->rev;
+        c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__DELETED, i, err);
+    }
+    store_msg_free(&i->base, NULL);
+    return c;
+}
+
+mvm_code store_instance_delete(store *st, const store_actor *who, const char *tenant,
+                               const char *id, uint32_t deletable_states, mvm_error *err) {
+    inst_args a = {.tenant = tenant, .id = id, .deletable = deletable_states};
+    return store_write(st, who, inst_delete_fn, &a, err);
+}

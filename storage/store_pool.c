@@ -1,0 +1,258 @@
+/* store_pool.c - pools: create / get / list / update / delete, their field
+ * rules (machine size, images), the tenant's max_pools quota, and the
+ * refusal to delete a pool that still has instances. */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const pool_mutable[] = {
+    "vcpus",     "mem_mib",           "disk_mib",     "kernel_image", "rootfs_image",
+    "boot_args", "desired_instances", "desired_warm", "sleep_policy", "labels",
+    NULL};
+
+/* The rules a stored pool's own fields obey. */
+static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
+    if (p->vcpus < 1 || p->vcpus > 32)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool vcpus %u is out of range 1-32",
+                        p->vcpus);
+    if (p->mem_mib < 128 || p->mem_mib > 262144)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool mem_mib %u is out of range 128-262144",
+                        p->mem_mib);
+    if (!p->kernel_image || !*p->kernel_image)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool kernel_image is required");
+    if (!p->rootfs_image || !*p->rootfs_image)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool rootfs_image is required");
+    return store_check_labels(&p->base, err);
+}
+
+/* ---- reads ---- */
+
+mvm_code store_pool_get(store *st, const char *tenant, const char *name,
+                        ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err) {
+    *out = NULL;
+    mvm_code c;
+    if ((c = store_check_name("tenant", tenant, err)) || (c = store_check_name("pool", name, err)))
+        return c;
+    MDB_txn *txn;
+    if ((c = store_rd_begin(st, &txn, err)))
+        return c;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, tenant, name, NULL);
+    c = store_get_msg(txn, st->pools, key, klen, &mvm__v1__pool__descriptor, alloc,
+                      (ProtobufCMessage **)out, err);
+    if (c == MVM_NOT_FOUND)
+        mvm_fail(err, c, "pool %s/%s not found", tenant, name);
+    store_rd_end(st, txn);
+    return c;
+}
+
+mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
+                         Mvm__V1__ListPoolsResponse **out, mvm_error *err) {
+    *out = NULL;
+    mvm_code c;
+    uint8_t prefix[STORE_KEY_MAX];
+    size_t plen = 0;
+    if (opt->tenant && *opt->tenant) {
+        if ((c = store_check_name("tenant", opt->tenant, err)))
+            return c;
+        plen = store_key2(prefix, opt->tenant, "", NULL);
+    }
+    Mvm__V1__ListPoolsResponse *r = store_alloc(alloc, sizeof *r);
+    if (!r)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    mvm__v1__list_pools_response__init(r);
+    MDB_txn *txn;
+    if ((c = store_rd_begin(st, &txn, err))) {
+        store_msg_free(&r->base, alloc);
+        return c;
+    }
+    store_page_req req = {.dbi = st->pools, .prefix = prefix, .plen = plen,
+                          .desc = &mvm__v1__pool__descriptor, .opt = opt};
+    c = store_page(txn, &req, alloc, (ProtobufCMessage ***)&r->pools, &r->n_pools,
+                   &r->next_page_token, err);
+    store_rd_end(st, txn);
+    return store_hand_out(c, &r->base, alloc, out);
+}
+
+/* ---- writes ---- */
+
+typedef struct {
+    const Mvm__V1__Pool *in;
+    const Google__Protobuf__FieldMask *mask;
+    const char *tenant, *name;
+    ProtobufCAllocator *alloc;
+    Mvm__V1__Pool *out;
+} pool_args;
+
+/* Stores p with its output fields set, and makes a->out from it. */
+static mvm_code pool_put(store_wtx *w, pool_args *a, Mvm__V1__Pool *p,
+                         Google__Protobuf__Timestamp *create, mvm_error *err) {
+    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    now.seconds = w->now_sec;
+    now.nanos = w->now_nsec;
+    p->create_time = create ? create : &now;
+    p->update_time = &now;
+    p->resource_version = w->rev;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, p->tenant, p->name, NULL);
+    mvm_code c = store_put_msg(w->txn, w->st->pools, key, klen, &p->base, err);
+    if (c)
+        return c;
+    a->out = (Mvm__V1__Pool *)store_msg_dup(&p->base, a->alloc);
+    return a->out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* Names the pool in the audit record and checks in names one. */
+static mvm_code pool_ref_check(store_wtx *w, const Mvm__V1__Pool *in, mvm_error *err) {
+    if (!in) {
+        store_wtx_audit(w, "", "pool/");
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool is required");
+    }
+    store_wtx_audit(w, in->tenant, "pool/%.63s/%.63s", in->tenant ? in->tenant : "",
+                    in->name ? in->name : "");
+    mvm_code c = store_check_name("tenant", in->tenant, err);
+    return c ? c : store_check_name("pool", in->name, err);
+}
+
+static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
+    pool_args *a = arg;
+    const Mvm__V1__Pool *in = a->in;
+    store *st = w->st;
+    mvm_code c = pool_ref_check(w, in, err);
+    if (c || (c = pool_check(in, err)))
+        return c;
+    MDB_val k = {strlen(in->tenant), in->tenant}, v;
+    if (mdb_get(w->txn, st->tenants, &k, &v) != 0)
+        return mvm_fail(err, MVM_NOT_FOUND, "tenant %s not found", in->tenant);
+    uint8_t key[STORE_KEY_MAX];
+    k.mv_size = store_key2(key, in->tenant, in->name, NULL);
+    k.mv_data = key;
+    if (mdb_get(w->txn, st->pools, &k, &v) == 0)
+        return mvm_fail(err, MVM_ALREADY_EXISTS, "pool %s/%s already exists", in->tenant,
+                        in->name);
+    ProtobufCMessage *tm;
+    if ((c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
+                           &mvm__v1__tenant__descriptor, NULL, &tm, err)))
+        return c;
+    Mvm__V1__Tenant *t = (Mvm__V1__Tenant *)tm;
+    Mvm__V1__TenantUsage *u = NULL;
+    c = store_usage_get(w->txn, st, in->tenant, NULL, &u, err);
+    uint32_t max = t->quota ? t->quota->max_pools : 0;
+    if (!c && max && u->pools >= max)
+        c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                     "tenant %s quota max_pools is %u and %u are in use", in->tenant, max,
+                     u->pools);
+    store_msg_free(tm, NULL);
+    store_msg_free(u ? &u->base : NULL, NULL);
+    if (c || (c = store_usage_add(w, in->tenant, 0, 0, 0, 1, err)))
+        return c;
+    Mvm__V1__Pool p = *in;
+    Mvm__V1__BaseSnapshot snap = MVM__V1__BASE_SNAPSHOT__INIT;
+    snap.state = MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_NONE;
+    p.base_snapshot = &snap;
+    return pool_put(w, a, &p, NULL, err);
+}
+
+mvm_code store_pool_create(store *st, const store_actor *who, const Mvm__V1__Pool *in,
+                           ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err) {
+    pool_args a = {.in = in, .alloc = alloc};
+    mvm_code c = store_write(st, who, pool_create_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
+    pool_args *a = arg;
+    const Mvm__V1__Pool *in = a->in;
+    mvm_code c = pool_ref_check(w, in, err);
+    if (c)
+        return c;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, in->tenant, in->name, NULL);
+    ProtobufCMessage *m;
+    c = store_get_msg(w->txn, w->st->pools, key, klen, &mvm__v1__pool__descriptor, NULL, &m,
+                      err);
+    if (c == MVM_NOT_FOUND)
+        return mvm_fail(err, c, "pool %s/%s not found", in->tenant, in->name);
+    if (c)
+        return c;
+    Mvm__V1__Pool *old = (Mvm__V1__Pool *)m, *upd = NULL;
+    if (in->resource_version && in->resource_version != old->resource_version)
+        c = mvm_fail(err, MVM_ABORTED,
+                     "pool %s/%s was changed since it was read (resource_version %llu, request "
+                     "has %llu); read it again and retry",
+                     in->tenant, in->name, (unsigned long long)old->resource_version,
+                     (unsigned long long)in->resource_version);
+    if (!c)
+        c = store_mask_apply(m, &in->base, a->mask, pool_mutable, (ProtobufCMessage **)&upd,
+                             err);
+    if (!c)
+        c = pool_check(upd, err);
+    if (!c) {
+        Mvm__V1__Pool p = *upd;
+        c = pool_put(w, a, &p, old->create_time, err);
+    }
+    store_msg_free(&old->base, NULL);
+    store_msg_free(upd ? &upd->base : NULL, NULL);
+    return c;
+}
+
+mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
+                           const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
+                           Mvm__V1__Pool **out, mvm_error *err) {
+    pool_args a = {.in = in, .mask = mask, .alloc = alloc};
+    mvm_code c = store_write(st, who, pool_update_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+/* Number of keys starting with prefix; the first one's suffix into first. */
+static unsigned count_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen,
+                             char *first, size_t firstsz) {
+    MDB_cursor *cur;
+    unsigned n = 0;
+    if (mdb_cursor_open(txn, dbi, &cur))
+        return 0;
+    MDB_val k = {plen, (void *)prefix}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (n++ == 0)
+            snprintf(first, firstsz, "%.*s", (int)(k.mv_size - plen),
+                     (const char *)k.mv_data + plen);
+    }
+    mdb_cursor_close(cur);
+    return n;
+}
+
+static mvm_code pool_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
+    pool_args *a = arg;
+    store_wtx_audit(w, a->tenant, "pool/%.63s/%.63s", a->tenant ? a->tenant : "",
+                    a->name ? a->name : "");
+    mvm_code c;
+    if ((c = store_check_name("tenant", a->tenant, err)) ||
+        (c = store_check_name("pool", a->name, err)))
+        return c;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, a->tenant, a->name, NULL);
+    MDB_val k = {klen, key}, v;
+    if (mdb_get(w->txn, w->st->pools, &k, &v) != 0)
+        return mvm_fail(err, MVM_NOT_FOUND, "pool %s/%s not found", a->tenant, a->name);
+    uint8_t prefix[STORE_KEY_MAX];
+    size_t plen = store_key2(prefix, a->tenant, a->name, "");
+    char first[64] = "";
+    unsigned n = count_prefix(w->txn, w->st->pool_inst, prefix, plen, first, sizeof first);
+    if (n)
+        return mvm_fail(err, MVM_FAILED_PRECONDITION,
+                        "pool %s/%s still has %u instance(s) (first: %s); delete them first",
+                        a->tenant, a->name, n, first);
+    if ((c = store_del(w->txn, w->st->pools, key, klen, err)))
+        return c;
+    return store_usage_add(w, a->tenant, 0, 0, 0, -1, err);
+}
+
+mvm_code store_pool_delete(store *st, const store_actor *who, const char *tenant,
+                           const char *name, mvm_error *err) {
+    pool_args a = {.tenant = tenant, .name = name};
+    return store_write(st, who, pool_delete_fn, &a, err);
+}

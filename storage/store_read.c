@@ -1,0 +1,189 @@
+/* store_read.c - instance reads (get, paged list, snapshot walk for
+ * watches), node-wide counts, the audit log reader and the watch hook. */
+#include "store_internal.h"
+
+#include <string.h>
+
+mvm_code store_instance_get(store *st, const char *tenant, const char *id,
+                            ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err) {
+    *out = NULL;
+    mvm_code c = store_check_instance_ref(tenant, id, err);
+    MDB_txn *txn;
+    if (c || (c = store_rd_begin(st, &txn, err)))
+        return c;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, tenant, id, NULL);
+    c = store_get_msg(txn, st->instances, key, klen, &mvm__v1__instance__descriptor, alloc,
+                      (ProtobufCMessage **)out, err);
+    if (c == MVM_NOT_FOUND)
+        mvm_fail(err, c, "instance %s/%s not found", tenant, id);
+    store_rd_end(st, txn);
+    return c;
+}
+
+static bool pool_match(void *arg, const ProtobufCMessage *m) {
+    const Mvm__V1__Instance *i = (const Mvm__V1__Instance *)m;
+    return strcmp(i->pool, arg) == 0;
+}
+
+mvm_code store_instance_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
+                             Mvm__V1__ListInstancesResponse **out, mvm_error *err) {
+    *out = NULL;
+    mvm_code c;
+    uint8_t prefix[STORE_KEY_MAX];
+    size_t plen = 0;
+    bool by_tenant = opt->tenant && *opt->tenant, by_pool = opt->pool && *opt->pool;
+    if (by_tenant && (c = store_check_name("tenant", opt->tenant, err)))
+        return c;
+    if (by_pool && (c = store_check_name("pool", opt->pool, err)))
+        return c;
+    if (by_tenant)
+        plen = store_key2(prefix, opt->tenant, "", NULL);
+    Mvm__V1__ListInstancesResponse *r = store_alloc(alloc, sizeof *r);
+    if (!r)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    mvm__v1__list_instances_response__init(r);
+    MDB_txn *txn;
+    if ((c = store_rd_begin(st, &txn, err))) {
+        store_msg_free(&r->base, alloc);
+        return c;
+    }
+    store_page_req req = {.dbi = st->instances, .prefix = prefix, .plen = plen,
+                          .desc = &mvm__v1__instance__descriptor, .opt = opt,
+                          .match = by_pool ? pool_match : NULL, .match_arg = (void *)opt->pool};
+    c = store_page(txn, &req, alloc, (ProtobufCMessage ***)&r->instances, &r->n_instances,
+                   &r->next_page_token, err);
+    store_rd_end(st, txn);
+    return store_hand_out(c, &r->base, alloc, out);
+}
+
+/* Calls fn(arg, value) for each record of dbi from the first key >= seek
+ * while keys start with the first plen bytes of seek; stops when fn returns
+ * false. */
+static mvm_code walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
+                     const ProtobufCMessageDescriptor *desc,
+                     bool (*fn)(void *arg, const ProtobufCMessage *m), void *arg,
+                     mvm_error *err) {
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return store_lmdb_fail(err, rc, "cursor");
+    MDB_val k = {seeklen, (void *)seek}, v;
+    rc = mdb_cursor_get(cur, &k, &v, seeklen ? MDB_SET_RANGE : MDB_FIRST);
+    mvm_code c = MVM_OK;
+    for (; rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, seek, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+        if (!m) {
+            c = mvm_fail(err, MVM_DATA_LOSS, "store: corrupt %s record", desc->short_name);
+            break;
+        }
+        bool more = fn(arg, m);
+        protobuf_c_message_free_unpacked(m, NULL);
+        if (!more)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return c;
+}
+
+typedef struct {
+    const char *pool;
+    store_instance_fn fn;
+    void *arg;
+} foreach_ctx;
+
+static bool foreach_one(void *arg, const ProtobufCMessage *m) {
+    foreach_ctx *f = arg;
+    const Mvm__V1__Instance *i = (const Mvm__V1__Instance *)m;
+    if (f->pool && *f->pool && strcmp(i->pool, f->pool) != 0)
+        return true;
+    return f->fn(f->arg, i);
+}
+
+mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
+                                store_instance_fn fn, void *arg, uint64_t *rev,
+                                mvm_error *err) {
+    uint8_t prefix[STORE_KEY_MAX];
+    size_t plen = 0;
+    if (tenant && *tenant) {
+        mvm_code c = store_check_name("tenant", tenant, err);
+        if (c)
+            return c;
+        plen = store_key2(prefix, tenant, "", NULL);
+    }
+    MDB_txn *txn;
+    mvm_code c = store_rd_begin(st, &txn, err);
+    if (c)
+        return c;
+    if (rev)
+        *rev = store_get_u64(txn, st->meta, "rev");
+    foreach_ctx f = {pool, fn, arg};
+    c = walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor, foreach_one, &f,
+             err);
+    store_rd_end(st, txn);
+    return c;
+}
+
+static bool count_one(void *arg, const ProtobufCMessage *m) {
+    store_counts *n = arg;
+    const Mvm__V1__Instance *i = (const Mvm__V1__Instance *)m;
+    n->instances++;
+    if ((unsigned)i->state < sizeof n->by_state / sizeof n->by_state[0])
+        n->by_state[i->state]++;
+    if (i->state != MVM__V1__INSTANCE_STATE__INSTANCE_STATE_DESTROYED) {
+        n->vcpus += i->vcpus;
+        n->mem_mib += i->mem_mib;
+    }
+    return true;
+}
+
+mvm_code store_count(store *st, store_counts *out, mvm_error *err) {
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    mvm_code c = store_rd_begin(st, &txn, err);
+    if (c)
+        return c;
+    MDB_stat s;
+    if (mdb_stat(txn, st->tenants, &s) == 0)
+        out->tenants = (uint32_t)s.ms_entries;
+    if (mdb_stat(txn, st->pools, &s) == 0)
+        out->pools = (uint32_t)s.ms_entries;
+    c = walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one, out, err);
+    store_rd_end(st, txn);
+    return c;
+}
+
+typedef struct {
+    store_audit_fn fn;
+    void *arg;
+} audit_ctx;
+
+static bool audit_one(void *arg, const ProtobufCMessage *m) {
+    audit_ctx *a = arg;
+    return a->fn(a->arg, (const Mvm__V1__AuditRecord *)m);
+}
+
+mvm_code store_audit_foreach(store *st, uint64_t after_seq, store_audit_fn fn, void *arg,
+                             mvm_error *err) {
+    MDB_txn *txn;
+    mvm_code c = store_rd_begin(st, &txn, err);
+    if (c)
+        return c;
+    uint8_t key[8];
+    uint64_t from = after_seq + 1;
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(from >> (56 - 8 * i));
+    audit_ctx a = {fn, arg};
+    c = walk(txn, st->audit, key, sizeof key, 0, &mvm__v1__audit_record__descriptor, audit_one,
+             &a, err);
+    store_rd_end(st, txn);
+    return c;
+}
+
+void store_set_instance_hook(store *st, store_instance_hook fn, void *arg) {
+    pthread_mutex_lock(&st->wlock);
+    st->hook = fn;
+    st->hook_arg = arg;
+    pthread_mutex_unlock(&st->wlock);
+}

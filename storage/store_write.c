@@ -1,0 +1,143 @@
+/* store_write.c - the one way the store writes: a single LMDB write
+ * transaction per mutation that bumps the global revision, appends the audit
+ * record, commits, and then publishes queued instance events to the watch
+ * hook in revision order. A refused mutation is audited on its own. */
+#include "store_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void store_wtx_audit(store_wtx *w, const char *tenant, const char *fmt, ...) {
+    snprintf(w->tenant, sizeof w->tenant, "%s", tenant ? tenant : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->object, sizeof w->object, fmt, ap);
+    va_end(ap);
+}
+
+Google__Protobuf__Timestamp *store_wtx_time(store_wtx *w) {
+    Google__Protobuf__Timestamp *t = malloc(sizeof *t);
+    if (t) {
+        google__protobuf__timestamp__init(t);
+        t->seconds = w->now_sec;
+        t->nanos = w->now_nsec;
+    }
+    return t;
+}
+
+mvm_code store_wtx_event(store_wtx *w, Mvm__V1__InstanceEvent__Type type,
+                         const Mvm__V1__Instance *inst, mvm_error *err) {
+    if (w->n_events >= STORE_MAX_EVENTS)
+        return mvm_fail(err, MVM_INTERNAL, "store: too many events in one write");
+    size_t len = mvm__v1__instance__get_packed_size(inst);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: out of memory");
+    mvm__v1__instance__pack(inst, buf);
+    w->events[w->n_events].type = type;
+    w->events[w->n_events].buf = buf;
+    w->events[w->n_events].len = len;
+    w->n_events++;
+    return MVM_OK;
+}
+
+/* Appends one audit record inside txn. */
+static mvm_code audit_put(store *st, MDB_txn *txn, const store_wtx *w, const store_actor *who,
+                          mvm_code code, const char *msg, mvm_error *err) {
+    uint64_t seq = store_get_u64(txn, st->meta, "audit_seq") + 1;
+    mvm_code c = store_put_u64(txn, st->meta, "audit_seq", seq, err);
+    if (c)
+        return c;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = w->now_sec;
+    ts.nanos = w->now_nsec;
+    Mvm__V1__AuditRecord rec = MVM__V1__AUDIT_RECORD__INIT;
+    rec.seq = seq;
+    rec.time = &ts;
+    rec.identity = (char *)(who && who->identity ? who->identity : "");
+    rec.method = (char *)(who && who->method ? who->method : "");
+    rec.tenant = (char *)w->tenant;
+    rec.object = (char *)w->object;
+    rec.code = (char *)mvm_code_name(code);
+    rec.message = (char *)(msg ? msg : "");
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+    return store_put_msg(txn, st->audit, key, sizeof key, &rec.base, err);
+}
+
+static void events_free(store_wtx *w) {
+    for (int i = 0; i < w->n_events; i++)
+        free(w->events[i].buf);
+    w->n_events = 0;
+}
+
+static void events_publish(store *st, store_wtx *w) {
+    if (!st->hook)
+        return;
+    for (int i = 0; i < w->n_events; i++) {
+        Mvm__V1__Instance *inst =
+            mvm__v1__instance__unpack(NULL, w->events[i].len, w->events[i].buf);
+        if (!inst)
+            continue;
+        st->hook(st->hook_arg, w->events[i].type, inst, w->rev);
+        mvm__v1__instance__free_unpacked(inst, NULL);
+    }
+}
+
+/* Records a refused mutation in a transaction of its own (best effort). */
+static void audit_refusal(store *st, store_wtx *w, const store_actor *who, const mvm_error *e) {
+    MDB_txn *txn;
+    if (mdb_txn_begin(st->env, NULL, 0, &txn))
+        return;
+    if (audit_put(st, txn, w, who, e->code, e->msg, NULL) == MVM_OK)
+        mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+}
+
+mvm_code store_write(store *st, const store_actor *who, store_write_fn fn, void *arg,
+                     mvm_error *err) {
+    mvm_error local;
+    if (!err)
+        err = &local;
+    mvm_error_clear(err);
+    store_wtx w;
+    memset(&w, 0, sizeof w);
+    w.st = st;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    w.now_sec = ts.tv_sec;
+    w.now_nsec = (int32_t)ts.tv_nsec;
+
+    pthread_mutex_lock(&st->wlock);
+    int rc = mdb_txn_begin(st->env, NULL, 0, &w.txn);
+    if (rc) {
+        pthread_mutex_unlock(&st->wlock);
+        return store_lmdb_fail(err, rc, "begin write");
+    }
+    w.rev = store_get_u64(w.txn, st->meta, "rev") + 1;
+    mvm_code c = fn(&w, arg, err);
+    if (c == MVM_OK)
+        c = store_put_u64(w.txn, st->meta, "rev", w.rev, err);
+    if (c == MVM_OK)
+        c = audit_put(st, w.txn, &w, who, MVM_OK, "", err);
+    if (c == MVM_OK) {
+        rc = mdb_txn_commit(w.txn);
+        if (rc)
+            c = store_lmdb_fail(err, rc, "commit");
+        else
+            events_publish(st, &w);
+    } else {
+        mdb_txn_abort(w.txn);
+        if (err->code == MVM_OK) /* a rule returned a bare code */
+            mvm_fail(err, c, "%s", mvm_code_name(c));
+        audit_refusal(st, &w, who, err);
+    }
+    pthread_mutex_unlock(&st->wlock);
+    events_free(&w);
+    return c;
+}

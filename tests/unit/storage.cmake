@@ -1,0 +1,18 @@
+# tests/unit/storage.cmake - unit tests of storage/ (mvm_store, against a
+# real LMDB in a temp dir) and of the pure parts of service/api.
+foreach(t store_tenant_test store_pool_test store_instance_test store_misc_test)
+  if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
+    add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
+    target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+    target_link_libraries(${t} PRIVATE mvm_store mvm_proto mvm_common)
+    add_test(NAME unit.${t} COMMAND ${t})
+  endif()
+endforeach()
+foreach(t api_state_test api_events_test api_node_test)
+  if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.c AND TARGET mvm_api_core)
+    add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
+    target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+    target_link_libraries(${t} PRIVATE mvm_api_core mvm_store mvm_proto mvm_common)
+    add_test(NAME unit.${t} COMMAND ${t})
+  endif()
+endforeach()

@@ -1,0 +1,165 @@
+/* store_testlib.c - helpers shared by the storage unit tests, included
+ * once into each test source after check.h: a scratch state dir, fixture
+ * builders for tenants/pools/instances, and a fingerprint of the whole
+ * store used to assert that a refused call changed nothing. */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static const store_actor test_who = {"cn=test", "/mvm.v1.Test/Call"};
+
+static inline int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* A fresh state dir under $TMPDIR (or /tmp); removed by test_rmdir. */
+static inline char *test_mkdir(void) {
+    const char *base = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/mvm-store-test-XXXXXX", base && *base ? base : "/tmp");
+    char *d = mkdtemp(tmpl);
+    if (!d) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    return strdup(d);
+}
+
+static inline void test_rmdir(char *dir) {
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+static inline store *test_open(const char *dir) {
+    store *st = NULL;
+    mvm_error err;
+    if (store_open(dir, &st, &err) != MVM_OK) {
+        fprintf(stderr, "store_open: %s\n", err.msg);
+        exit(2);
+    }
+    return st;
+}
+
+static inline mvm_code mk_tenant_q(store *st, const char *name, uint32_t net_id, const char *subnet,
+                            const Mvm__V1__TenantQuota *quota, mvm_error *err) {
+    Mvm__V1__Tenant t = MVM__V1__TENANT__INIT;
+    t.name = (char *)name;
+    t.net_id = net_id;
+    t.subnet = (char *)subnet;
+    t.quota = (Mvm__V1__TenantQuota *)quota;
+    return store_tenant_create(st, &test_who, &t, NULL, NULL, err);
+}
+
+static inline mvm_code mk_tenant(store *st, const char *name, uint32_t net_id, const char *subnet,
+                          mvm_error *err) {
+    return mk_tenant_q(st, name, net_id, subnet, NULL, err);
+}
+
+static inline void pool_init(Mvm__V1__Pool *p, const char *tenant, const char *name) {
+    mvm__v1__pool__init(p);
+    p->tenant = (char *)tenant;
+    p->name = (char *)name;
+    p->vcpus = 2;
+    p->mem_mib = 512;
+    p->kernel_image = "vmlinux";
+    p->rootfs_image = "rootfs.ext4";
+}
+
+static inline mvm_code mk_pool(store *st, const char *tenant, const char *name, mvm_error *err) {
+    Mvm__V1__Pool p;
+    pool_init(&p, tenant, name);
+    return store_pool_create(st, &test_who, &p, NULL, NULL, err);
+}
+
+/* Creates an instance; its id is copied to id (19 bytes) if not NULL. */
+static inline mvm_code mk_inst(store *st, const char *tenant, const char *pool, char *id,
+                        mvm_error *err) {
+    Mvm__V1__CreateInstanceRequest r = MVM__V1__CREATE_INSTANCE_REQUEST__INIT;
+    r.tenant = (char *)tenant;
+    r.pool = (char *)pool;
+    Mvm__V1__Instance *i = NULL;
+    mvm_code c = store_instance_create(st, &test_who, &r, NULL, &i, err);
+    if (c == MVM_OK && id)
+        snprintf(id, 19, "%s", i->id);
+    if (i)
+        mvm__v1__instance__free_unpacked(i, NULL);
+    return c;
+}
+
+/* Appends a packed message to a growing buffer. */
+static inline void fp_add(uint8_t **buf, size_t *len, const ProtobufCMessage *m) {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    *buf = realloc(*buf, *len + n + 1);
+    protobuf_c_message_pack(m, *buf + *len);
+    *len += n;
+}
+
+/* Everything the store holds but the audit log, as one byte string. */
+static inline uint8_t *test_fingerprint(store *st, size_t *len) {
+    uint8_t *buf = NULL;
+    *len = 0;
+    store_list_opts o = {.page_size = 1000};
+    mvm_error err;
+    Mvm__V1__ListTenantsResponse *t = NULL;
+    Mvm__V1__ListPoolsResponse *p = NULL;
+    Mvm__V1__ListInstancesResponse *i = NULL;
+    if (store_tenant_list(st, &o, NULL, &t, &err) == MVM_OK) {
+        fp_add(&buf, len, &t->base);
+        mvm__v1__list_tenants_response__free_unpacked(t, NULL);
+    }
+    if (store_pool_list(st, &o, NULL, &p, &err) == MVM_OK) {
+        fp_add(&buf, len, &p->base);
+        mvm__v1__list_pools_response__free_unpacked(p, NULL);
+    }
+    if (store_instance_list(st, &o, NULL, &i, &err) == MVM_OK) {
+        fp_add(&buf, len, &i->base);
+        mvm__v1__list_instances_response__free_unpacked(i, NULL);
+    }
+    uint64_t rev = store_revision(st);
+    buf = realloc(buf, *len + sizeof rev);
+    memcpy(buf + *len, &rev, sizeof rev);
+    *len += sizeof rev;
+    return buf;
+}
+
+/* Snapshot before a call that must be refused... */
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+} test_snap;
+
+static inline test_snap snap_take(store *st) {
+    test_snap s;
+    s.buf = test_fingerprint(st, &s.len);
+    return s;
+}
+
+/* ...and true if nothing changed since. */
+static inline int snap_same(store *st, test_snap s) {
+    size_t len;
+    uint8_t *now = test_fingerprint(st, &len);
+    int same = len == s.len && memcmp(now, s.buf, len) == 0;
+    free(now);
+    free(s.buf);
+    return same;
+}
+
+/* Asserts that call returns code and leaves the store as it was. */
+#define CHECK_REFUSED(st, want, call)                                         \
+    do {                                                                      \
+        test_snap snap_ = snap_take(st);                                      \
+        mvm_error e_;                                                         \
+        mvm_error_clear(&e_);                                                 \
+        mvm_error *err_ = &e_;                                                \
+        CHECK_EQ_INT((call), (want));                                         \
+        CHECK_EQ_INT(e_.code, (want));                                        \
+        CHECK(e_.msg[0] != '\0');                                             \
+        CHECK(snap_same(st, snap_));                                          \
+    } while (0)
