@@ -40,7 +40,7 @@ class Mvmd:
     """One mvmd process on loopback ports and a unix socket in a temp dir."""
 
     def __init__(self, build_dir=None, extra_args=(), binary=None,
-                 ready_timeout=30.0, metrics=True):
+                 ready_timeout=30.0, metrics=True, prefix=()):
         if binary is None:
             binary = os.environ.get("MVMD") or os.path.join(
                 build_dir or "build", "service", "mvmd")
@@ -48,6 +48,7 @@ class Mvmd:
         self.extra_args = list(extra_args)
         self.ready_timeout = ready_timeout
         self.metrics = metrics
+        self.prefix = list(prefix)  # e.g. ["taskset", "-c", "0"]; must exec mvmd
         self.tmp = None
         self.proc = None
         self.tls_addr = self.unix_path = self.metrics_addr = None
@@ -100,7 +101,7 @@ class Mvmd:
         for stale in (ready, sock):
             if os.path.exists(stale):
                 os.unlink(stale)
-        args = [self.binary, "--listen", "127.0.0.1:0", "--socket", sock,
+        args = self.prefix + [self.binary, "--listen", "127.0.0.1:0", "--socket", sock,
                 "--state-dir", self.state_dir,
                 "--tls-cert", self.cert("server.pem"),
                 "--tls-key", self.cert("server.key"),

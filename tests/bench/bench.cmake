@@ -1,0 +1,27 @@
+# tests/bench/bench.cmake - the GetTenant benchmark's parts: the h2load
+# client-certificate shim (a preload library), the grpc-go reference server,
+# and a short smoke run of tests/bench/bench_get.py registered with ctest
+# (it checks that the script works and every call got grpc-status 0; it
+# asserts no timings). The full benchmark is run by hand: bench_get.sh.
+set(mvm_bench_dir ${CMAKE_SOURCE_DIR}/tests/bench)
+
+add_library(h2load_client_cert MODULE ${mvm_bench_dir}/h2load_client_cert.c)
+target_link_libraries(h2load_client_cert PRIVATE PkgConfig::OPENSSL ${CMAKE_DL_LIBS})
+set_target_properties(h2load_client_cert PROPERTIES
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/bench)
+
+if(MVM_GO_CLIENT)
+  mvm_go_build(mvm_bench_grpcgo_server ${CMAKE_BINARY_DIR}/tests/bench/grpcgo_server
+               ${mvm_bench_dir}/grpcgo_server)
+endif()
+
+find_program(MVM_H2LOAD h2load)
+if(MVM_GO_CLIENT AND MVM_PYTHON_CLIENT AND MVM_H2LOAD)
+  add_test(NAME bench_get_smoke
+           COMMAND ${MVM_PYTHON} ${mvm_bench_dir}/bench_get.py --build ${CMAKE_BINARY_DIR} --smoke)
+  set_tests_properties(bench_get_smoke PROPERTIES
+    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR}"
+    LABELS "bench;integration" TIMEOUT 300)
+elseif(NOT MVM_H2LOAD)
+  message(WARNING "tests/bench: no h2load (Debian nghttp2-client); bench_get_smoke skipped")
+endif()
