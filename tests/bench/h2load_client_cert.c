@@ -12,6 +12,9 @@
  *   LD_PRELOAD=libh2load_client_cert.so H2LOAD_CLIENT_CERT=client.pem \
  *   H2LOAD_CLIENT_KEY=client.key h2load https://127.0.0.1:PORT/...
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_NEXT */
+#endif
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
