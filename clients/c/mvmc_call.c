@@ -146,7 +146,7 @@ static void mark_broken(mvmc_client *c, const mvm_error *e) {
 
 /* Runs the session until s has a whole message or has closed. A local
  * failure (I/O error, deadline) becomes the stream's final status. */
-static mvm_code pump(mvmc_stream *s, mvm_error *err) {
+static mvm_code pump(mvmc_stream *s) {
     mvmc_client *c = s->c;
     uint8_t buf[16384];
     while (!s->closed && !frame_ready(s) && !s->have_final) {
@@ -382,9 +382,8 @@ mvm_code mvmc_stream_next(mvmc_stream *s, ProtobufCMessage **msg, mvm_error *err
             settle(s);
             return fail_with(s, err);
         }
-        mvm_code rc = pump(s, err);
-        if (rc)
-            return rc;
+        if (pump(s) != MVM_OK)
+            return fail_with(s, err);
     }
 }
 
