@@ -1,0 +1,127 @@
+#!/bin/sh
+# demo.sh - a guided tour of a running mvmd with mvm-cli: node facts,
+# tenants, pools and instances with labels, a conditional update losing to a
+# concurrent one (ABORTED), an error with its status code, a few watch
+# events, and deleting everything again. Exits non-zero as soon as a step
+# does something other than what it says it expects.
+#
+# Needs: MVM_CLI (path of mvm-cli; default: mvm-cli on PATH) and the
+# connection settings mvm-cli reads: MVM_ENDPOINT, MVM_CERT, MVM_KEY, MVM_CA.
+set -u
+CLI=${MVM_CLI:-mvm-cli}
+T1=demo-acme
+T2=demo-globex
+tmp=$(mktemp -d)
+watch_pid=
+
+cleanup() {
+    [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ -t 1 ]; then
+    say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n== %s\n' "$*"; }
+fi
+die() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
+
+# run ARGS...: shows and runs "mvm-cli ARGS", which must succeed.
+run() {
+    printf '$ mvm-cli %s\n' "$*"
+    "$CLI" "$@" || die "mvm-cli $* exited $?"
+}
+
+# expect CODE ARGS...: shows and runs "mvm-cli ARGS", which must exit CODE.
+expect() {
+    want=$1
+    shift
+    printf '$ mvm-cli %s   # expecting exit %s\n' "$*" "$want"
+    "$CLI" "$@" 2>&1
+    got=$?
+    [ "$got" -eq "$want" ] || die "mvm-cli $* exited $got, not $want"
+    printf '(exit %s, as expected)\n' "$got"
+}
+
+# json_field NAME < JSON: the first string or number value of "NAME".
+json_field() {
+    sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" | head -n 1
+}
+
+# Leftovers of an interrupted earlier run would make the creates fail.
+for t in "$T1" "$T2"; do
+    if "$CLI" tenant get "$t" >/dev/null 2>&1; then
+        die "tenant $t exists already (an earlier demo?); delete it first"
+    fi
+done
+
+say "The node"
+run node info
+run health check
+
+say "Two tenants, each with a /24 of its own, a quota and labels"
+run tenant create "$T1" --net-id 201 --subnet 10.240.201.0/24 \
+    --quota-max-instances 8 --label tier=gold --label team=web
+run tenant create "$T2" --net-id 202 --subnet 10.240.202.0/24 --label tier=silver
+run tenant list --label-selector tier=gold
+
+say "A pool: the template for instances"
+run pool create web --tenant "$T1" --vcpus 2 --mem-mib 512 \
+    --kernel-image vmlinux --rootfs-image rootfs.ext4 --label app=frontend
+run pool list --tenant "$T1"
+
+say "Instances: an address, MAC and TAP each, from the tenant's subnet"
+i1=$("$CLI" instance create --tenant "$T1" --pool web --label role=api -o json |
+    json_field id) || die "instance create failed"
+[ -n "$i1" ] || die "instance create printed no id"
+i2=$("$CLI" instance create --tenant "$T1" --pool web --label role=worker -o json |
+    json_field id)
+[ -n "$i2" ] || die "second instance create printed no id"
+echo "created $i1 and $i2"
+run instance list --tenant "$T1"
+run instance get "$i1" --tenant "$T1" -o json
+
+say "Conditional updates: the second writer with the old version loses"
+v=$("$CLI" tenant get "$T1" -o json | json_field resourceVersion)
+[ -n "$v" ] || die "no resourceVersion"
+echo "tenant $T1 is at resource_version $v"
+run tenant update "$T1" --quota-max-instances 16 --resource-version "$v"
+expect 10 tenant update "$T1" --label tier=bronze --resource-version "$v"
+run tenant get "$T1"
+
+say "Errors carry a gRPC status, which is also the exit code"
+expect 5 tenant get no-such-tenant
+expect 6 tenant create "$T2" --net-id 203 --subnet 10.240.203.0/24
+expect 9 pool delete web --tenant "$T1"
+
+say "Watching instance events"
+"$CLI" instance watch --tenant "$T1" --send-initial --count 4 >"$tmp/watch" 2>&1 &
+watch_pid=$!
+# The initial events (one per instance) show the watch is in place.
+n=0
+while [ "$(grep -c ADDED "$tmp/watch")" -lt 2 ]; do
+    n=$((n + 1))
+    [ $n -le 200 ] || die "watch did not start: $(cat "$tmp/watch")"
+    kill -0 "$watch_pid" 2>/dev/null || die "watch ended early: $(cat "$tmp/watch")"
+    sleep 0.1
+done
+i3=$("$CLI" instance create --tenant "$T1" --pool web -o json | json_field id)
+[ -n "$i3" ] || die "third instance create printed no id"
+run instance delete "$i3" --tenant "$T1"
+wait "$watch_pid"
+rc=$?
+watch_pid=
+cat "$tmp/watch"
+[ $rc -eq 0 ] || die "watch exited $rc"
+grep -q "DELETED.*$i3" "$tmp/watch" || die "watch did not see $i3 deleted"
+
+say "Deleting everything"
+run instance delete "$i1" --tenant "$T1"
+run instance delete "$i2" --tenant "$T1"
+run pool delete web --tenant "$T1"
+run tenant delete "$T1"
+run tenant delete "$T2"
+expect 5 tenant get "$T1"
+
+say "Demo finished: every step did what it should"
