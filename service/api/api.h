@@ -1,0 +1,33 @@
+/* api.h - the whole public face of service/api/: the mvm.v1 services
+ * (TenantService, PoolService, InstanceService, NodeService) on top of the
+ * store, registered with the gRPC server, plus their metrics lines.
+ *
+ *     api_options o = {.state_dir = dir, .firecracker_bin = fc, .version = v};
+ *     api_ctx *api;
+ *     if (api_start(srv, &o, &api, &err) != MVM_OK) ...   (before rpc_server_run)
+ *     rpc_server_run(srv, &err);
+ *     api_stop(api);                                        (after it returns)
+ */
+#ifndef MVM_API_H
+#define MVM_API_H
+
+#include "mvm_error.h"
+#include "rpc.h"
+
+typedef struct api_options {
+    const char *state_dir;       /* the store lives in <state_dir>/store/ */
+    const char *firecracker_bin; /* may be NULL: not configured */
+    const char *version;         /* mvmd version, reported by GetInfo */
+} api_options;
+
+typedef struct api_ctx api_ctx;
+
+/* Opens the store, probes Firecracker, registers the four services and the
+ * metrics callback with srv. On failure nothing stays registered that
+ * refers to freed memory only if srv is freed without running. */
+mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_error *err);
+/* Ends open watches and closes the store; call after rpc_server_run has
+ * returned (no handler in flight). NULL is fine. */
+void api_stop(api_ctx *api);
+
+#endif

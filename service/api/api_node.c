@@ -1,0 +1,66 @@
+/* api_node.c - mvm.v1.NodeService.GetInfo: mvmd version, host name and
+ * capacity, what the instances hold, counts of tenants, pools and instances
+ * by state, Firecracker version (probed at start), start time and uptime. */
+#include "api_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "instance_state.h"
+
+#define NSTATES (MVM__V1__INSTANCE_STATE__INSTANCE_STATE_FAILED + 1)
+
+static void node_get_info(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetInfoRequest *req,
+                          Mvm__V1__NodeInfo_Closure done, void *call) {
+    api_ctx *api = rpc_call_service_data(call);
+    mvm_error err;
+    store_counts n;
+    if (store_count(api->st, &n, &err) != MVM_OK) {
+        api_fail(call, &err);
+        return;
+    }
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
+         psize = sysconf(_SC_PAGESIZE);
+
+    Mvm__V1__NodeCapacity cap = MVM__V1__NODE_CAPACITY__INIT;
+    cap.cpus = cpus > 0 ? (uint32_t)cpus : 0;
+    cap.mem_mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize >> 20 : 0;
+    cap.allocated_vcpus = (uint32_t)n.vcpus;
+    cap.allocated_mem_mib = n.mem_mib;
+
+    Google__Protobuf__Timestamp start = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    start.seconds = api->start_wall;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+
+    Mvm__V1__InstanceCount counts[NSTATES], *cptr[NSTATES];
+    size_t nc = 0;
+    for (int s = 1; s < NSTATES; s++) {
+        if (!n.by_state[s])
+            continue;
+        mvm__v1__instance_count__init(&counts[nc]);
+        counts[nc].state = (char *)instance_state_name((instance_state)s);
+        counts[nc].count = n.by_state[s];
+        cptr[nc] = &counts[nc];
+        nc++;
+    }
+
+    Mvm__V1__NodeInfo info = MVM__V1__NODE_INFO__INIT;
+    info.version = api->version;
+    info.hostname = host;
+    info.capacity = &cap;
+    info.firecracker_version = api->fc_version;
+    info.firecracker_status = api->fc_status;
+    info.start_time = &start;
+    info.uptime_seconds = (uint64_t)(now.tv_sec - api->start_mono.tv_sec);
+    info.tenants = n.tenants;
+    info.pools = n.pools;
+    info.n_instances = nc;
+    info.instances = cptr;
+    done(&info, call);
+}
+
+Mvm__V1__NodeService_Service api_node_service = MVM__V1__NODE_SERVICE__INIT(node_);

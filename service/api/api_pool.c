@@ -1,0 +1,64 @@
+/* api_pool.c - mvm.v1.PoolService handlers: validate, call the store,
+ * reply from the per-thread arena. */
+#include "api_internal.h"
+
+#define API(call) ((api_ctx *)rpc_call_service_data(call))
+
+static void pool_create_pool(Mvm__V1__PoolService_Service *svc,
+                             const Mvm__V1__CreatePoolRequest *req, Mvm__V1__Pool_Closure done,
+                             void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Pool *p;
+    mvm_code c = store_pool_create(API(call)->st, &who, req->pool, a, &p, &err);
+    API_REPLY(call, c, &err, done, p, a);
+}
+
+static void pool_get_pool(Mvm__V1__PoolService_Service *svc, const Mvm__V1__GetPoolRequest *req,
+                          Mvm__V1__Pool_Closure done, void *call) {
+    mvm_error err;
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Pool *p;
+    mvm_code c = store_pool_get(API(call)->st, req->tenant, req->name, a, &p, &err);
+    API_REPLY(call, c, &err, done, p, a);
+}
+
+static void pool_list_pools(Mvm__V1__PoolService_Service *svc,
+                            const Mvm__V1__ListPoolsRequest *req,
+                            Mvm__V1__ListPoolsResponse_Closure done, void *call) {
+    mvm_error err;
+    ProtobufCAllocator *a = api_arena();
+    store_list_opts o = {.tenant = req->tenant, .page_size = req->page_size,
+                         .page_token = req->page_token, .label_selector = req->label_selector};
+    Mvm__V1__ListPoolsResponse *r;
+    mvm_code c = store_pool_list(API(call)->st, &o, a, &r, &err);
+    API_REPLY(call, c, &err, done, r, a);
+}
+
+static void pool_update_pool(Mvm__V1__PoolService_Service *svc,
+                             const Mvm__V1__UpdatePoolRequest *req, Mvm__V1__Pool_Closure done,
+                             void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Pool *p;
+    mvm_code c =
+        store_pool_update(API(call)->st, &who, req->pool, req->update_mask, a, &p, &err);
+    API_REPLY(call, c, &err, done, p, a);
+}
+
+static void pool_delete_pool(Mvm__V1__PoolService_Service *svc,
+                             const Mvm__V1__DeletePoolRequest *req,
+                             Mvm__V1__DeletePoolResponse_Closure done, void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    if (store_pool_delete(API(call)->st, &who, req->tenant, req->name, &err) != MVM_OK) {
+        api_fail(call, &err);
+        return;
+    }
+    Mvm__V1__DeletePoolResponse r = MVM__V1__DELETE_POOL_RESPONSE__INIT;
+    done(&r, call);
+}
+
+Mvm__V1__PoolService_Service api_pool_service = MVM__V1__POOL_SERVICE__INIT(pool_);

@@ -1,0 +1,113 @@
+/* api_server.c - api_start / api_stop: opening the store, probing
+ * Firecracker, registering the four mvm.v1 services and the metrics lines
+ * (instances by state, tenants, pools, allocations, watchers), and the
+ * helpers every handler uses. */
+#include "api_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "instance_state.h"
+
+store_actor api_actor(void *call) {
+    store_actor a = {rpc_call_peer(call), rpc_call_method(call)};
+    return a;
+}
+
+void api_fail(void *call, const mvm_error *err) {
+    if (err->code == MVM_OK) {
+        rpc_failf(call, MVM_INTERNAL, "internal error: %s", err->msg);
+        return;
+    }
+    rpc_fail(call, err);
+}
+
+static void api_metrics(void *arg, void (*emit)(void *sink, const char *fmt, ...), void *sink) {
+    api_ctx *api = arg;
+    store_counts n;
+    if (store_count(api->st, &n, NULL) != MVM_OK)
+        return;
+    emit(sink, "# HELP mvm_instances Instances on this node by lifecycle state.\n");
+    emit(sink, "# TYPE mvm_instances gauge\n");
+    for (int s = 1; s < (int)(sizeof n.by_state / sizeof n.by_state[0]); s++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s", instance_state_name((instance_state)s));
+        for (char *p = name; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        emit(sink, "mvm_instances{state=\"%s\"} %u\n", name, n.by_state[s]);
+    }
+    emit(sink, "# HELP mvm_tenants Tenants on this node.\n# TYPE mvm_tenants gauge\n");
+    emit(sink, "mvm_tenants %u\n", n.tenants);
+    emit(sink, "# HELP mvm_pools Pools on this node.\n# TYPE mvm_pools gauge\n");
+    emit(sink, "mvm_pools %u\n", n.pools);
+    emit(sink, "# HELP mvm_allocated_vcpus vCPUs of instances not destroyed.\n"
+               "# TYPE mvm_allocated_vcpus gauge\n");
+    emit(sink, "mvm_allocated_vcpus %llu\n", (unsigned long long)n.vcpus);
+    emit(sink, "# HELP mvm_allocated_mem_mib Memory (MiB) of instances not destroyed.\n"
+               "# TYPE mvm_allocated_mem_mib gauge\n");
+    emit(sink, "mvm_allocated_mem_mib %llu\n", (unsigned long long)n.mem_mib);
+    emit(sink, "# HELP mvm_watchers Open WatchInstances streams.\n# TYPE mvm_watchers gauge\n");
+    emit(sink, "mvm_watchers %u\n", api_events_count(api->bus));
+    emit(sink, "# HELP mvm_store_revision Last committed store revision.\n"
+               "# TYPE mvm_store_revision counter\n");
+    emit(sink, "mvm_store_revision %llu\n", (unsigned long long)store_revision(api->st));
+}
+
+mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_error *err) {
+    *out = NULL;
+    if (!opt || !opt->state_dir)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "api: state dir is required");
+    api_ctx *api = calloc(1, sizeof *api);
+    if (!api)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "api: out of memory");
+    api->version = strdup(opt->version ? opt->version : "");
+    api->bus = api_events_new();
+    api->start_wall = time(NULL);
+    clock_gettime(CLOCK_MONOTONIC, &api->start_mono);
+    mvm_code c = MVM_OK;
+    if (!api->version || !api->bus)
+        c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "api: out of memory");
+    if (!c)
+        c = store_open(opt->state_dir, &api->st, err);
+    if (c) {
+        api_stop(api);
+        return c;
+    }
+    store_set_instance_hook(api->st, api_events_publish, api->bus);
+    api_fc_probe(opt->firecracker_bin, api->fc_version, sizeof api->fc_version, api->fc_status,
+                 sizeof api->fc_status);
+    ProtobufCService *services[] = {
+        &api_tenant_service.base, &api_pool_service.base, &api_instance_service.base,
+        &api_node_service.base};
+    for (size_t i = 0; i < sizeof services / sizeof services[0] && !c; i++)
+        c = rpc_server_add_service(srv, services[i], api, err);
+    if (c) {
+        api_stop(api);
+        return c;
+    }
+    rpc_server_add_metrics(srv, api_metrics, api);
+    *out = api;
+    return MVM_OK;
+}
+
+void api_stop(api_ctx *api) {
+    if (!api)
+        return;
+    if (api->st)
+        store_set_instance_hook(api->st, NULL, NULL);
+    if (api->bus)
+        api_watch_detach_all(api->bus);
+    store_close(api->st);
+    api_events_free(api->bus);
+    free(api->version);
+    free(api);
+}
+
+void api_reply_free(ProtobufCMessage *m, ProtobufCAllocator *a) {
+    if (a)
+        api_arena_reset();
+    else if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+}
