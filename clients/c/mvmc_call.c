@@ -65,7 +65,10 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *fr,
 static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id,
                    const uint8_t *data, size_t len, void *ud) {
     mvmc_stream *s = nghttp2_session_get_stream_user_data(h2, id);
-    if (!s)
+    /* The body of a response that is not gRPC (an HTTP error page) is not
+     * messages: drop it; the status comes from the HTTP status. */
+    if (!s || s->http_status != 200 ||
+        strncmp(s->content_type, "application/grpc", 16) != 0)
         return 0;
     if (s->len + len > s->cap) {
         if (s->len + len > MVMC_MAX_MESSAGE + 5) {

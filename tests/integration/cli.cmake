@@ -2,7 +2,8 @@
 # JSON and wire helpers, the help/usage test that needs no server, and the
 # end-to-end tests that start a real mvmd (fresh certs, temporary state,
 # --listen 127.0.0.1:0 + ready file) and drive mvm-cli over mTLS and the
-# Unix socket (tests/integration/cli_test.py, one scenario per test).
+# Unix socket (tests/integration/cli_test.py, one scenario per test), and
+# the wire test of libmvmc against a scripted HTTP/2 server (cli_wire_test.py).
 add_executable(cli_unit_test ${CMAKE_SOURCE_DIR}/cli/tests/cli_unit_test.c)
 target_link_libraries(cli_unit_test PRIVATE mvm_cli_core)
 add_test(NAME cli_unit COMMAND cli_unit_test)
@@ -10,6 +11,9 @@ add_test(NAME cli_unit COMMAND cli_unit_test)
 set(MVM_CLI_TEST_PY ${CMAKE_CURRENT_LIST_DIR}/cli_test.py)
 add_test(NAME cli_help
   COMMAND /usr/bin/python3 ${MVM_CLI_TEST_PY} --cli $<TARGET_FILE:mvm-cli> help)
+add_test(NAME cli_wire
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/cli_wire_test.py
+          --cli $<TARGET_FILE:mvm-cli>)
 
 if(TARGET mvmd)
   foreach(scenario crud_tls crud_unix errors refused watch config health)
