@@ -20,14 +20,8 @@ import sys
 import tempfile
 import time
 
-FAILURES = []
+from cli_check import FAILURES, check, finish
 
-
-def check(cond, what):
-    """Records a failed expectation (the run goes on, and fails at the end)."""
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL: " + what, file=sys.stderr)
 
 
 class Node:
@@ -346,11 +340,7 @@ def main():
             fn(node, Cli(args.cli, node.tls_env(), node.dir))
         finally:
             node.stop()
-    if FAILURES:
-        print("%d check(s) failed" % len(FAILURES))
-        return 1
-    print("ok")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -18,13 +18,8 @@ import h2.config
 import h2.connection
 import h2.events
 
-FAILURES = []
+from cli_check import check, finish
 
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def varint(n):
@@ -219,11 +214,7 @@ def main():
         # GetTenantRequest{name: "acme"} with the 5-byte prefix.
         check(body == b"\x00\x00\x00\x00\x06\x0a\x04acme", "framed request body: %r" % body)
 
-    if FAILURES:
-        print("%d check(s) failed" % len(FAILURES))
-        return 1
-    print("ok")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":
