@@ -96,25 +96,33 @@ expect 6 tenant create "$T2" --net-id 203 --subnet 10.240.203.0/24
 expect 9 pool delete web --tenant "$T1"
 
 say "Watching instance events"
-"$CLI" instance watch --tenant "$T1" --send-initial --count 4 >"$tmp/watch" 2>&1 &
+# wait_for PATTERN: until the watch output has a line matching PATTERN.
+wait_for() {
+    n=0
+    until grep -q "$1" "$tmp/watch"; do
+        n=$((n + 1))
+        [ $n -le 300 ] || die "watch never showed $1: $(cat "$tmp/watch")"
+        kill -0 "$watch_pid" 2>/dev/null || die "watch ended early: $(cat "$tmp/watch")"
+        sleep 0.1
+    done
+}
+: >"$tmp/watch"
+echo '$ mvm-cli instance watch --tenant '"$T1"' --send-initial &'
+"$CLI" instance watch --tenant "$T1" --send-initial >"$tmp/watch" 2>&1 &
 watch_pid=$!
-# The initial events (one per instance) show the watch is in place.
-n=0
-while [ "$(grep -c ADDED "$tmp/watch")" -lt 2 ]; do
-    n=$((n + 1))
-    [ $n -le 200 ] || die "watch did not start: $(cat "$tmp/watch")"
-    kill -0 "$watch_pid" 2>/dev/null || die "watch ended early: $(cat "$tmp/watch")"
-    sleep 0.1
-done
+# The initial ADDED events, one per instance, show the watch is in place.
+wait_for "ADDED.*$i1"
+wait_for "ADDED.*$i2"
 i3=$("$CLI" instance create --tenant "$T1" --pool web -o json | json_field id)
 [ -n "$i3" ] || die "third instance create printed no id"
+echo "created $i3"
 run instance delete "$i3" --tenant "$T1"
-wait "$watch_pid"
-rc=$?
+wait_for "ADDED.*$i3"
+wait_for "DELETED.*$i3"
+kill "$watch_pid"
+wait "$watch_pid" 2>/dev/null
 watch_pid=
 cat "$tmp/watch"
-[ $rc -eq 0 ] || die "watch exited $rc"
-grep -q "DELETED.*$i3" "$tmp/watch" || die "watch did not see $i3 deleted"
 
 say "Deleting everything"
 run instance delete "$i1" --tenant "$T1"

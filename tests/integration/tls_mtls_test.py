@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""tls_mtls_test - mvmd's TLS listener admits only mutually authenticated
+TLS 1.2+ with ALPN h2, and plaintext TCP only on loopback.
+
+Run: python3 tls_mtls_test.py BUILD_DIR
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from wire_h2 import (
+    OK, PREFACE, SETTINGS, TENANT_SVC, H2Conn, WireCase, connect_tls, grpc_frame,
+    parse_addr, protos, raw_frame, start_mvmd, tls_context, main)
+
+
+def h2_hello():
+    """Client preface, SETTINGS, and a ListTenants request (HPACK literal
+    headers without indexing, no Huffman), so a server that accepted the
+    connection has something to answer."""
+    def lit(name, value):
+        n, v = name.encode(), value.encode()
+        return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+    block = b"".join(lit(k, v) for k, v in (
+        (":method", "POST"), (":scheme", "https"), (":path", TENANT_SVC + "ListTenants"),
+        (":authority", "localhost"), ("content-type", "application/grpc"), ("te", "trailers")))
+    return (PREFACE + raw_frame(SETTINGS, 0, 0, b"") + raw_frame(1, 0x4, 1, block) +
+            raw_frame(0, 0x1, 1, grpc_frame(b"")))
+
+
+class Refusal:
+    """How one TLS attempt ended."""
+
+    def __init__(self, stage, detail, app_bytes=b""):
+        self.stage = stage            # "handshake", "after-handshake", or "served"
+        self.detail = detail
+        self.app_bytes = app_bytes
+
+    def __repr__(self):
+        return "<%s: %s; %d application bytes>" % (self.stage, self.detail, len(self.app_bytes))
+
+
+class TLS(WireCase, unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mvmd = start_mvmd()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mvmd.close()
+
+    def tearDown(self):
+        # Every refused attempt leaves mvmd serving good clients.
+        self.assertIsNone(self.mvmd.proc.poll(), "mvmd exited: %s" % self.mvmd.log_tail())
+        c = connect_tls(self.mvmd.tls_addr, self.mvmd.certs)
+        try:
+            r = c.call(TENANT_SVC + "ListTenants", b"")
+        finally:
+            c.close()
+        self.assertEqual(r.grpc_status, OK, "a good client failed after %s: %s" % (self.id(), r))
+
+    def attempt(self, ctx):
+        """Connects with ctx, and if the handshake passes, speaks HTTP/2.
+        With TLS 1.3 a refused client certificate shows only after the
+        client's handshake is done, as an alert on the first read."""
+        host, port = parse_addr(self.mvmd.tls_addr)
+        raw = socket.create_connection((host, port), timeout=10)
+        self.addCleanup(raw.close)
+        try:
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
+        except (ssl.SSLError, OSError) as e:
+            return Refusal("handshake", e)
+        self.addCleanup(s.close)
+        got = b""
+        try:
+            s.sendall(h2_hello())
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except (ssl.SSLError, OSError) as e:
+            return Refusal("after-handshake" if not got else "served", e, got)
+        if got:
+            return Refusal("served", "server sent %d bytes" % len(got), got)
+        return Refusal("after-handshake", "EOF", got)
+
+    def assert_refused(self, ctx, what):
+        r = self.attempt(ctx)
+        self.assertNotEqual(r.stage, "served",
+                            "%s: the server spoke HTTP/2 to this client: %r" % (what, r))
+        return r
+
+    def test_valid_mtls_works(self):
+        s = socket.create_connection(parse_addr(self.mvmd.tls_addr), timeout=10)
+        t = tls_context(self.mvmd.certs).wrap_socket(s, server_hostname="localhost")
+        self.addCleanup(t.close)
+        self.assertEqual(t.selected_alpn_protocol(), "h2")
+        self.assertIn(t.version(), ("TLSv1.2", "TLSv1.3"))
+        cert = t.getpeercert()
+        self.assertIn(("DNS", "localhost"), cert.get("subjectAltName", ()))
+        c = H2Conn(t, "https")
+        r = c.call(TENANT_SVC + "ListTenants", b"")
+        self.assertEqual(r.grpc_status, OK, "%s" % r)
+        name = self.create_tenant(c)
+        self.assert_present(name, c)
+        # The control for the refusal tests: attempt() sees a served client.
+        self.assertEqual(self.attempt(tls_context(self.mvmd.certs)).stage, "served")
+
+    def test_tls12_with_client_cert_works(self):
+        ctx = tls_context(self.mvmd.certs, max_version=ssl.TLSVersion.TLSv1_2)
+        self.assertEqual(self.attempt(ctx).stage, "served", "mTLS over TLS 1.2 refused")
+
+    def test_no_client_certificate_refused(self):
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=v.name):
+                self.assert_refused(tls_context(self.mvmd.certs, client=None, max_version=v),
+                                    "no client certificate, %s" % v.name)
+
+    def test_client_certificate_from_other_ca_refused(self):
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=v.name):
+                self.assert_refused(tls_context(self.mvmd.certs, client="other-client", max_version=v),
+                                    "client certificate of other-ca, %s" % v.name)
+
+    def test_self_signed_ca_cert_as_client_cert_refused(self):
+        # other-ca.pem/key is a self-signed certificate unknown to mvmd.
+        ctx = tls_context(self.mvmd.certs, client="other-ca")
+        self.assert_refused(ctx, "self-signed client certificate")
+
+    def test_server_cert_as_client_cert_refused(self):
+        # Signed by the right CA but only for serverAuth.
+        ctx = tls_context(self.mvmd.certs, client="server")
+        self.assert_refused(ctx, "certificate without clientAuth")
+
+    def test_tls11_refused(self):
+        # Lower the client's own security level so that it can offer TLS 1.1
+        # at all; then the refusal is the server's.
+        ctx = tls_context(self.mvmd.certs, min_version=ssl.TLSVersion.TLSv1_1,
+                          max_version=ssl.TLSVersion.TLSv1_1, ciphers="DEFAULT:@SECLEVEL=0")
+        r = self.assert_refused(ctx, "TLS 1.1")
+        self.assertEqual(r.stage, "handshake", "TLS 1.1 handshake completed: %r" % r)
+        self.assertNotIn("NO_PROTOCOLS_AVAILABLE", str(r.detail),
+                         "this client could not offer TLS 1.1, so the test proves nothing: %r" % r)
+
+    def test_alpn_without_h2_refused(self):
+        for alpn in (["http/1.1"], ["h2c", "http/1.1"], ["grpc-exp"]):
+            with self.subTest(alpn=alpn):
+                r = self.attempt(tls_context(self.mvmd.certs, alpn=alpn))
+                self.assertNotEqual(r.stage, "served",
+                                    "ALPN %s: the server spoke HTTP/2: %r" % (alpn, r))
+
+    def test_plaintext_h2c_to_tls_port_refused(self):
+        s = socket.create_connection(parse_addr(self.mvmd.tls_addr), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(h2_hello())
+        got = b""
+        deadline = time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        self.assertTrue(time.monotonic() < deadline, "the TLS port kept a plaintext client open")
+        # At most a TLS alert record (content type 21), never HTTP/2 frames.
+        if got:
+            self.assertEqual(got[0], 21, "plaintext h2c got a non-alert answer: %r" % got[:40])
+        self.assertNotIn(PREFACE[:3], got)
+
+    def test_handshake_never_finished_does_not_block_others(self):
+        # A client that connects and sends half a ClientHello, kept open while
+        # a good client is served.
+        s = socket.create_connection(parse_addr(self.mvmd.tls_addr), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        r = self.connect().call(TENANT_SVC + "ListTenants", b"")
+        self.assertEqual(r.grpc_status, OK, "a stalled handshake blocked a good client: %s" % r)
+
+
+class InsecureListen(unittest.TestCase):
+    """--insecure (plaintext TCP) is refused unless the address is loopback."""
+
+    def setUp(self):
+        from wire_h2 import BUILD_DIR
+        self.binary = os.environ.get("MVMD") or os.path.join(BUILD_DIR, "service", "mvmd")
+        self.tmp = tempfile.mkdtemp(prefix="mvm-tls-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        os.mkdir(os.path.join(self.tmp, "state"), 0o700)
+
+    def run_mvmd(self, listen, timeout=20):
+        ready = os.path.join(self.tmp, "ready")
+        args = [self.binary, "--insecure", "--listen", listen,
+                "--socket", os.path.join(self.tmp, "mvmd.sock"),
+                "--state-dir", os.path.join(self.tmp, "state"), "--ready-file", ready]
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(), p.stdout.close()))
+        return p, ready
+
+    def test_insecure_on_non_loopback_refuses_to_start(self):
+        for listen in ("0.0.0.0:0", "[::]:0"):
+            with self.subTest(listen=listen):
+                p, ready = self.run_mvmd(listen)
+                try:
+                    out, _ = p.communicate(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.fail("mvmd --insecure --listen %s still running after 20s" % listen)
+                self.assertNotEqual(p.returncode, 0, "mvmd --insecure --listen %s exited 0" % listen)
+                self.assertGreater(p.returncode, 0, "mvmd died of signal %d" % -p.returncode)
+                text = out.decode("utf-8", "replace").lower()
+                self.assertTrue("loopback" in text or "insecure" in text,
+                                "no clear message for --insecure on %s: %r" % (listen, text))
+                self.assertFalse(os.path.exists(ready) and "tls" in open(ready).read(),
+                                 "mvmd reported a listener before refusing")
+
+    def test_insecure_on_loopback_starts(self):
+        # The control for the test above: the same command line on loopback
+        # runs and drains on SIGTERM.
+        p, ready = self.run_mvmd("127.0.0.1:0")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and p.poll() is None:
+            if os.path.exists(ready) and "unix" in open(ready).read():
+                break
+            time.sleep(0.05)
+        self.assertIsNone(p.poll(), "mvmd --insecure on loopback exited: %r" % p.stdout.read())
+        p.terminate()
+        self.assertEqual(p.wait(30), 0)
+
+
+if __name__ == "__main__":
+    main()

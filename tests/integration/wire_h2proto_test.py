@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""wire_h2proto_test - HTTP/2 protocol garbage: a bad connection preface or
+a malformed frame ends that connection (GOAWAY where the peer spoke HTTP/2),
+and mvmd goes on serving every other connection.
+
+Run: python3 wire_h2proto_test.py BUILD_DIR
+"""
+import struct
+import time
+import unittest
+
+from wire_h2 import (
+    DATA, FRAME_SIZE_ERROR, GOAWAY, HEADERS, OK, PING, PREFACE, PROTOCOL_ERROR,
+    RST_STREAM, SETTINGS, TENANT_SVC, WINDOW_UPDATE, FLAG_END_HEADERS,
+    FLAG_END_STREAM, H2Conn, WireCase, connect_unix, grpc_frame, raw_frame,
+    start_mvmd, tls_context, tls_socket, main)
+import socket
+
+COMPRESSION_ERROR = 9
+
+
+class _Base(WireCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mvmd = start_mvmd()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mvmd.close()
+
+    def setUp(self):
+        # A connection opened before the garbage, used after it.
+        self.bystander = self.connect()
+        self.assertEqual(self.bystander.call(TENANT_SVC + "ListTenants", b"").grpc_status, OK)
+
+    def tearDown(self):
+        self.assertIsNone(self.mvmd.proc.poll(), "mvmd exited: %s" % self.mvmd.log_tail())
+        r = self.bystander.call(TENANT_SVC + "ListTenants", b"")
+        self.assertEqual(r.grpc_status, OK, "a bystander connection broke: %s" % r)
+        r = self.connect().call(TENANT_SVC + "ListTenants", b"")
+        self.assertEqual(r.grpc_status, OK, "a new connection after the garbage failed: %s" % r)
+
+    def raw_socket(self):
+        if self.transport == "unix":
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(self.mvmd.unix_path)
+        else:
+            s = tls_socket(self.mvmd.tls_addr, tls_context(self.mvmd.certs))
+        self.addCleanup(s.close)
+        return s
+
+    def read_until_closed(self, s, timeout=15.0):
+        """Everything the server sends until it closes; fails if it keeps
+        the connection open past timeout."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s.settimeout(0.5)
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return got
+            if not d:
+                return got
+            got += d
+        self.fail("server kept the connection open %.0fs after garbage; got %r" % (timeout, got[:200]))
+
+    def frames_of(self, data):
+        """[(type, flags, stream, payload)] of a server byte stream."""
+        out, i = [], 0
+        while len(data) - i >= 9:
+            n = int.from_bytes(data[i:i + 3], "big")
+            if len(data) - i - 9 < n:
+                break
+            out.append((data[i + 3], data[i + 4],
+                        int.from_bytes(data[i + 5:i + 9], "big") & 0x7FFFFFFF,
+                        data[i + 9:i + 9 + n]))
+            i += 9 + n
+        return out
+
+    def goaway_after(self, garbage, codes, what, preface=True):
+        """Sends a valid preface + SETTINGS, then garbage; the server must
+        answer with GOAWAY carrying one of codes and close."""
+        s = self.raw_socket()
+        hello = (PREFACE + raw_frame(SETTINGS, 0, 0, b"")) if preface else b""
+        s.sendall(hello + garbage)
+        data = self.read_until_closed(s)
+        frames = self.frames_of(data)
+        gas = [f for f in frames if f[0] == GOAWAY]
+        self.assertTrue(gas, "%s: no GOAWAY before close; frames %s" %
+                        (what, [(f[0], f[1], f[2]) for f in frames]))
+        last, code = struct.unpack(">II", gas[-1][3][:8])
+        self.assertIn(code, codes, "%s: GOAWAY error code %d, want one of %s" % (what, code, codes))
+        self.assertEqual(gas[-1][2], 0, "%s: GOAWAY on a stream" % what)
+        return last
+
+
+class ProtocolGarbageTLS(_Base, unittest.TestCase):
+    transport = "tls"
+
+    def test_http1_request_instead_of_preface_closes_connection(self):
+        s = self.raw_socket()
+        s.sendall(b"GET /mvm.v1.TenantService/ListTenants HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = self.read_until_closed(s)
+        self.assertFalse(data.startswith(b"HTTP/1.1 2"), "HTTP/1.1 request served: %r" % data[:100])
+
+    def test_wrong_preface_bytes_close_connection(self):
+        s = self.raw_socket()
+        bad = bytearray(PREFACE)
+        bad[5] ^= 0x20                        # "PRI * http/2.0..."
+        s.sendall(bytes(bad) + raw_frame(SETTINGS, 0, 0, b""))
+        data = self.read_until_closed(s)
+        # Whatever came back (a GOAWAY at most) is not a served stream.
+        self.assertNotIn(HEADERS, [f[0] for f in self.frames_of(data)],
+                         "HEADERS sent on a connection with a bad preface")
+
+    def test_truncated_preface_then_close_is_harmless(self):
+        s = self.raw_socket()
+        s.sendall(PREFACE[:10])
+        s.close()
+
+    def test_settings_with_bad_length_is_frame_size_error(self):
+        self.goaway_after(raw_frame(SETTINGS, 0, 0, b"\x00\x03\x00\x00\x00"),
+                          (FRAME_SIZE_ERROR,), "SETTINGS of 5 bytes")
+
+    def test_data_on_stream_zero_is_protocol_error(self):
+        self.goaway_after(raw_frame(DATA, 0, 0, b"xx"), (PROTOCOL_ERROR,), "DATA on stream 0")
+
+    def test_headers_with_garbage_hpack_is_compression_error(self):
+        self.goaway_after(raw_frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 1,
+                                    b"\xff\xff\xff\xff\xff\xff\xff\xff\x7f"),
+                          (COMPRESSION_ERROR,), "undecodable HPACK block")
+
+    def test_window_update_zero_on_connection_is_protocol_error(self):
+        self.goaway_after(raw_frame(WINDOW_UPDATE, 0, 0, b"\x00\x00\x00\x00"),
+                          (PROTOCOL_ERROR,), "WINDOW_UPDATE increment 0 on stream 0")
+
+    def test_ping_with_bad_length_is_frame_size_error(self):
+        self.goaway_after(raw_frame(PING, 0, 0, b"1234567"), (FRAME_SIZE_ERROR,), "PING of 7 bytes")
+
+    def test_frame_over_max_frame_size_is_frame_size_error(self):
+        # SETTINGS_MAX_FRAME_SIZE is 16384 unless the server raised it; even
+        # then a DATA frame on an idle stream is a connection error.
+        self.goaway_after(raw_frame(DATA, 0, 1, b"\0" * ((1 << 14) + 1)),
+                          (FRAME_SIZE_ERROR, PROTOCOL_ERROR), "oversized DATA on idle stream 1")
+
+    def test_even_stream_id_from_client_is_protocol_error(self):
+        hdr = b"\x83\x86\x84"                 # :method POST, :scheme https, :path /
+        self.goaway_after(raw_frame(HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 2, hdr),
+                          (PROTOCOL_ERROR,), "HEADERS on even stream 2")
+
+    def test_rst_stream_on_idle_stream_is_protocol_error(self):
+        self.goaway_after(raw_frame(RST_STREAM, 0, 9, b"\x00\x00\x00\x08"),
+                          (PROTOCOL_ERROR,), "RST_STREAM on idle stream 9")
+
+    def test_garbage_after_a_served_call_goaway_names_last_stream(self):
+        # A call is served first; the GOAWAY for the later garbage must
+        # report it as processed (last-stream-id >= 1).
+        s = self.raw_socket()
+        c = H2Conn(s, "https")
+        r = c.call(TENANT_SVC + "ListTenants", b"")
+        self.assertEqual(r.grpc_status, OK, "%s" % r)
+        c.send_raw(raw_frame(DATA, 0, 0, b"zz"))
+        self.assertTrue(c.wait_closed(15), "server kept a connection open after DATA on stream 0")
+        self.assertIsNotNone(c.goaway, "no GOAWAY before close")
+        self.assertEqual(c.goaway[1], PROTOCOL_ERROR, "GOAWAY %s" % (c.goaway,))
+        self.assertGreaterEqual(c.goaway[0], 1, "GOAWAY last-stream-id %s" % (c.goaway,))
+
+    def test_many_garbage_connections_in_a_row(self):
+        for i in range(20):
+            s = self.raw_socket()
+            s.sendall(b"\0" * 24 + bytes([i]) * 40)
+            self.read_until_closed(s)
+
+
+class ProtocolGarbageUnix(_Base, unittest.TestCase):
+    transport = "unix"
+
+    def test_bad_preface_closes_connection(self):
+        s = self.raw_socket()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = self.read_until_closed(s)
+        self.assertFalse(data.startswith(b"HTTP/1.1 2"), "HTTP/1.1 served: %r" % data[:100])
+
+    def test_data_on_stream_zero_is_protocol_error(self):
+        self.goaway_after(raw_frame(DATA, 0, 0, b"xx"), (PROTOCOL_ERROR,), "unix: DATA on stream 0")
+
+
+if __name__ == "__main__":
+    main()
