@@ -1,0 +1,244 @@
+/* store_pool_test.c - pool rules of storage/: required fields and ranges,
+ * tenant existence, unique names, max_pools quota, base snapshot, update
+ * masks (incl. sub-message paths), stale versions, delete preconditions,
+ * listing by tenant with selectors. Each refusal must change nothing. */
+#include "check.h"
+#include "store_testlib.c"
+
+static void test_create(store *st) {
+    mvm_error err;
+    Mvm__V1__TenantQuota q = MVM__V1__TENANT_QUOTA__INIT;
+    q.max_pools = 2;
+    CHECK_EQ_INT(mk_tenant_q(st, "acme", 1, "10.240.1.0/24", &q, &err), MVM_OK);
+    CHECK_EQ_INT(mk_tenant(st, "other", 2, "10.240.2.0/24", &err), MVM_OK);
+
+    Mvm__V1__Pool p;
+    Mvm__V1__Pool *out = NULL;
+    pool_init(&p, "acme", "web");
+    p.desired_instances = 3;
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, &out, &err), MVM_OK);
+    if (out) {
+        CHECK_EQ_STR(out->tenant, "acme");
+        CHECK_EQ_STR(out->name, "web");
+        CHECK_EQ_INT(out->vcpus, 2);
+        CHECK_EQ_INT(out->mem_mib, 512);
+        CHECK_EQ_INT(out->desired_instances, 3);
+        CHECK(out->base_snapshot &&
+              out->base_snapshot->state == MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_NONE);
+        CHECK(out->resource_version > 0);
+        CHECK(out->create_time && out->update_time);
+        mvm__v1__pool__free_unpacked(out, NULL);
+    }
+    Mvm__V1__Tenant *t = NULL;
+    CHECK_EQ_INT(store_tenant_get(st, "acme", NULL, &t, &err), MVM_OK);
+    CHECK(t && t->usage && t->usage->pools == 1);
+    if (t)
+        mvm__v1__tenant__free_unpacked(t, NULL);
+
+    /* field rules */
+    Mvm__V1__Pool b;
+#define BAD(field, value)                                                     \
+    do {                                                                      \
+        pool_init(&b, "acme", "bad");                                         \
+        b.field = value;                                                      \
+        CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,                               \
+                      store_pool_create(st, &test_who, &b, NULL, NULL, err_)); \
+    } while (0)
+    BAD(vcpus, 0);
+    BAD(vcpus, 33);
+    BAD(mem_mib, 127);
+    BAD(mem_mib, 262145);
+    BAD(kernel_image, "");
+    BAD(rootfs_image, "");
+    BAD(name, "Bad");
+    BAD(name, "");
+    BAD(tenant, "");
+    BAD(tenant, "UPPER");
+#undef BAD
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_create(st, &test_who, NULL, NULL, NULL, err_));
+    /* edges of the ranges are fine */
+    pool_init(&b, "other", "edge-lo");
+    b.vcpus = 1;
+    b.mem_mib = 128;
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &b, NULL, NULL, &err), MVM_OK);
+    pool_init(&b, "other", "edge-hi");
+    b.vcpus = 32;
+    b.mem_mib = 262144;
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &b, NULL, NULL, &err), MVM_OK);
+
+    pool_init(&b, "ghost", "web");
+    CHECK_REFUSED(st, MVM_NOT_FOUND, store_pool_create(st, &test_who, &b, NULL, NULL, err_));
+    CHECK_REFUSED(st, MVM_ALREADY_EXISTS, mk_pool(st, "acme", "web", err_));
+    /* the same name in another tenant is fine */
+    CHECK_EQ_INT(mk_pool(st, "other", "web", &err), MVM_OK);
+    /* max_pools = 2 */
+    CHECK_EQ_INT(mk_pool(st, "acme", "api", &err), MVM_OK);
+    CHECK_REFUSED(st, MVM_RESOURCE_EXHAUSTED, mk_pool(st, "acme", "third", err_));
+    CHECK_EQ_INT(mk_pool(st, "acme", "third", &err), MVM_RESOURCE_EXHAUSTED);
+    CHECK(strstr(err.msg, "max_pools") && strstr(err.msg, "2"));
+}
+
+static void test_get(store *st) {
+    mvm_error err;
+    Mvm__V1__Pool *p = NULL;
+    CHECK_EQ_INT(store_pool_get(st, "acme", "web", NULL, &p, &err), MVM_OK);
+    CHECK(p && strcmp(p->kernel_image, "vmlinux") == 0);
+    if (p)
+        mvm__v1__pool__free_unpacked(p, NULL);
+    CHECK_EQ_INT(store_pool_get(st, "acme", "nope", NULL, &p, &err), MVM_NOT_FOUND);
+    CHECK(p == NULL);
+    CHECK_EQ_INT(store_pool_get(st, "nope", "web", NULL, &p, &err), MVM_NOT_FOUND);
+    CHECK_EQ_INT(store_pool_get(st, "acme", "We b", NULL, &p, &err), MVM_INVALID_ARGUMENT);
+}
+
+static void test_update(store *st) {
+    mvm_error err;
+    Mvm__V1__Pool *before = NULL;
+    CHECK_EQ_INT(store_pool_get(st, "acme", "web", NULL, &before, &err), MVM_OK);
+    if (!before)
+        return;
+    Mvm__V1__Pool in;
+    pool_init(&in, "acme", "web");
+    in.vcpus = 8;
+    in.mem_mib = 4096;
+    in.kernel_image = "other-kernel";
+    Mvm__V1__SleepPolicy sp = MVM__V1__SLEEP_POLICY__INIT;
+    sp.warm_after_idle_seconds = 30;
+    sp.sleep_after_warm_seconds = 600;
+    in.sleep_policy = &sp;
+    Google__Protobuf__FieldMask m = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    char *paths[] = {"vcpus", "sleep_policy.warm_after_idle_seconds"};
+    m.paths = paths;
+    m.n_paths = 2;
+    Mvm__V1__Pool *u = NULL;
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, &m, NULL, &u, &err), MVM_OK);
+    if (u) {
+        CHECK_EQ_INT(u->vcpus, 8);
+        CHECK_EQ_INT(u->mem_mib, 512);                /* not in the mask */
+        CHECK_EQ_STR(u->kernel_image, "vmlinux");     /* not in the mask */
+        CHECK(u->sleep_policy && u->sleep_policy->warm_after_idle_seconds == 30 &&
+              u->sleep_policy->sleep_after_warm_seconds == 0);
+        CHECK(u->base_snapshot && u->base_snapshot->state == before->base_snapshot->state);
+        CHECK(u->resource_version > before->resource_version);
+        CHECK_EQ_INT(u->desired_instances, 3);
+        mvm__v1__pool__free_unpacked(u, NULL);
+    }
+    /* an update that breaks a rule is refused */
+    char *vc[] = {"vcpus"};
+    m.paths = vc;
+    m.n_paths = 1;
+    in.vcpus = 64;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    char *ki[] = {"kernel_image"};
+    m.paths = ki;
+    in.kernel_image = "";
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    in.kernel_image = "k2";
+    static char *immut[] = {"tenant", "name", "base_snapshot", "base_snapshot.state",
+                            "create_time", "update_time", "resource_version", "nope",
+                            "sleep_policy.nope", "vcpus.x"};
+    for (size_t i = 0; i < sizeof immut / sizeof immut[0]; i++) {
+        char *one[] = {immut[i]};
+        m.paths = one;
+        CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                      store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    }
+    /* stale version */
+    m.paths = ki;
+    in.resource_version = before->resource_version;
+    CHECK_REFUSED(st, MVM_ABORTED, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    in.resource_version = 0;
+    pool_init(&in, "acme", "ghost");
+    CHECK_REFUSED(st, MVM_NOT_FOUND, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    /* empty mask: every mutable field from the request (sleep_policy cleared) */
+    pool_init(&in, "acme", "web");
+    in.vcpus = 4;
+    in.boot_args = "console=ttyS0";
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, NULL, NULL, &u, &err), MVM_OK);
+    if (u) {
+        CHECK_EQ_INT(u->vcpus, 4);
+        CHECK_EQ_STR(u->boot_args, "console=ttyS0");
+        CHECK_EQ_INT(u->desired_instances, 0);
+        CHECK(u->sleep_policy == NULL || u->sleep_policy->warm_after_idle_seconds == 0);
+        CHECK(u->base_snapshot != NULL);
+        mvm__v1__pool__free_unpacked(u, NULL);
+    }
+    mvm__v1__pool__free_unpacked(before, NULL);
+}
+
+static void test_delete_and_list(store *st) {
+    mvm_error err;
+    char id[19];
+    CHECK_EQ_INT(mk_inst(st, "acme", "api", id, &err), MVM_OK);
+    CHECK_REFUSED(st, MVM_FAILED_PRECONDITION, store_pool_delete(st, &test_who, "acme", "api", err_));
+    CHECK_EQ_INT(store_pool_delete(st, &test_who, "acme", "api", &err), MVM_FAILED_PRECONDITION);
+    CHECK(strstr(err.msg, id) != NULL);
+    CHECK_REFUSED(st, MVM_NOT_FOUND, store_pool_delete(st, &test_who, "acme", "ghost", err_));
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_delete(st, &test_who, "acme", "", err_));
+
+    store_list_opts o = {.tenant = "acme"};
+    Mvm__V1__ListPoolsResponse *r = NULL;
+    CHECK_EQ_INT(store_pool_list(st, &o, NULL, &r, &err), MVM_OK);
+    CHECK(r && r->n_pools == 2);
+    if (r && r->n_pools == 2) {
+        CHECK_EQ_STR(r->pools[0]->name, "api");
+        CHECK_EQ_STR(r->pools[1]->name, "web");
+    }
+    if (r)
+        mvm__v1__list_pools_response__free_unpacked(r, NULL);
+    o.tenant = NULL;
+    CHECK_EQ_INT(store_pool_list(st, &o, NULL, &r, &err), MVM_OK);
+    CHECK(r && r->n_pools == 5);
+    if (r)
+        mvm__v1__list_pools_response__free_unpacked(r, NULL);
+    /* paging across tenants, 2 at a time: 5 pools -> 3 pages */
+    o.page_size = 2;
+    int pages = 0;
+    size_t total = 0;
+    char tok[600] = "";
+    do {
+        o.page_token = tok;
+        CHECK_EQ_INT(store_pool_list(st, &o, NULL, &r, &err), MVM_OK);
+        if (!r)
+            break;
+        pages++;
+        total += r->n_pools;
+        snprintf(tok, sizeof tok, "%s", r->next_page_token ? r->next_page_token : "");
+        mvm__v1__list_pools_response__free_unpacked(r, NULL);
+    } while (tok[0] && pages < 10);
+    CHECK_EQ_INT(pages, 3);
+    CHECK_EQ_INT(total, 5);
+    /* a token from a listing of one tenant does not fit another tenant's */
+    store_list_opts o2 = {.tenant = "acme", .page_size = 1};
+    CHECK_EQ_INT(store_pool_list(st, &o2, NULL, &r, &err), MVM_OK);
+    if (r) {
+        store_list_opts o3 = {.tenant = "other", .page_token = r->next_page_token};
+        Mvm__V1__ListPoolsResponse *r3 = NULL;
+        CHECK_EQ_INT(store_pool_list(st, &o3, NULL, &r3, &err), MVM_INVALID_ARGUMENT);
+        mvm__v1__list_pools_response__free_unpacked(r, NULL);
+    }
+    o.tenant = "Bad";
+    CHECK_EQ_INT(store_pool_list(st, &o, NULL, &r, &err), MVM_INVALID_ARGUMENT);
+
+    CHECK_EQ_INT(store_instance_delete(st, &test_who, "acme", id, 0xffff, &err), MVM_OK);
+    CHECK_EQ_INT(store_pool_delete(st, &test_who, "acme", "api", &err), MVM_OK);
+    Mvm__V1__Tenant *t = NULL;
+    CHECK_EQ_INT(store_tenant_get(st, "acme", NULL, &t, &err), MVM_OK);
+    CHECK(t && t->usage && t->usage->pools == 1 && t->usage->instances == 0);
+    if (t)
+        mvm__v1__tenant__free_unpacked(t, NULL);
+    /* the quota has room again */
+    CHECK_EQ_INT(mk_pool(st, "acme", "third", &err), MVM_OK);
+}
+
+int main(void) {
+    char *dir = test_mkdir();
+    store *st = test_open(dir);
+    test_create(st);
+    test_get(st);
+    test_update(st);
+    test_delete_and_list(st);
+    store_close(st);
+    test_rmdir(dir);
+    return check_done();
+}
