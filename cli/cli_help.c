@@ -50,13 +50,21 @@ void cli_help_top(FILE *out) {
           out);
 }
 
-/* Writes the first line of comment c (or nothing). */
+/* Writes the first sentence of comment c on one line (or nothing). */
 static void first_line(FILE *out, const char *c) {
-    if (!c)
-        return;
-    while (*c == ' ')
-        c++;
-    fprintf(out, "%.*s", (int)strcspn(c, "\n"), c);
+    for (int space = 0, any = 0; c && *c; c++) {
+        if (*c == ' ' || *c == '\n') {
+            space = any;
+            continue;
+        }
+        any = 1;
+        if (space)
+            fputc(' ', out);
+        space = 0;
+        fputc(*c, out);
+        if (*c == '.' && (c[1] == ' ' || c[1] == '\n' || !c[1]))
+            break;
+    }
 }
 
 void cli_help_object(FILE *out, const cli_object *obj) {
