@@ -152,7 +152,8 @@ typedef struct cli_config {
 void cli_config_init(cli_config *c);
 /* Fills what dst lacks from src (dst has precedence). */
 void cli_config_merge(cli_config *dst, const cli_config *src);
-void cli_config_from_env(cli_config *c);
+/* Reads the MVM_* variables; INVALID_ARGUMENT for a bad value. */
+mvm_code cli_config_from_env(cli_config *c, mvm_error *err);
 /* Reads "key = value" lines. A missing file is fine unless required. */
 mvm_code cli_config_load(cli_config *c, const char *path, int required,
                          mvm_error *err);

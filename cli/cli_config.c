@@ -92,7 +92,7 @@ mvm_code cli_config_set(cli_config *c, const char *key, const char *value,
     return MVM_OK;
 }
 
-void cli_config_from_env(cli_config *c) {
+mvm_code cli_config_from_env(cli_config *c, mvm_error *err) {
     static const char *const map[][2] = {
         {"MVM_ENDPOINT", "endpoint"}, {"MVM_CERT", "cert"}, {"MVM_KEY", "key"},
         {"MVM_CA", "ca"}, {"MVM_INSECURE", "insecure"}, {"MVM_TIMEOUT", "timeout"},
@@ -100,9 +100,12 @@ void cli_config_from_env(cli_config *c) {
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         const char *v = getenv(map[i][0]);
-        if (v && v[0])
-            cli_config_set(c, map[i][1], v, NULL); /* bad values: ignored */
+        if (v && v[0] && cli_config_set(c, map[i][1], v, err) != MVM_OK) {
+            mvm_error_context(err, "%s", map[i][0]);
+            return err->code;
+        }
     }
+    return MVM_OK;
 }
 
 static char *trim(char *s) {

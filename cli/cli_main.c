@@ -9,7 +9,7 @@
 #include <string.h>
 
 static int usage(const char *msg, const char *what) {
-    fprintf(stderr, "mvm-cli: %s%s\nTry 'mvm-cli%s%s --help'.\n", msg, "",
+    fprintf(stderr, "mvm-cli: %s\nTry 'mvm-cli%s%s --help'.\n", msg,
             what ? " " : "", what ? what : "");
     return CLI_EXIT_USAGE;
 }
@@ -88,7 +88,8 @@ static int load_config(args *a, cli_config *cfg) {
     cli_config env, file;
     cli_config_init(&env);
     cli_config_init(&file);
-    cli_config_from_env(&env);
+    if (cli_config_from_env(&env, &err))
+        return usage(err.msg, NULL);
     const char *path = a->config ? a->config : getenv("MVM_CONFIG");
     int required = path && path[0];
     char def[1024];

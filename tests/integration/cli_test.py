@@ -281,6 +281,8 @@ def scenario_config(node, cli):
     info = cli.json("node", "info")  # the default file
     check(info.get("version"), "node info has a version: %r" % info)
     cli.fails(64, None, "--config", os.path.join(node.dir, "missing.conf"), "node", "info")
+    err = cli.fails(64, None, "node", "info", env={"MVM_TIMEOUT": "soon"})
+    check("MVM_TIMEOUT" in err, "a bad environment value is named: %r" % err)
     with open(conf, "a") as f:
         f.write("colour = blue\n")
     cli.fails(64, None, "--config", conf, "node", "info")
