@@ -4,6 +4,7 @@
  * from an endpoint string:
  *
  *     "unix:/run/mvm/mvmd.sock"   HTTP/2 with prior knowledge on a Unix socket
+ *                                 (also "unix:///run/..." and relative paths)
  *     "host:port", "[::1]:port"   TLS 1.2+ (1.3 preferred), ALPN "h2", server
  *                                 certificate checked against opts.ca_file and
  *                                 the host name or IP; client certificate sent

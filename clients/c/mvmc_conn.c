@@ -173,6 +173,8 @@ mvm_code mvmc_conn_open(mvmc_conn *cn, const mvmc_options *o, int64_t deadline,
     cn->fd = -1;
     if (!o->endpoint || !o->endpoint[0])
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "no endpoint given");
+    if (strncmp(o->endpoint, "unix://", 7) == 0) /* gRPC's unix:///abs/path */
+        return open_unix(cn, o->endpoint + 7, deadline, err);
     if (strncmp(o->endpoint, "unix:", 5) == 0)
         return open_unix(cn, o->endpoint + 5, deadline, err);
     return open_tcp(cn, o, deadline, err);

@@ -176,6 +176,7 @@ def scenario_crud_tls(node, cli):
 def scenario_crud_unix(node, cli):
     cli.env = {"MVM_ENDPOINT": node.unix}
     crud(cli)
+    cli.ok("--endpoint", "unix://" + node.sock, "node", "info")  # unix:///abs/path
 
 
 def free_port():
