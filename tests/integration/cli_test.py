@@ -134,7 +134,7 @@ def crud(cli):
            .get("tenants", [])]
     check(sel == ["beta"], "label selector env=dev finds beta only: %r" % sel)
     table = cli.ok("tenant", "list")
-    check(table.splitlines()[0].split()[:3] == ["NAME", "NET-ID", "SUBNET"] and
+    check((table.splitlines() or [""])[0].split()[:3] == ["NAME", "NET-ID", "SUBNET"] and
           "acme" in table, "table output has a header and the tenant: %r" % table)
 
     u = cli.json("tenant", "update", "acme", "--quota-max-instances", "5",
@@ -256,7 +256,8 @@ def scenario_watch(node, cli):
           "watch sees initial, create, delete: %r" % seen)
     rc, out, err = cli.run("instance", "watch", "--tenant", "acme", "--send-initial",
                            "--count", "1")
-    check(rc == 0 and out.splitlines()[0].split()[:2] == ["EVENT", "ID"] and second in out,
+    check(rc == 0 and (out.splitlines() or [""])[0].split()[:2] == ["EVENT", "ID"] and
+          second in out,
           "table watch prints a header and the event: %r %r" % (out, err))
 
 
