@@ -187,6 +187,8 @@ class TenantTest(Base):
         self.assertEqual(collect("suite=%s,tier!=gold" % suite, 100)[0], plain)
         self.assertEqual(collect("suite=%s,tier" % suite, 100)[0], gold)
         self.assertEqual(collect("suite=%s-none" % suite, 100)[0], [])
+        self.assertCode(C.INVALID_ARGUMENT, self.c.tenants.ListTenants,
+                        T.ListTenantsRequest(page_token="not-a-token"))
 
     def test_update_mask_and_resource_version(self):
         t = self.new_tenant("upd", quota=T.TenantQuota(max_instances=1, max_pools=1),
