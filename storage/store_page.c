@@ -43,7 +43,7 @@ static mvm_code token_decode(const char *t, const store_page_req *req, uint8_t *
     }
     if (ok) {
         *n = (len - 1) / 2;
-        ok = *n >= req->plen && memcmp(key, req->prefix, req->plen) == 0;
+        ok = req->plen == 0 || (*n >= req->plen && memcmp(key, req->prefix, req->plen) == 0);
     }
     if (!ok)
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
@@ -52,7 +52,8 @@ static mvm_code token_decode(const char *t, const store_page_req *req, uint8_t *
 }
 
 static bool key_in_prefix(const MDB_val *k, const store_page_req *req) {
-    return k->mv_size >= req->plen && memcmp(k->mv_data, req->prefix, req->plen) == 0;
+    return req->plen == 0 ||
+           (k->mv_size >= req->plen && memcmp(k->mv_data, req->prefix, req->plen) == 0);
 }
 
 mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator *alloc,
