@@ -7,6 +7,7 @@
 add_executable(cli_unit_test ${CMAKE_SOURCE_DIR}/cli/tests/cli_unit_test.c)
 target_link_libraries(cli_unit_test PRIVATE mvm_cli_core)
 add_test(NAME cli_unit COMMAND cli_unit_test)
+set_tests_properties(cli_unit PROPERTIES LABELS "cli;unit")
 
 set(MVM_CLI_TEST_PY ${CMAKE_CURRENT_LIST_DIR}/cli_test.py)
 add_test(NAME cli_help
@@ -14,6 +15,7 @@ add_test(NAME cli_help
 add_test(NAME cli_wire
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/cli_wire_test.py
           --cli $<TARGET_FILE:mvm-cli>)
+set_tests_properties(cli_help cli_wire PROPERTIES LABELS "cli;integration")
 
 if(TARGET mvmd)
   foreach(scenario crud_tls crud_unix errors refused watch config health)
@@ -21,6 +23,7 @@ if(TARGET mvmd)
       COMMAND /usr/bin/python3 ${MVM_CLI_TEST_PY}
               --cli $<TARGET_FILE:mvm-cli> --mvmd $<TARGET_FILE:mvmd>
               --gen-certs ${MVM_TEST_CERT_SCRIPT} ${scenario})
-    set_tests_properties(cli_${scenario} PROPERTIES TIMEOUT 120)
+    set_tests_properties(cli_${scenario} PROPERTIES TIMEOUT 120
+                         LABELS "cli;integration")
   endforeach()
 endif()
