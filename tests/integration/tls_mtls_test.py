@@ -14,8 +14,8 @@ import time
 import unittest
 
 from wire_h2 import (
-    OK, PREFACE, SETTINGS, TENANT_SVC, H2Conn, WireCase, connect_tls, grpc_frame,
-    parse_addr, protos, raw_frame, start_mvmd, tls_context, main)
+    OK, PREFACE, SETTINGS, TENANT_SVC, H2Conn, SharedMvmd, connect_tls, grpc_frame,
+    parse_addr, raw_frame, tls_context, main)
 
 
 def h2_hello():
@@ -32,6 +32,14 @@ def h2_hello():
             raw_frame(0, 0x1, 1, grpc_frame(b"")))
 
 
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 class Refusal:
     """How one TLS attempt ended."""
 
@@ -44,15 +52,7 @@ class Refusal:
         return "<%s: %s; %d application bytes>" % (self.stage, self.detail, len(self.app_bytes))
 
 
-class TLS(WireCase, unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+class TLS(SharedMvmd, unittest.TestCase):
 
     def tearDown(self):
         # Every refused attempt leaves mvmd serving good clients.
@@ -198,7 +198,7 @@ class InsecureListen(unittest.TestCase):
 
     def run_mvmd(self, listen, timeout=20):
         ready = os.path.join(self.tmp, "ready")
-        args = [self.binary, "--insecure", "--listen", listen,
+        args = [self.binary, "--insecure", "--listen", listen, "--metrics-listen", "127.0.0.1:0",
                 "--socket", os.path.join(self.tmp, "mvmd.sock"),
                 "--state-dir", os.path.join(self.tmp, "state"), "--ready-file", ready]
         p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -219,8 +219,7 @@ class InsecureListen(unittest.TestCase):
                 text = out.decode("utf-8", "replace").lower()
                 self.assertTrue("loopback" in text or "insecure" in text,
                                 "no clear message for --insecure on %s: %r" % (listen, text))
-                self.assertFalse(os.path.exists(ready) and "tls" in open(ready).read(),
-                                 "mvmd reported a listener before refusing")
+                self.assertEqual(read_text(ready), "", "mvmd reported listeners before refusing")
 
     def test_insecure_on_loopback_starts(self):
         # The control for the test above: the same command line on loopback
@@ -228,10 +227,12 @@ class InsecureListen(unittest.TestCase):
         p, ready = self.run_mvmd("127.0.0.1:0")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and p.poll() is None:
-            if os.path.exists(ready) and "unix" in open(ready).read():
+            if "unix" in read_text(ready):
                 break
             time.sleep(0.05)
-        self.assertIsNone(p.poll(), "mvmd --insecure on loopback exited: %r" % p.stdout.read())
+        if p.poll() is not None:
+            self.fail("mvmd --insecure on loopback exited %d: %r" % (p.returncode, p.stdout.read()))
+        self.assertIn("unix", read_text(ready), "mvmd --insecure on loopback never became ready")
         p.terminate()
         self.assertEqual(p.wait(30), 0)
 

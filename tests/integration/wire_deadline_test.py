@@ -8,33 +8,11 @@ import re
 import unittest
 
 from wire_h2 import (
-    CANCEL, DEADLINE_EXCEEDED, HEADERS, INSTANCE_SVC, INVALID_ARGUMENT, OK,
-    TENANT_SVC, WireCase, grpc_frame, protos, start_mvmd, main)
+    CANCEL, DEADLINE_EXCEEDED, HEADERS, INVALID_ARGUMENT, OK, TENANT_SVC,
+    SharedMvmd, grpc_frame, main)
 
 
-class _Base(WireCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
-
-    def watch(self, conn, grpc_timeout=None, **req):
-        pb = protos()["instance"]
-        body = grpc_frame(pb.WatchInstancesRequest(**req).SerializeToString())
-        return conn.start(INSTANCE_SVC + "WatchInstances", body, grpc_timeout=grpc_timeout)
-
-    def settle(self, conn):
-        """A PING round trip: the server has read everything sent before."""
-        n = len([f for f in conn.conn_frames if f == (6, 1)])
-        conn.ping()
-        conn.wait(lambda: len([f for f in conn.conn_frames if f == (6, 1)]) > n,
-                  10, "PING ack")
-
-
-class Timeouts(_Base, unittest.TestCase):
+class Timeouts(SharedMvmd, unittest.TestCase):
 
     def test_malformed_grpc_timeout_refused(self):
         # TimeoutValue is 1 to 8 ASCII digits, TimeoutUnit one of H M S m u n.
@@ -74,14 +52,14 @@ class Timeouts(_Base, unittest.TestCase):
         # the stream is not ended by the server.
         c = self.connect()
         sid = self.watch(c)
-        self.settle(c)
+        c.settle()
         self.assertEqual(c.call(TENANT_SVC + "ListTenants", b"").grpc_status, OK)
-        self.settle(c)
+        c.settle()
         self.assertFalse(c.streams[sid].done, "watch ended by itself: %r" % vars(c.streams[sid]))
         c.reset(sid, CANCEL)
 
 
-class MessageEncoding(_Base, unittest.TestCase):
+class MessageEncoding(SharedMvmd, unittest.TestCase):
 
     def test_error_message_percent_encoded(self):
         before = self.tenant_names()
@@ -110,16 +88,16 @@ class MessageEncoding(_Base, unittest.TestCase):
         self.assertIn("no-such-tenant-xyz", r.grpc_message, "NOT_FOUND message: %s" % r)
 
 
-class Cancellation(_Base, unittest.TestCase):
+class Cancellation(SharedMvmd, unittest.TestCase):
 
     def test_rst_stream_cancels_watch_and_server_keeps_serving(self):
         c = self.connect()
         other = self.connect()
         w1 = self.watch(c)
         w2 = self.watch(other)
-        self.settle(c)
+        c.settle()
         c.reset(w1, CANCEL)
-        self.settle(c)
+        c.settle()
         # Frames on the cancelled stream may have crossed the RST_STREAM, but
         # the connection is not torn down and new calls work, on it and others.
         self.assertIsNone(c.goaway, "GOAWAY after a client RST_STREAM: %s" % (c.goaway,))
@@ -142,7 +120,7 @@ class Cancellation(_Base, unittest.TestCase):
         sid = c.start(TENANT_SVC + "CreateTenant", end=False)
         c.send(sid, body[:-2])
         c.reset(sid, CANCEL)
-        self.settle(c)
+        c.settle()
         self.assertNotIn(HEADERS, [f[0] for f in c.streams[sid].frames],
                          "a reply to a request that never completed: %r" % c.streams[sid].frames)
         self.assert_absent(req.tenant.name, c)

@@ -8,20 +8,12 @@ import unittest
 import gzip
 
 from wire_h2 import (
-    DATA, HEADERS, FLAG_END_STREAM, MAX_MESSAGE, PROTOCOL_ERROR, TENANT_SVC,
-    INSTANCE_SVC, OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED,
-    INTERNAL, WireCase, grpc_frame, header, protos, start_mvmd, main)
+    HEADERS, FLAG_END_STREAM, MAX_MESSAGE, PROTOCOL_ERROR, TENANT_SVC, INSTANCE_SVC,
+    OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, SharedMvmd,
+    grpc_frame, header, protos, main)
 
 
-class _Base(WireCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
-
+class _Base(SharedMvmd):
     def assert_ok_reply_shape(self, r, what):
         """Response HEADERS :status 200 + application/grpc content-type, one
         uncompressed message, trailers with grpc-status 0 ending the stream."""

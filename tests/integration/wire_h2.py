@@ -475,6 +475,12 @@ class H2Conn:
                 raise ConnectionClosed("connection closed (%s) while waiting for %s"
                                        % (self.close_reason, what))
 
+    def settle(self, timeout=10.0):
+        """A PING round trip: the server has read everything sent before."""
+        n = self.conn_frames.count((PING, FLAG_ACK))
+        self.ping()
+        self.wait(lambda: self.conn_frames.count((PING, FLAG_ACK)) > n, timeout, "PING ack")
+
     def wait_closed(self, timeout=10.0):
         """True if the peer closes the connection within timeout."""
         deadline = time.monotonic() + timeout
@@ -548,6 +554,12 @@ class WireCase:
         return "%s-%d-%d" % (prefix, os.getpid(), cls._seq[0]), 100 + n, \
             "10.%d.%d.0/24" % (240 + n // 256, n % 256)
 
+    def watch(self, conn, grpc_timeout=None, **req):
+        """Opens InstanceService/WatchInstances on conn; returns the stream id."""
+        pb = protos()["instance"]
+        body = grpc_frame(pb.WatchInstancesRequest(**req).SerializeToString())
+        return conn.start(INSTANCE_SVC + "WatchInstances", body, grpc_timeout=grpc_timeout)
+
     def tenant_req(self, name=None, net_id=None, subnet=None):
         pb = protos()["tenant"]
         gname, gnet, gsub = self.next_tenant()
@@ -604,6 +616,18 @@ class WireCase:
     def assert_state_unchanged(self, before, what):
         self.assertEqual(sorted(self.tenant_names()), sorted(before),
                          "%s changed the tenant list" % what)
+
+
+class SharedMvmd(WireCase):
+    """WireCase whose tests share one mvmd per class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mvmd = start_mvmd()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mvmd.close()
 
 
 def start_mvmd(build_dir=None, **kw):

@@ -12,22 +12,13 @@ import unittest
 from wire_h2 import (
     DATA, FRAME_SIZE_ERROR, GOAWAY, HEADERS, OK, PING, PREFACE, PROTOCOL_ERROR,
     RST_STREAM, SETTINGS, TENANT_SVC, WINDOW_UPDATE, FLAG_END_HEADERS,
-    FLAG_END_STREAM, H2Conn, WireCase, connect_unix, grpc_frame, raw_frame,
-    start_mvmd, tls_context, tls_socket, main)
+    FLAG_END_STREAM, H2Conn, SharedMvmd, raw_frame, tls_context, tls_socket, main)
 import socket
 
 COMPRESSION_ERROR = 9
 
 
-class _Base(WireCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
-
+class _Base(SharedMvmd):
     def setUp(self):
         # A connection opened before the garbage, used after it.
         self.bystander = self.connect()

@@ -9,8 +9,8 @@ import re
 import unittest
 
 from wire_h2 import (
-    INVALID_ARGUMENT, NOT_FOUND, OK, TENANT_SVC, UNIMPLEMENTED, WireCase,
-    connect_unix, parse_addr, protos, start_mvmd, main)
+    INVALID_ARGUMENT, NOT_FOUND, OK, TENANT_SVC, UNIMPLEMENTED, SharedMvmd,
+    connect_unix, parse_addr, protos, main)
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$')
 LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)')
@@ -51,15 +51,7 @@ def parse_page(text):
     return samples, types
 
 
-class Metrics(WireCase, unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+class Metrics(SharedMvmd, unittest.TestCase):
 
     def scrape(self, path="/metrics"):
         host, port = parse_addr(self.mvmd.metrics_addr)
