@@ -126,6 +126,8 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
         free(st);
         return c;
     }
+    int dead = 0;
+    mdb_reader_check(st->env, &dead); /* reader slots of a crashed process */
     c = open_dbs(st, err);
     if (c) {
         mdb_env_close(st->env);

@@ -10,6 +10,7 @@
 
 #define IP_FIRST 2   /* .1 is the tenant gateway */
 #define IP_LAST 254
+#define DESTROYED MVM__V1__INSTANCE_STATE__INSTANCE_STATE_DESTROYED
 
 bool store_instance_id_valid(const char *id) {
     if (!id || strlen(id) != 18 || id[0] != 'i' || id[1] != '-')
@@ -256,13 +257,18 @@ static mvm_code inst_state_fn(store_wtx *w, void *arg, mvm_error *err) {
             store_msg_free(i->state_time ? &i->state_time->base : NULL, NULL);
             i->state_time = store_wtx_time(w);
         }
+        /* Quotas and usage count instances in any state but DESTROYED. */
+        int gone = (a->state == DESTROYED) - (i->state == DESTROYED);
+        if (gone)
+            c = store_usage_add(w, i->tenant, -gone, -gone * (int64_t)i->vcpus,
+                                -gone * (int64_t)i->mem_mib, 0, err);
         i->state = a->state;
         i->pid = a->pid;
         char *old_err = i->last_error;
         if (a->last_error)
             i->last_error = (char *)a->last_error;
         i->resource_version = w->rev;
-        if (!(c = inst_put(w, i, 0, err)) &&
+        if (!c && !(c = inst_put(w, i, 0, err)) &&
             !(c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err))) {
             a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
             if (!a->out)
@@ -319,7 +325,7 @@ static mvm_code inst_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
     key[klen++] = (uint8_t)ip_offset(i->ip);
     if (!c)
         c = store_del(w->txn, st->allocs, key, klen, err);
-    if (!c)
+    if (!c && i->state != DESTROYED) /* a DESTROYED one is already off the usage */
         c = store_usage_add(w, i->tenant, -1, -(int64_t)i->vcpus, -(int64_t)i->mem_mib, 0, err);
     if (!c) {
         i->resource_version = w->rev;

@@ -23,8 +23,8 @@ typedef struct api_options {
 typedef struct api_ctx api_ctx;
 
 /* Opens the store, probes Firecracker, registers the four services and the
- * metrics callback with srv. On failure nothing stays registered that
- * refers to freed memory only if srv is freed without running. */
+ * metrics callback with srv. On failure *out is NULL and srv must be freed
+ * without running (services registered so far point at freed memory). */
 mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_error *err);
 /* Ends open watches and closes the store; call after rpc_server_run has
  * returned (no handler in flight). NULL is fine. */

@@ -219,6 +219,17 @@ static void test_states_and_delete(store *st) {
                   store_instance_delete(st, &test_who, "acme", "bogus", deletable, err_));
     CHECK_EQ_INT(store_instance_delete(st, &test_who, "acme", id, deletable, &err), MVM_OK);
     CHECK_EQ_INT(store_instance_get(st, "acme", id, NULL, &i, &err), MVM_NOT_FOUND);
+    /* DESTROYED instances leave the usage (once), keeping their address until deleted */
+    CHECK_EQ_INT(mk_inst(st, "acme", "web", id, &err), MVM_OK);
+    CHECK_EQ_INT(store_instance_set_state(st, &test_who, "acme", id, 0, ST(DESTROYED), 0, NULL,
+                                          NULL, NULL, &err),
+                 MVM_OK);
+    Mvm__V1__Tenant *t0 = NULL;
+    CHECK_EQ_INT(store_tenant_get(st, "acme", NULL, &t0, &err), MVM_OK);
+    CHECK(t0 && t0->usage->instances == 1 && t0->usage->vcpus == 3);
+    if (t0)
+        mvm__v1__tenant__free_unpacked(t0, NULL);
+    CHECK_EQ_INT(store_instance_delete(st, &test_who, "acme", id, ALL_STATES, &err), MVM_OK);
     Mvm__V1__Tenant *t = NULL;
     CHECK_EQ_INT(store_tenant_get(st, "acme", NULL, &t, &err), MVM_OK);
     CHECK(t && t->usage->instances == 1 && t->usage->vcpus == 3);
