@@ -149,6 +149,11 @@ typedef bool (*store_audit_fn)(void *arg, const Mvm__V1__AuditRecord *rec);
 mvm_code store_audit_foreach(store *st, uint64_t after_seq, store_audit_fn fn, void *arg,
                              mvm_error *err);
 
+/* The audit log keeps the newest `keep` records (default
+ * STORE_AUDIT_KEEP_DEFAULT); each append beyond that drops the oldest. */
+#define STORE_AUDIT_KEEP_DEFAULT 1000000u
+void store_set_audit_retention(store *st, uint64_t keep);
+
 /* ---- rules, exposed for callers that validate early ---- */
 
 /* True if s is a lowercase DNS label of at most 63 characters. */

@@ -134,6 +134,7 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
         free(st);
         return c;
     }
+    st->audit_keep = STORE_AUDIT_KEEP_DEFAULT;
     pthread_key_create(&st->rkey, rslot_release);
     pthread_mutex_init(&st->rlock, NULL);
     pthread_mutex_init(&st->wlock, NULL);

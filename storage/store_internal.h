@@ -38,6 +38,7 @@ struct store {
     pthread_mutex_t wlock;     /* one writer at a time, hooks in rev order */
     store_instance_hook hook;
     void *hook_arg;
+    uint64_t audit_keep;       /* audit records kept (oldest dropped) */
 };
 
 /* ---- read transactions (store_env.c) ---- */
@@ -81,6 +82,9 @@ mvm_code store_wtx_event(store_wtx *w, Mvm__V1__InstanceEvent__Type type,
                          const Mvm__V1__Instance *inst, mvm_error *err);
 /* Sets a timestamp field to the write's time (allocated with malloc). */
 Google__Protobuf__Timestamp *store_wtx_time(store_wtx *w);
+
+/* The audit db's key for seq: 8 bytes big-endian, so keys sort by seq. */
+void store_audit_key(uint64_t seq, uint8_t key[8]);
 
 /* ---- records (store_codec.c) ---- */
 

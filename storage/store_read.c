@@ -171,9 +171,7 @@ mvm_code store_audit_foreach(store *st, uint64_t after_seq, store_audit_fn fn, v
     if (c)
         return c;
     uint8_t key[8];
-    uint64_t from = after_seq + 1;
-    for (int i = 0; i < 8; i++)
-        key[i] = (uint8_t)(from >> (56 - 8 * i));
+    store_audit_key(after_seq + 1, key);
     audit_ctx a = {fn, arg};
     c = walk(txn, st->audit, key, sizeof key, 0, &mvm__v1__audit_record__descriptor, audit_one,
              &a, err);

@@ -44,6 +44,28 @@ mvm_code store_wtx_event(store_wtx *w, Mvm__V1__InstanceEvent__Type type,
     return MVM_OK;
 }
 
+void store_audit_key(uint64_t seq, uint8_t key[8]) {
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* Retention: deletes the records with seq <= upto (in steady state, one). */
+static mvm_code audit_trim(MDB_txn *txn, MDB_dbi dbi, uint64_t upto, mvm_error *err) {
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return store_lmdb_fail(err, rc, "cursor");
+    uint8_t last[8];
+    store_audit_key(upto, last);
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 && k.mv_size == 8 &&
+           memcmp(k.mv_data, last, 8) <= 0)
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? MVM_OK : store_lmdb_fail(err, rc, "audit trim");
+}
+
 /* Appends one audit record inside txn. */
 static mvm_code audit_put(store *st, MDB_txn *txn, const store_wtx *w, const store_actor *who,
                           mvm_code code, const char *msg, mvm_error *err) {
@@ -64,9 +86,17 @@ static mvm_code audit_put(store *st, MDB_txn *txn, const store_wtx *w, const sto
     rec.code = (char *)mvm_code_name(code);
     rec.message = (char *)(msg ? msg : "");
     uint8_t key[8];
-    for (int i = 0; i < 8; i++)
-        key[i] = (uint8_t)(seq >> (56 - 8 * i));
-    return store_put_msg(txn, st->audit, key, sizeof key, &rec.base, err);
+    store_audit_key(seq, key);
+    c = store_put_msg(txn, st->audit, key, sizeof key, &rec.base, err);
+    if (c || seq <= st->audit_keep)
+        return c;
+    return audit_trim(txn, st->audit, seq - st->audit_keep, err);
+}
+
+void store_set_audit_retention(store *st, uint64_t keep) {
+    pthread_mutex_lock(&st->wlock);
+    st->audit_keep = keep ? keep : 1;
+    pthread_mutex_unlock(&st->wlock);
 }
 
 static void events_free(store_wtx *w) {

@@ -190,6 +190,24 @@ static void test_reopen(char *dir, store **stp) {
     CHECK(last_seq(st) > 0);
 }
 
+static void test_audit_retention(store *st) {
+    mvm_error err;
+    store_set_audit_retention(st, 3);
+    for (int i = 0; i < 5; i++) {
+        char name[16], subnet[32];
+        snprintf(name, sizeof name, "ret%d", i);
+        snprintf(subnet, sizeof subnet, "10.250.%d.0/24", i);
+        CHECK_EQ_INT(mk_tenant(st, name, 3000 + (uint32_t)i, subnet, &err), MVM_OK);
+    }
+    audit_log a = {0};
+    CHECK_EQ_INT(store_audit_foreach(st, 0, audit_cb, &a, &err), MVM_OK);
+    CHECK_EQ_INT(a.n, 3);
+    CHECK_EQ_STR(a.object[0], "tenant/ret2");
+    CHECK_EQ_STR(a.object[2], "tenant/ret4");
+    CHECK(a.seq[2] == a.seq[0] + 2);
+    store_set_audit_retention(st, STORE_AUDIT_KEEP_DEFAULT);
+}
+
 static void test_open_errors(void) {
     store *st = (void *)1;
     mvm_error err;
@@ -208,6 +226,7 @@ int main(void) {
     test_concurrent_readers(st);
     test_nested_read(st);
     test_reopen(dir, &st);
+    test_audit_retention(st);
     test_open_errors();
     store_close(st);
     test_rmdir(dir);
