@@ -174,6 +174,22 @@ def fmt(r):
     return "%10.0f req/s  %s  (%d requests)" % (r["qps"], lat, r["done"])
 
 
+def median_run(rs):
+    """Per-figure medians over rounds (each figure on its own)."""
+    def med(key):
+        vals = sorted(r[key] for r in rs)
+        return None if vals[0] is None else vals[len(vals) // 2]
+    return {"qps": med("qps"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"),
+            "done": sum(r["done"] for r in rs)}
+
+
+def settings(a):
+    load = "-n %d" % a.requests if a.requests else "%ds (+%ds warm-up)" % (a.duration, a.warm_up)
+    pin = "unpinned" if a.no_pin else "servers on CPU %s, h2load on CPU %s" % (
+        a.server_cpus, a.client_cpus)
+    return "h2load -c %d -m %d -t 1, %s per run, %s" % (a.clients, a.streams, load, pin)
+
+
 def run(a):
     from harness import Mvmd
     from mvmclient import Client, pb, tls_channel
@@ -189,24 +205,32 @@ def run(a):
             name=TENANT, net_id=1, subnet="10.240.1.0/24",
             quota=pb.tenant.TenantQuota(max_instances=10, max_pools=2), labels={"bench": "yes"})),
             timeout=30)
+        fresh = rss_kib(d.proc.pid)
         go = GoServer(a, d.certs, tmp)
         try:
             gc = Client(tls_channel(go.addr, d.cert("ca.pem"), d.cert("client.pem"), d.cert("client.key")))
-            results = {}
-            for name, addr, client in (("mvmd", d.tls_addr, mc), ("grpc-go", go.addr, gc)):
+            servers = (("mvmd", d.tls_addr, mc), ("grpc-go", go.addr, gc))
+            for name, addr, client in servers:
                 check_get(client, pb, name)
                 code = load.grpc_status(addr)
                 if code != 0:
                     fail("%s answered the h2load request with grpc-status %d" % (name, code))
-                results[name] = load.h2load(addr, name, a.requests)
-                check_get(client, pb, name + " after the run")
-                print("%-8s %s" % (name, fmt(results[name])), flush=True)
+            runs = {"mvmd": [], "grpc-go": []}
+            for rnd in range(a.rounds):  # alternate the order to spread drift evenly
+                for name, addr, client in (servers if rnd % 2 == 0 else servers[::-1]):
+                    r = load.h2load(addr, name, a.requests)
+                    check_get(client, pb, name + " after the run")
+                    runs[name].append(r)
+                    print("round %d  %-8s %s" % (rnd + 1, name, fmt(r)), flush=True)
             gc.close()
         finally:
             go_rc = go.stop()
         if go_rc != 0:
             fail("grpcgo_server exited %s on SIGTERM" % go_rc)
-        m, g = results["mvmd"], results["grpc-go"]
+        m, g = median_run(runs["mvmd"]), median_run(runs["grpc-go"])
+        print("median of %d round(s), %s:" % (a.rounds, settings(a)))
+        print("  mvmd     %s" % fmt(m))
+        print("  grpc-go  %s" % fmt(g))
         print("ratio mvmd/grpc-go: QPS %.2f" % (m["qps"] / g["qps"]), end="")
         if m["p50_ms"] is not None:
             print("  p50 %.2f  p99 %.2f" % (m["p50_ms"] / g["p50_ms"], m["p99_ms"] / g["p99_ms"]), end="")
@@ -216,8 +240,8 @@ def run(a):
         r = load.h2load(d.tls_addr, "mvmd-rss", a.rss_requests)
         check_get(mc, pb, "mvmd after the RSS run")
         after = rss_kib(d.proc.pid)
-        print("mvmd VmRSS: %d KiB before, %d KiB after %d requests (%+d KiB; %.0f req/s)"
-              % (before, after, r["done"], after - before, r["qps"]))
+        print("mvmd VmRSS: %d KiB fresh; %d KiB before and %d KiB after %d more requests "
+              "(%+d KiB; %.0f req/s)" % (fresh, before, after, r["done"], after - before, r["qps"]))
         mc.close()
         rc = d.stop()
         if rc != 0:
@@ -235,6 +259,8 @@ def main():
     ap.add_argument("--warm-up", type=int, default=2, help="seconds of warm-up per server")
     ap.add_argument("--requests", type=int, help="fixed request count instead of --duration "
                     "(no latency percentiles then)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs per server, alternating; medians are reported")
     ap.add_argument("--rss-requests", type=int, default=1000000)
     ap.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
     ap.add_argument("--client-cpus", default="1", help="taskset CPU list for h2load")
@@ -245,7 +271,7 @@ def main():
     a.build = os.path.abspath(a.build)
     os.environ.setdefault("MVM_PY_GEN", os.path.join(a.build, "clients", "python", "gen"))
     if a.smoke:
-        a.duration, a.warm_up, a.rss_requests = 1, 0, 20000
+        a.duration, a.warm_up, a.rss_requests, a.rounds = 1, 0, 20000, 1
     if not a.no_pin and len(os.sched_getaffinity(0)) < 2:
         print("bench_get: fewer than 2 CPUs available; not pinning", file=sys.stderr)
         a.no_pin = True
