@@ -123,6 +123,8 @@ mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err);
 bool store_instance_id_valid(const char *id);
 /* Checks a (tenant, instance id) pair names something that could exist. */
 mvm_code store_check_instance_ref(const char *tenant, const char *id, mvm_error *err);
+/* Checks that every string in m (recursively) is valid UTF-8. */
+mvm_code store_check_strings(const ProtobufCMessage *m, mvm_error *err);
 /* Checks a labels map: keys and values, no duplicate keys. */
 mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err);
 

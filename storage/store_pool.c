@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define STORE_POOL_REF_MAX 4096
+
 static const char *const pool_mutable[] = {
     "vcpus",     "mem_mib",           "disk_mib",     "kernel_image", "rootfs_image",
     "boot_args", "desired_instances", "desired_warm", "sleep_policy", "labels",
@@ -24,6 +26,13 @@ static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool kernel_image is required");
     if (!p->rootfs_image || !*p->rootfs_image)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool rootfs_image is required");
+    const char *refs[] = {p->kernel_image, p->rootfs_image, p->boot_args};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+        if (refs[i] && strlen(refs[i]) > STORE_POOL_REF_MAX)
+            return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                            "pool kernel_image, rootfs_image and boot_args are limited to %d "
+                            "bytes",
+                            STORE_POOL_REF_MAX);
     return store_check_labels(&p->base, err);
 }
 

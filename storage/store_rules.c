@@ -1,5 +1,6 @@
 /* store_rules.c - the syntactic rules of the API: DNS-label names, tenant
- * subnets (a canonical /24 inside 10.240.0.0/12) and label keys/values. */
+ * subnets (a canonical /24 inside 10.240.0.0/12), label keys/values, and
+ * valid UTF-8 in every string field. */
 #include "store_internal.h"
 
 #include <string.h>
@@ -108,6 +109,9 @@ static bool label_value_valid(const char *v) {
 }
 
 mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err) {
+    mvm_code c = store_check_strings(m, err);
+    if (c)
+        return c;
     size_t n;
     store_label **l = store_labels_of(m, &n);
     for (size_t i = 0; i < n; i++) {
@@ -125,6 +129,62 @@ mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err) {
         for (size_t j = 0; j < i; j++)
             if (strcmp(l[j]->key ? l[j]->key : "", k) == 0)
                 return mvm_fail(err, MVM_INVALID_ARGUMENT, "label key \"%s\" appears twice", k);
+    }
+    return MVM_OK;
+}
+
+/* True if s is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+static bool utf8_valid(const unsigned char *s) {
+    while (*s) {
+        unsigned c = *s, n, min;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0)
+            n = 1, min = 0x80, c &= 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            n = 2, min = 0x800, c &= 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            n = 3, min = 0x10000, c &= 0x07;
+        else
+            return false;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return false;
+            c = c << 6 | (s[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+mvm_code store_check_strings(const ProtobufCMessage *m, mvm_error *err) {
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned f = 0; f < d->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f];
+        if (fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        size_t n = 1;
+        const void *const *vals = (const void *const *)((const char *)m + fd->offset);
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            memcpy(&n, (const char *)m + fd->quantifier_offset, sizeof n);
+            memcpy(&vals, (const char *)m + fd->offset, sizeof vals);
+        }
+        for (size_t i = 0; i < n && vals; i++) {
+            if (!vals[i])
+                continue;
+            mvm_code c = MVM_OK;
+            if (fd->type == PROTOBUF_C_TYPE_MESSAGE)
+                c = store_check_strings(vals[i], err);
+            else if (!utf8_valid(vals[i]))
+                c = mvm_fail(err, MVM_INVALID_ARGUMENT, "%s.%s is not valid UTF-8",
+                             d->short_name, fd->name);
+            if (c)
+                return c;
+        }
     }
     return MVM_OK;
 }

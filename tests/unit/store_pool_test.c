@@ -54,6 +54,11 @@ static void test_create(store *st) {
     BAD(name, "");
     BAD(tenant, "");
     BAD(tenant, "UPPER");
+    BAD(kernel_image, "vmlinux-\xff");
+    BAD(boot_args, "console=\xc0\xaf");
+    static char longref[5000];
+    memset(longref, 'x', sizeof longref - 1);
+    BAD(rootfs_image, longref);
 #undef BAD
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_create(st, &test_who, NULL, NULL, NULL, err_));
     /* edges of the ranges are fine */

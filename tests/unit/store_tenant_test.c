@@ -102,6 +102,19 @@ static void test_labels_validated(store *st) {
     a.key = "ok";
     a.value = "a,b";
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
+    a.value = "\xff\xfe"; /* not UTF-8 */
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
+    a.value = "caf\xc3\xa9"; /* UTF-8 "café" is fine... */
+    mvm_error err;
+    CHECK_EQ_INT(store_tenant_create(st, &test_who, &in, NULL, NULL, &err), MVM_OK);
+    CHECK_EQ_INT(store_tenant_delete(st, &test_who, "lbl", &err), MVM_OK);
+    static const char *bad_utf8[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xc3",
+                                     "\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        a.value = (char *)bad_utf8[i]; /* overlong, surrogate, > U+10FFFF, truncated */
+        CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                      store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
+    }
     a.value = "v";
     b.key = "ok";
     b.value = "w";
