@@ -315,13 +315,18 @@ class InstanceTest(Base):
         self.c.instances.CreateInstance(I.CreateInstanceRequest(tenant=t.name, pool="web"),
                                         timeout=WAIT)
 
-    def test_lifecycle_without_driver_is_unimplemented(self):
+    def test_lifecycle_without_driver(self):
         t = self.new_tenant("life")
         self.new_pool(t.name, "p")
         i = self.c.instances.CreateInstance(I.CreateInstanceRequest(tenant=t.name, pool="p"),
                                             timeout=WAIT)
         self.assertCode(C.UNIMPLEMENTED, self.c.instances.StartInstance,
                         I.StartInstanceRequest(tenant=t.name, id=i.id))
+        # transitions CREATED does not allow are refused by the state machine
+        for method in ("StopInstance", "SleepInstance", "WakeInstance"):
+            with self.subTest(method=method):
+                req = getattr(I, method + "Request")(tenant=t.name, id=i.id)
+                self.assertCode(C.FAILED_PRECONDITION, getattr(self.c.instances, method), req)
         after = self.c.instances.GetInstance(I.GetInstanceRequest(tenant=t.name, id=i.id),
                                              timeout=WAIT)
         self.assertEqual(after.state, I.INSTANCE_STATE_CREATED)

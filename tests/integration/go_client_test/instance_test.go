@@ -31,6 +31,8 @@ func TestInstances(t *testing.T) {
 	wantCode(t, "CreateInstance over max_instances", err, codes.ResourceExhausted)
 	_, err = cl.Instances.StartInstance(ctx(t), &mvmv1.StartInstanceRequest{Tenant: m.Name, Id: i.Id})
 	wantCode(t, "StartInstance without a driver", err, codes.Unimplemented)
+	_, err = cl.Instances.SleepInstance(ctx(t), &mvmv1.SleepInstanceRequest{Tenant: m.Name, Id: i.Id})
+	wantCode(t, "SleepInstance of a CREATED instance", err, codes.FailedPrecondition)
 	list, err := cl.Instances.ListInstances(ctx(t), &mvmv1.ListInstancesRequest{Tenant: m.Name, Pool: "p"})
 	if err != nil || len(list.Instances) != 1 || list.Instances[0].Id != i.Id {
 		t.Fatalf("ListInstances: %v, %v", list, err)
