@@ -1,7 +1,11 @@
 # tests/integration/clients.cmake - the Python and Go client suites, each
-# against a real mvmd started by tests/integration/harness.py, and the quick
-# benchmark smoke test (tests/bench). Included from tests/CMakeLists.txt.
+# against a real mvmd started by tests/integration/harness.py, and the
+# harness's own tests. Included from tests/CMakeLists.txt.
 set(mvm_it_dir ${CMAKE_SOURCE_DIR}/tests/integration)
+
+# the harness itself, against fake mvmd scripts (no build products needed)
+add_test(NAME python_harness COMMAND ${MVM_PYTHON} ${mvm_it_dir}/python_harness_test.py -v)
+set_tests_properties(python_harness PROPERTIES LABELS "integration" TIMEOUT 120)
 
 if(MVM_PYTHON_CLIENT)
   add_test(NAME python_client
