@@ -6,6 +6,8 @@ As a module:
     from harness import Mvmd
     with Mvmd("build") as d:          # certs, state dir, ports: all temporary
         d.tls_addr, d.unix_path, d.metrics_addr, d.certs, d.state_dir, d.proc
+        # with extra_args=["--insecure"]: d.insecure_addr instead of d.tls_addr;
+        # d.tcp_addr is whichever of the two mvmd listens on
         d.restart()                   # SIGTERM, then start again, same state
         rc = d.stop()                 # SIGTERM; returns mvmd's exit status
     # leaving the block kills mvmd if still running and removes the temp dir
@@ -15,7 +17,8 @@ As a command (runs CMD against a fresh mvmd, then stops it):
     harness.py --build BUILD_DIR [--mvmd-arg=ARG ...] -- CMD [ARGS...]
 
 CMD sees MVM_ENDPOINT (127.0.0.1:PORT), MVM_SOCKET, MVM_CERT, MVM_KEY,
-MVM_CA, MVM_CERTS_DIR, MVM_METRICS, MVM_STATE_DIR and MVMD_PID. The exit
+MVM_CA, MVM_CERTS_DIR, MVM_METRICS, MVM_STATE_DIR and MVMD_PID (and
+MVM_INSECURE=1 if mvmd got --insecure, MVM_ENDPOINT then being h2c). The exit
 status is CMD's, or 1 if CMD succeeded but mvmd did not exit 0 on SIGTERM.
 The mvmd binary is BUILD_DIR/service/mvmd unless --mvmd or $MVMD names one.
 """
@@ -51,7 +54,8 @@ class Mvmd:
         self.prefix = list(prefix)  # e.g. ["taskset", "-c", "0"]; must exec mvmd
         self.tmp = None
         self.proc = None
-        self.tls_addr = self.unix_path = self.metrics_addr = None
+        self.tls_addr = self.insecure_addr = self.tcp_addr = None
+        self.unix_path = self.metrics_addr = None
         self._log = None
 
     # -- paths inside the temp dir -------------------------------------
@@ -117,12 +121,14 @@ class Mvmd:
         return self
 
     def _wait_ready(self, ready):
-        want = {"tls", "unix"} | ({"metrics"} if self.metrics else set())
         deadline = time.monotonic() + self.ready_timeout
         while True:
             got = _read_ready(ready)
-            if want <= got.keys():
-                self.tls_addr = got["tls"]
+            tcp = got.get("tls") or got.get("insecure")  # "insecure" with --insecure
+            if tcp and "unix" in got and (got.get("metrics") or not self.metrics):
+                self.tls_addr = got.get("tls")
+                self.insecure_addr = got.get("insecure")
+                self.tcp_addr = tcp
                 self.unix_path = got["unix"]
                 self.metrics_addr = got.get("metrics")
                 return
@@ -189,8 +195,8 @@ class Mvmd:
 
     def env(self):
         """Environment variables describing this mvmd (see module doc)."""
-        return {
-            "MVM_ENDPOINT": self.tls_addr,
+        env = {
+            "MVM_ENDPOINT": self.tcp_addr,
             "MVM_SOCKET": self.unix_path,
             "MVM_CERT": self.cert("client.pem"),
             "MVM_KEY": self.cert("client.key"),
@@ -200,6 +206,9 @@ class Mvmd:
             "MVM_STATE_DIR": self.state_dir,
             "MVMD_PID": str(self.proc.pid),
         }
+        if self.insecure_addr:
+            env["MVM_INSECURE"] = "1"
+        return env
 
 
 def _read_ready(path):

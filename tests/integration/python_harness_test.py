@@ -32,8 +32,9 @@ printf '%s\n' "$@" > "$state/args"
 n=$(( $(cat "$state/starts" 2>/dev/null || echo 0) + 1 )); echo $n > "$state/starts"
 if [ -n "{die}" ]; then echo "{die}" >&2; exit 3; fi
 trap 'exit {term_rc}' TERM
+tcp=tls; case " $* " in *" --insecure "*) tcp=insecure ;; esac
 if [ -n "{ready}" ]; then
-  printf 'tls 127.0.0.1:%d\nunix %s\nmetrics 127.0.0.1:9\n' $((1000 + n)) "$sock" > "$ready.tmp"
+  printf '%s 127.0.0.1:%d\nunix %s\nmetrics 127.0.0.1:9\npid %d\n' $tcp $((1000 + n)) "$sock" $$ > "$ready.tmp"
   mv "$ready.tmp" "$ready"
 fi
 while :; do sleep 0.05; done
@@ -58,9 +59,11 @@ class HarnessTest(unittest.TestCase):
             return f.read().split("\n")[:-1]
 
     def test_start_passes_args_and_reads_endpoints(self):
-        with Mvmd(binary=self.fake(), extra_args=["--insecure"]) as d:
+        with Mvmd(binary=self.fake(), extra_args=["--verbose"]) as d:
             tmp = d.tmp
             self.assertEqual(d.tls_addr, "127.0.0.1:1001")
+            self.assertEqual(d.tcp_addr, d.tls_addr)
+            self.assertIsNone(d.insecure_addr)
             self.assertEqual(d.metrics_addr, "127.0.0.1:9")
             args = self.args_of(d)
             self.assertEqual(args[args.index("--socket") + 1], d.unix_path)
@@ -68,15 +71,23 @@ class HarnessTest(unittest.TestCase):
             self.assertEqual(args[args.index("--metrics-listen") + 1], "127.0.0.1:0")
             self.assertEqual(args[args.index("--client-ca") + 1], d.cert("ca.pem"))
             self.assertEqual(args[args.index("--tls-cert") + 1], d.cert("server.pem"))
-            self.assertEqual(args[-1], "--insecure")
+            self.assertEqual(args[-1], "--verbose")
             for name in ("ca.pem", "server.key", "client.pem", "client.key",
                          "other-client.pem", "other-ca.pem"):
                 self.assertTrue(os.path.isfile(d.cert(name)), name)
             env = d.env()
             self.assertEqual(env["MVM_ENDPOINT"], d.tls_addr)
             self.assertEqual(env["MVMD_PID"], str(d.proc.pid))
+            self.assertNotIn("MVM_INSECURE", env)
             self.assertEqual(d.stop(), 0)
         self.assertFalse(os.path.exists(tmp), "temp dir left behind")
+
+    def test_insecure_listener(self):
+        with Mvmd(binary=self.fake(), extra_args=["--insecure"]) as d:
+            self.assertIsNone(d.tls_addr)
+            self.assertEqual(d.insecure_addr, "127.0.0.1:1001")
+            self.assertEqual(d.env()["MVM_ENDPOINT"], d.insecure_addr)
+            self.assertEqual(d.env()["MVM_INSECURE"], "1")
 
     def test_stop_returns_exit_status(self):
         with Mvmd(binary=self.fake(term_rc=7)) as d:
@@ -128,7 +139,8 @@ class HarnessTest(unittest.TestCase):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
 
     def test_cli_env_and_status(self):
-        script = ('test "$MVM_ENDPOINT" = 127.0.0.1:1001 && test -f "$MVM_CA" && '
+        script = ('test "$MVM_ENDPOINT" = 127.0.0.1:1001 && test "$MVM_INSECURE" = 1 && '
+                  'test -f "$MVM_CA" && '
                   'test -f "$MVM_CERT" && test -f "$MVM_KEY" && test -d "$MVM_CERTS_DIR" && '
                   'test -n "$MVM_SOCKET" && test "$MVM_METRICS" = 127.0.0.1:9 && '
                   'grep -qx -- --insecure "$MVM_STATE_DIR/args" && kill -0 "$MVMD_PID" && exit 5')
