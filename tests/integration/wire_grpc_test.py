@@ -8,6 +8,7 @@ import unittest
 import gzip
 
 from wire_h2 import (
+    DATA, pb_field, varint,
     HEADERS, FLAG_END_STREAM, MAX_MESSAGE, PROTOCOL_ERROR, TENANT_SVC, INSTANCE_SVC,
     OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, SharedMvmd,
     grpc_frame, header, protos, main)
@@ -143,6 +144,26 @@ class ValidCallsTLS(_Base, unittest.TestCase):
                    extra=[("user-agent", "wire-test/1"), ("x-request-id", "abc"),
                           ("x-bin-bin", "AAEC"), ("grpc-accept-encoding", "identity")])
         self.assert_ok_reply_shape(r, "custom metadata")
+
+    def test_reply_respects_client_flow_control_window(self):
+        # The client allows 7 bytes per stream until it sends WINDOW_UPDATE:
+        # the server must send the reply in pieces (h2 fails the connection
+        # on any DATA beyond the window).
+        import h2.settings
+        pb = protos()["tenant"]
+        names = [self.create_tenant() for _ in range(3)]
+        c = self.connect()
+        c.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 7})
+        c.flush()
+        c.settle()
+        r = c.call(TENANT_SVC + "ListTenants", pb.ListTenantsRequest(page_size=1000))
+        self.assertIsNone(c.h2_error, "server broke flow control: %s" % c.h2_error)
+        self.assert_ok_reply_shape(r, "ListTenants with a 7-byte window")
+        got = [t.name for t in r.message(pb.ListTenantsResponse).tenants]
+        for n in names:
+            self.assertIn(n, got)
+        self.assertGreater(len([f for f in r.frames if f[0] == DATA]), 3,
+                           "reply not split by the window: %s" % r.frames)
 
     def test_message_of_exactly_max_size_accepted(self):
         # ListTenantsRequest padded with an unknown length-delimited field
@@ -369,6 +390,64 @@ class BadRequests(_Base, unittest.TestCase):
         r = c.response(sid)
         self.assertIsNotNone(r.grpc_status, "no message: %s" % r)
         self.assertNotEqual(r.grpc_status, OK, "a unary call without a request message succeeded: %s" % r)
+
+    def test_watch_needs_exactly_one_request_message(self):
+        c = self.connect()
+        pb = protos()["instance"]
+        one = grpc_frame(pb.WatchInstancesRequest().SerializeToString())
+        for what, body in (("no message", b""), ("two messages", one + one)):
+            with self.subTest(case=what):
+                sid = c.start(INSTANCE_SVC + "WatchInstances", body)
+                r = c.response(sid)
+                self.assertIsNotNone(r.grpc_status, "WatchInstances with %s: %s" % (what, r))
+                self.assertNotEqual(r.grpc_status, OK, "WatchInstances with %s: %s" % (what, r))
+
+    def test_connection_dropped_mid_request_leaves_no_state(self):
+        c = self.connect()
+        req = self.tenant_req()
+        body = grpc_frame(req.SerializeToString())
+        sid = c.start(TENANT_SVC + "CreateTenant", end=False)
+        c.send(sid, body)                 # the whole message, but no END_STREAM
+        c.settle()
+        c.close()
+        self.assert_absent(req.tenant.name)
+
+
+class InvalidUtf8(_Base, unittest.TestCase):
+    """proto3 string fields must hold valid UTF-8, and a parser must refuse
+    others: a stored invalid string would break every client that reads it
+    back (Python and Go protobuf refuse to parse it). Its own mvmd, so that
+    such a tenant, if accepted, does not spoil the other suites' listings."""
+
+    def test_invalid_utf8_in_string_fields_refused(self):
+        c = self.connect()
+        cases = {
+            "label value": lambda b: b + pb_field(5, pb_field(1, b"k") + pb_field(2, b"\xff\xfe")),
+            "label key": lambda b: b + pb_field(5, pb_field(1, b"k\xc3") + pb_field(2, b"v")),
+            "subnet (overlong '/')": lambda b: b + pb_field(3, b"10.240.0.0\xc0\xaf24"),
+        }
+        for what, build in cases.items():
+            with self.subTest(field=what):
+                name, net_id, subnet = self.next_tenant()
+                base = pb_field(1, name.encode()) + b"\x10" + varint(net_id)
+                if not what.startswith("subnet"):
+                    base += pb_field(3, subnet.encode())
+                r = c.call(TENANT_SVC + "CreateTenant", pb_field(1, build(base)))
+                self.assert_grpc_error(r, (INTERNAL, INVALID_ARGUMENT), "invalid UTF-8 in %s" % what)
+                self.assertTrue(r.grpc_message, "no grpc-message: %s" % r)
+                self.assert_absent(name, c)
+
+    def test_invalid_utf8_name_refused_with_encoded_message(self):
+        c = self.connect()
+        _, net_id, subnet = self.next_tenant()
+        req = pb_field(1, pb_field(1, b"bad\xe9name") + b"\x10" + varint(net_id) +
+                       pb_field(3, subnet.encode()))
+        r = c.call(TENANT_SVC + "CreateTenant", req)
+        self.assert_grpc_error(r, (INTERNAL, INVALID_ARGUMENT), "invalid UTF-8 in the name")
+        raw = r.grpc_message_raw or b""
+        self.assertTrue(raw, "no grpc-message: %s" % r)
+        self.assertEqual([b for b in raw if b < 0x20 or b > 0x7E], [],
+                         "grpc-message not percent-encoded: %r" % raw)
 
 
 class BadRequestsUnix(_Base, unittest.TestCase):

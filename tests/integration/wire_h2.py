@@ -128,9 +128,9 @@ def grpc_unframe(data):
     return msgs
 
 
-def percent_decode(raw):
+def percent_decode(raw, errors="strict"):
     """Decodes a grpc-message value (bytes) per the gRPC spec."""
-    return urllib.parse.unquote_to_bytes(raw).decode("utf-8")
+    return urllib.parse.unquote_to_bytes(raw).decode("utf-8", errors)
 
 
 def parse_addr(a):
@@ -221,7 +221,7 @@ class Response:
         gs = header(final, "grpc-status")
         self.grpc_status = _int_or_none(gs)
         self.grpc_message_raw = header_bytes(final, "grpc-message")
-        self.grpc_message = (percent_decode(self.grpc_message_raw)
+        self.grpc_message = (percent_decode(self.grpc_message_raw, "replace")
                              if self.grpc_message_raw is not None else "")
         try:
             self.messages = grpc_unframe(st.data)
@@ -273,8 +273,9 @@ def header(hs, name):
 
 # ---------------------------------------------------------------- connection
 
-class ConnectionClosed(Exception):
-    pass
+class ConnectionClosed(ConnectionError):
+    """The peer closed the connection (an OSError, so that either can be
+    caught)."""
 
 
 class H2Conn:
@@ -307,7 +308,12 @@ class H2Conn:
     def flush(self):
         out = self.h2.data_to_send()
         if out:
-            self.sock.sendall(out)
+            try:
+                self.sock.sendall(out)
+            except OSError as e:
+                # Not marked closed: what the peer sent before closing may
+                # still be read (wait_closed() does).
+                raise ConnectionClosed("connection closed while sending: %r" % e) from e
 
     def send_raw(self, data):
         self.sock.sendall(data)
@@ -522,6 +528,22 @@ def connect_unix(path, timeout=10.0):
     s.settimeout(timeout)
     s.connect(path)
     return H2Conn(s, "http")
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def pb_field(num, payload):
+    """A length-delimited protobuf field, bytes as given (no UTF-8 check)."""
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
 
 
 def raw_frame(ftype, flags, sid, payload):

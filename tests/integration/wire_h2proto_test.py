@@ -12,10 +12,11 @@ import unittest
 from wire_h2 import (
     DATA, FRAME_SIZE_ERROR, GOAWAY, HEADERS, OK, PING, PREFACE, PROTOCOL_ERROR,
     RST_STREAM, SETTINGS, TENANT_SVC, WINDOW_UPDATE, FLAG_END_HEADERS,
-    FLAG_END_STREAM, H2Conn, SharedMvmd, raw_frame, tls_context, tls_socket, main)
+    FLAG_END_STREAM, INTERNAL_ERROR, NO_ERROR, REFUSED_STREAM, ConnectionClosed, grpc_frame, H2Conn, SharedMvmd, raw_frame, tls_context, tls_socket, main)
 import socket
 
-COMPRESSION_ERROR = 9
+FLOW_CONTROL_ERROR, STREAM_CLOSED, COMPRESSION_ERROR, ENHANCE_YOUR_CALM = 3, 5, 9, 11
+PUSH_PROMISE, CONTINUATION = 5, 9
 
 
 class _Base(SharedMvmd):
@@ -165,6 +166,142 @@ class ProtocolGarbageTLS(_Base, unittest.TestCase):
             s = self.raw_socket()
             s.sendall(b"\0" * 24 + bytes([i]) * 40)
             self.read_until_closed(s)
+
+    def test_settings_with_bad_values(self):
+        cases = (
+            ("INITIAL_WINDOW_SIZE 2^31", 0x4, 1 << 31, (FLOW_CONTROL_ERROR,)),
+            ("ENABLE_PUSH 2", 0x2, 2, (PROTOCOL_ERROR,)),
+            ("MAX_FRAME_SIZE 100", 0x5, 100, (PROTOCOL_ERROR,)),
+            ("MAX_FRAME_SIZE 2^24", 0x5, 1 << 24, (PROTOCOL_ERROR,)),
+        )
+        for what, ident, value, codes in cases:
+            with self.subTest(setting=what):
+                self.goaway_after(raw_frame(SETTINGS, 0, 0, struct.pack(">HI", ident, value)),
+                                  codes, "SETTINGS %s" % what)
+
+    def test_window_update_overflow_on_connection_is_flow_control_error(self):
+        self.goaway_after(raw_frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF)),
+                          (FLOW_CONTROL_ERROR,), "connection window over 2^31-1")
+
+    def test_push_promise_from_client_is_protocol_error(self):
+        self.goaway_after(raw_frame(PUSH_PROMISE, FLAG_END_HEADERS, 1, b"\x00\x00\x00\x02\x82"),
+                          (PROTOCOL_ERROR,), "PUSH_PROMISE from a client")
+
+    def test_continuation_without_headers_is_protocol_error(self):
+        self.goaway_after(raw_frame(CONTINUATION, FLAG_END_HEADERS, 1, b"\x82"),
+                          (PROTOCOL_ERROR,), "CONTINUATION without HEADERS")
+
+    def assert_stream_or_connection_error(self, c, sid, code, what):
+        """RFC 9113 asks for a stream error (RST_STREAM with code) here;
+        nghttp2 makes some of these a connection error (GOAWAY with the same
+        code), which is accepted. Either way the error is reported with the
+        right code, and with a stream error the connection stays usable."""
+        try:
+            c.settle()
+        except ConnectionClosed:
+            c.wait_closed(10)
+        st = c.streams[sid]
+        if c.goaway is not None:
+            self.assertEqual(c.goaway[1], code, "%s: GOAWAY %s" % (what, c.goaway))
+        else:
+            self.assertEqual(st.reset, code, "%s: stream frames %r, no GOAWAY" % (what, st.frames))
+            self.assertEqual(c.call(TENANT_SVC + "ListTenants", b"").grpc_status, OK,
+                             "%s: connection unusable after a stream error" % what)
+
+    def test_data_after_end_stream_is_stream_closed(self):
+        # On an open Watch stream the client has half-closed (RFC 9113 5.1).
+        c = self.connect()
+        w = self.watch(c)
+        c.settle()
+        c.send_raw(raw_frame(DATA, 0, w, b"\0\0\0\0\0"))
+        self.assert_stream_or_connection_error(c, w, STREAM_CLOSED, "DATA after END_STREAM")
+
+    def test_stream_window_overflow_is_flow_control_error(self):
+        c = self.connect()
+        w = self.watch(c)
+        c.settle()
+        c.send_raw(raw_frame(WINDOW_UPDATE, 0, w, struct.pack(">I", 0x7FFFFFFF)))
+        self.assert_stream_or_connection_error(c, w, FLOW_CONTROL_ERROR, "stream window over 2^31-1")
+
+    def test_more_streams_than_advertised_are_refused(self):
+        c = self.connect()
+        c.settle()
+        limit = c.h2.remote_settings.max_concurrent_streams
+        if limit > 5000:
+            self.skipTest("mvmd advertises no practical stream limit (%d)" % limit)
+        watches = [self.watch(c) for _ in range(limit)]
+        c.settle()
+        self.assertFalse(any(c.streams[w].done for w in watches),
+                         "a watch within the advertised limit of %d ended" % limit)
+
+        class Unlimited:                      # let h2 exceed the peer's limit
+            def __init__(self, s):
+                self._s = s
+            max_concurrent_streams = 1 << 31
+
+            def __getattr__(self, k):
+                return getattr(self._s, k)
+        real = c.h2.remote_settings
+        c.h2.remote_settings = Unlimited(real)
+        try:
+            extra = self.watch(c)
+        except OSError:                       # closed while sending its DATA
+            extra = c.h2.highest_outbound_stream_id
+        finally:
+            c.h2.remote_settings = real
+        # RFC 9113 5.1.2: a stream error of type PROTOCOL_ERROR or
+        # REFUSED_STREAM; nghttp2 may instead end the connection (GOAWAY
+        # PROTOCOL_ERROR) once the limit was acknowledged.
+        try:
+            c.settle()
+        except ConnectionClosed:
+            c.wait_closed(10)
+        if c.goaway is not None:
+            self.assertEqual(c.goaway[1], PROTOCOL_ERROR, "GOAWAY %s" % (c.goaway,))
+            self.assertLess(c.goaway[0], extra, "GOAWAY counts the refused stream as processed")
+        else:
+            self.assertIn(c.streams[extra].reset, (REFUSED_STREAM, PROTOCOL_ERROR),
+                          "stream %d over SETTINGS_MAX_CONCURRENT_STREAMS=%d: %r"
+                          % (extra, limit, c.streams[extra].frames))
+            c.reset(watches[0])
+            self.assertEqual(c.call(TENANT_SVC + "ListTenants", b"").grpc_status, OK)
+
+    def test_rapid_reset_flood_server_survives(self):
+        # Streams opened and reset at once, many times over (CVE-2023-44487
+        # shape): mvmd may end this connection (GOAWAY; nghttp2's reset rate
+        # limit uses INTERNAL_ERROR) but must keep serving everyone else.
+        c = self.connect()
+        try:
+            for i in range(2000):
+                sid = c.start(TENANT_SVC + "ListTenants", grpc_frame(b""), end=True)
+                c.reset(sid)
+                if i % 200 == 0:
+                    c.pump(0.01)
+        except (OSError, ConnectionClosed):
+            pass
+        if c.goaway is not None:
+            self.assertIn(c.goaway[1], (NO_ERROR, ENHANCE_YOUR_CALM, PROTOCOL_ERROR, INTERNAL_ERROR),
+                          "GOAWAY after a reset flood: %s" % (c.goaway,))
+
+    def test_huge_header_block_refused_or_served_server_survives(self):
+        # 200 KiB of metadata over CONTINUATION frames, far over the 16 KiB
+        # SETTINGS_MAX_HEADER_LIST_SIZE mvmd advertises.
+        before = self.tenant_names()
+        c = self.connect()
+        req = self.tenant_req()
+        extra = [("x-big-%d" % i, "v" * 4000) for i in range(50)]
+        try:
+            sid = c.start(TENANT_SVC + "CreateTenant", grpc_frame(req.SerializeToString()), extra=extra)
+            r = c.response(sid, timeout=20)
+            self.assertTrue(r.reset is not None or r.status == 431 or
+                            (r.grpc_status not in (None, OK)),
+                            "a 200 KiB header block was served: %s" % r)
+        except (ConnectionClosed, OSError):
+            # The connection was ended (a GOAWAY before closing is a SHOULD,
+            # RFC 9113 5.4.1): not served either.
+            pass
+        self.assert_absent(req.tenant.name)
+        self.assert_state_unchanged(before, "huge header block")
 
 
 class ProtocolGarbageUnix(_Base, unittest.TestCase):
