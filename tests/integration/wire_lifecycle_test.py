@@ -12,7 +12,7 @@ import unittest
 
 from wire_h2 import (
     NO_ERROR, OK, REFUSED_STREAM, TENANT_SVC, UNAVAILABLE, ConnectionClosed,
-    WireCase, connect_tls, grpc_frame, start_mvmd, main)
+    WireCase, connect_tls, connect_unix, grpc_frame, start_mvmd, main)
 
 NOTICE_ID = 0x7FFFFFFF       # last-stream-id of a graceful shutdown notice
 
@@ -34,6 +34,11 @@ class Lifecycle(WireCase, unittest.TestCase):
         sid = c.start(TENANT_SVC + "CreateTenant", end=False)
         c.send(sid, body[:-1])
         c.settle()
+        # A second watch, on a Unix-socket connection.
+        u = connect_unix(self.mvmd.unix_path)
+        self.addCleanup(u.close)
+        uw = self.watch(u)
+        u.settle()
 
         self.mvmd.proc.send_signal(signal.SIGTERM)
 
@@ -65,6 +70,10 @@ class Lifecycle(WireCase, unittest.TestCase):
         rw = c.response(w, timeout=90)
         self.assertIsNone(rw.reset, "watch was reset instead of ending UNAVAILABLE: %s" % rw)
         self.assertEqual(rw.grpc_status, UNAVAILABLE, "watch at drain: %s" % rw)
+        ru = u.response(uw, timeout=90)
+        self.assertIsNotNone(u.goaway, "no GOAWAY on the Unix-socket connection")
+        self.assertIsNone(ru.reset, "unix watch was reset instead of ending UNAVAILABLE: %s" % ru)
+        self.assertEqual(ru.grpc_status, UNAVAILABLE, "unix watch at drain: %s" % ru)
 
         try:
             rl = c.response(late_sid, timeout=60)
