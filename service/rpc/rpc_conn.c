@@ -133,12 +133,16 @@ rpc_conn *rpc_conn_new(rpc_loop *loop, int fd, bool tls, const char *peer) {
         }
         SSL_set_accept_state(conn->ssl);
         conn->handshaking = true;
+        conn->handshake_deadline_ns = rpc_now_ns() + RPC_HANDSHAKE_TIMEOUT_NS;
+        loop->nhandshaking++;
     } else if (!start_h2(conn)) {
         free(conn);
         return NULL;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conn->ev};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (conn->handshaking)
+            loop->nhandshaking--;
         if (conn->h2)
             nghttp2_session_del(conn->h2);
         SSL_free(conn->ssl);
@@ -177,6 +181,7 @@ static void handshake(rpc_conn *conn) {
     }
     rpc_tls_peer_identity(conn->ssl, conn->peer, sizeof conn->peer);
     conn->handshaking = false;
+    conn->loop->nhandshaking--;
     set_events(conn, false);
     if (!start_h2(conn))
         conn->closing = true;
@@ -343,6 +348,8 @@ void rpc_conn_close(rpc_conn *conn) {
     }
     if (conn->h2)
         nghttp2_session_del(conn->h2);
+    if (conn->handshaking)
+        loop->nhandshaking--;
     if (conn->ssl) {
         if (!conn->handshaking)
             SSL_shutdown(conn->ssl);

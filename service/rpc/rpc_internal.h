@@ -19,6 +19,7 @@
 
 #define RPC_HIST_BUCKETS 16
 #define RPC_PEER_MAX 96
+#define RPC_HANDSHAKE_TIMEOUT_NS (10LL * 1000000000LL)
 
 /* ---- time ---- */
 int64_t rpc_now_ns(void); /* CLOCK_MONOTONIC */
@@ -146,6 +147,7 @@ struct rpc_conn {
     rpc_loop *loop;
     SSL *ssl;
     bool handshaking, closing, dirty, out_armed, goaway_sent;
+    int64_t handshake_deadline_ns; /* while handshaking */
     nghttp2_session *h2;
     char peer[RPC_PEER_MAX];
     uint8_t *wbuf;
@@ -178,6 +180,7 @@ struct rpc_loop {
     rpc_ev tcp, unix_listen;
     rpc_conn *conns;
     unsigned nconns;
+    unsigned nhandshaking; /* connections still in their TLS handshake */
     rpc_conn *dirty;
     rpc_call **heap;
     size_t heap_len, heap_cap;

@@ -155,9 +155,23 @@ static void expire_deadlines(rpc_loop *l) {
     }
 }
 
+/* Closes connections whose TLS handshake has not finished in time. */
+static void expire_handshakes(rpc_loop *l) {
+    if (l->nhandshaking == 0)
+        return;
+    int64_t now = rpc_now_ns();
+    for (rpc_conn *c = l->conns; c; c = c->next)
+        if (c->handshaking && c->handshake_deadline_ns <= now && !c->closing) {
+            c->closing = true;
+            rpc_loop_mark_dirty(c);
+        }
+}
+
 static int next_timeout_ms(rpc_loop *l) {
     int64_t next = INT64_MAX;
-    if (l->heap_len > 0)
+    if (l->nhandshaking > 0) /* swept once a second */
+        next = rpc_now_ns() + 1000000000LL;
+    if (l->heap_len > 0 && l->heap[0]->deadline_ns < next)
         next = l->heap[0]->deadline_ns;
     if (l->draining && l->drain_deadline_ns < next)
         next = l->drain_deadline_ns;
@@ -298,6 +312,7 @@ void *rpc_loop_main(void *arg) {
             }
         }
         expire_deadlines(loop);
+        expire_handshakes(loop);
         flush_dirty(loop);
         if (loop->draining) {
             if (rpc_now_ns() >= loop->drain_deadline_ns)
