@@ -46,7 +46,7 @@ class Mvmd:
                  ready_timeout=30.0, metrics=True, prefix=()):
         if binary is None:
             binary = os.environ.get("MVMD") or os.path.join(
-                build_dir or "build", "service", "mvmd")
+                build_dir or os.path.join(REPO, "build"), "service", "mvmd")
         self.binary = os.path.abspath(binary)
         self.extra_args = list(extra_args)
         self.ready_timeout = ready_timeout
@@ -228,7 +228,7 @@ def _read_ready(path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Run a command against a fresh mvmd.")
-    p.add_argument("--build", default="build", help="build directory")
+    p.add_argument("--build", help="build directory (default: build/ in the repo)")
     p.add_argument("--mvmd", help="mvmd binary (default BUILD/service/mvmd)")
     p.add_argument("--mvmd-arg", action="append", default=[],
                    help="extra argument for mvmd (repeatable)")
