@@ -49,6 +49,7 @@ static void lifecycle(void *call, const char *tenant, const char *id, instance_a
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Instance *i;
     if (store_instance_get(API(call)->st, tenant, id, a, &i, &err) != MVM_OK) {
+        api_reply_free(NULL, a);
         api_fail(call, &err);
         return;
     }

@@ -77,6 +77,7 @@ void api_reply_free(ProtobufCMessage *m, ProtobufCAllocator *a);
 #define API_REPLY(call, c, err, done, reply, a)                               \
     do {                                                                      \
         if ((c) != MVM_OK) {                                                  \
+            api_reply_free(NULL, a); /* what a failed call left in a */       \
             api_fail(call, err);                                              \
             return;                                                           \
         }                                                                     \
