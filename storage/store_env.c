@@ -1,9 +1,12 @@
-/* store_env.c - opening and closing the LMDB environment, its named
- * databases and schema record, and the per-thread cached read transactions
+/* store_env.c - opening and closing the LMDB environment (one process per
+ * state dir, by flock), its named databases and schema record, and the per-thread cached read transactions
  * (MDB_NOTLS, mdb_txn_reset / mdb_txn_renew) every read goes through. */
 #include "store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,9 +110,25 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
     mvm_code c = mkdir_p(dir, err);
     if (c)
         return c;
+    /* One process per state dir: the revision order of watch events and the
+     * writer lock that provides it are process-local. */
+    char lockpath[4200];
+    snprintf(lockpath, sizeof lockpath, "%s/mvmd.lock", dir);
+    int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockfd < 0)
+        return mvm_fail(err, MVM_INTERNAL, "store: %s: %s", lockpath, strerror(errno));
+    if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(lockfd);
+        return mvm_fail(err, e == EWOULDBLOCK ? MVM_FAILED_PRECONDITION : MVM_INTERNAL,
+                        "store: %s is in use by another process (%s)", dir, strerror(e));
+    }
     store *st = calloc(1, sizeof *st);
-    if (!st)
+    if (!st) {
+        close(lockfd);
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: out of memory");
+    }
+    st->lockfd = lockfd;
     int rc = mdb_env_create(&st->env);
     if (!rc)
         rc = mdb_env_set_maxdbs(st->env, 16);
@@ -123,6 +142,7 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
         c = store_lmdb_fail(err, rc, dir);
         if (st->env)
             mdb_env_close(st->env);
+        close(st->lockfd);
         free(st);
         return c;
     }
@@ -131,6 +151,7 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
     c = open_dbs(st, err);
     if (c) {
         mdb_env_close(st->env);
+        close(st->lockfd);
         free(st);
         return c;
     }
@@ -154,6 +175,7 @@ void store_close(store *st) {
     mdb_env_close(st->env);
     pthread_mutex_destroy(&st->rlock);
     pthread_mutex_destroy(&st->wlock);
+    close(st->lockfd); /* releases the flock */
     free(st);
 }
 

@@ -39,6 +39,7 @@ struct store {
     store_instance_hook hook;
     void *hook_arg;
     uint64_t audit_keep;       /* audit records kept (oldest dropped) */
+    int lockfd;                /* flock'ed: one process per state dir */
 };
 
 /* ---- read transactions (store_env.c) ---- */

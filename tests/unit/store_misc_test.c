@@ -208,9 +208,12 @@ static void test_audit_retention(store *st) {
     store_set_audit_retention(st, STORE_AUDIT_KEEP_DEFAULT);
 }
 
-static void test_open_errors(void) {
+static void test_open_errors(const char *dir) {
     store *st = (void *)1;
     mvm_error err;
+    /* the state dir is taken while open */
+    CHECK_EQ_INT(store_open(dir, &st, &err), MVM_FAILED_PRECONDITION);
+    CHECK(st == NULL && strstr(err.msg, "in use") != NULL);
     CHECK_EQ_INT(store_open(NULL, &st, &err), MVM_INVALID_ARGUMENT);
     CHECK(st == NULL);
     CHECK(store_open("/proc/definitely/not/here", &st, &err) != MVM_OK);
@@ -227,7 +230,7 @@ int main(void) {
     test_nested_read(st);
     test_reopen(dir, &st);
     test_audit_retention(st);
-    test_open_errors();
+    test_open_errors(dir);
     store_close(st);
     test_rmdir(dir);
     return check_done();
