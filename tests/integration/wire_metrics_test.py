@@ -6,10 +6,15 @@ Run: python3 wire_metrics_test.py BUILD_DIR
 """
 import http.client
 import re
+import signal
+import socket
+import threading
+import time
 import unittest
 
 from wire_h2 import (
-    INVALID_ARGUMENT, NOT_FOUND, OK, TENANT_SVC, UNIMPLEMENTED, SharedMvmd,
+    INVALID_ARGUMENT, NOT_FOUND, OK, TENANT_SVC, UNIMPLEMENTED, SharedMvmd, WireCase,
+    start_mvmd,
     connect_unix, parse_addr, protos, main)
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$')
@@ -49,6 +54,32 @@ def parse_page(text):
             raise ValueError("duplicate sample %r" % line)
         samples[key] = float(m.group(4))
     return samples, types
+
+
+class Trickle:
+    """A metrics client sending its request one byte every half second
+    (slower than any request should take, faster than an idle timeout)."""
+
+    def __init__(self, addr, seconds=150):
+        self.stop = threading.Event()
+        self.sock = socket.create_connection(parse_addr(addr), timeout=10)
+        data = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * (2 * seconds)
+        self.thread = threading.Thread(target=self._run, args=(data,), daemon=True)
+        self.thread.start()
+
+    def _run(self, data):
+        for b in data:
+            if self.stop.wait(0.5):
+                return
+            try:
+                self.sock.sendall(bytes([b]))
+            except OSError:
+                return
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
 
 
 class Metrics(SharedMvmd, unittest.TestCase):
@@ -143,6 +174,54 @@ class Metrics(SharedMvmd, unittest.TestCase):
                                               t0.get(key[0][:-6]) == "counter"):
                 self.assertIn(key, s1, "counter sample %s vanished" % (key,))
                 self.assertGreaterEqual(s1[key], v, "counter %s went down" % (key,))
+
+    def test_unknown_methods_do_not_add_label_values(self):
+        # Any authenticated client can call arbitrary paths: they must not
+        # create a new time series each (unbounded label cardinality).
+        c = self.connect()
+        paths = ["/wire.Probe%d/Call%d" % (i, i) for i in range(30)]
+        for p in paths:
+            self.assertEqual(c.call(p, b"").grpc_status, UNIMPLEMENTED)
+        samples, _ = self.page()
+        values = {v for (_, labels) in samples for _, v in labels}
+        leaked = [p for p in paths if any(p in v for v in values)]
+        self.assertEqual(leaked, [], "unknown method paths became label values")
+
+    def test_slow_metrics_client_does_not_block_scrapes(self):
+        t = Trickle(self.mvmd.metrics_addr)
+        self.addCleanup(t.close)
+        host, port = parse_addr(self.mvmd.metrics_addr)
+        h = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            h.request("GET", "/metrics")
+            r = h.getresponse()
+            body = r.read()
+        except OSError as e:
+            self.fail("a scrape was not served within 30s while another client sent its "
+                      "request slowly: %r" % e)
+        finally:
+            h.close()
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"# TYPE", body)
+
+
+class MetricsShutdown(WireCase, unittest.TestCase):
+
+    def test_slow_metrics_client_does_not_block_sigterm(self):
+        # mvmd drains within its grace period (30 s by default) whatever a
+        # metrics client does; 90 s is three times that.
+        m = start_mvmd()
+        self.addCleanup(m.close)
+        t = Trickle(m.metrics_addr)
+        self.addCleanup(t.close)
+        time.sleep(1.5)                 # let it send a few bytes first
+        m.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = m.proc.wait(90)
+        except Exception:
+            self.fail("mvmd still running 90s after SIGTERM while a metrics client "
+                      "sends its request slowly")
+        self.assertEqual(rc, 0)
 
 
 if __name__ == "__main__":
