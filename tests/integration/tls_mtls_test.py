@@ -186,6 +186,42 @@ class TLS(SharedMvmd, unittest.TestCase):
         self.assertEqual(r.grpc_status, OK, "a stalled handshake blocked a good client: %s" % r)
 
 
+class UnixSocketAccess(SharedMvmd, unittest.TestCase):
+    """The Unix socket is not authenticated by TLS: its file permissions are
+    the access control, so other users must not be able to connect."""
+
+    def test_socket_file_has_no_access_for_others(self):
+        import stat
+        st = os.stat(self.mvmd.unix_path)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode) & 0o007, 0,
+                         "socket file mode %o lets every user connect" % stat.S_IMODE(st.st_mode))
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to try as another user")
+    def test_other_user_cannot_connect(self):
+        # Open the harness's temp dir for traversal, so only the socket's own
+        # permissions stand in the way.
+        d = os.path.dirname(self.mvmd.unix_path)
+        mode = os.stat(d).st_mode & 0o777
+        os.chmod(d, mode | 0o011)
+        self.addCleanup(os.chmod, d, mode)
+        code = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
+                "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    sys.exit(13)\n"
+                "sys.exit(0)\n")
+        p = subprocess.run(["/usr/bin/python3", "-c", code, self.mvmd.unix_path],
+                           user=65534, group=65534, extra_groups=[], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 13, "user 65534 connected to the mvmd socket (rc %d, %r)"
+                         % (p.returncode, p.stderr))
+        # The owner still can.
+        self.assertEqual(self.connect_unix_ok(), OK)
+
+    def connect_unix_ok(self):
+        from wire_h2 import connect_unix
+        c = connect_unix(self.mvmd.unix_path)
+        self.addCleanup(c.close)
+        return c.call(TENANT_SVC + "ListTenants", b"").grpc_status
+
+
 class InsecureListen(unittest.TestCase):
     """--insecure (plaintext TCP) is refused unless the address is loopback."""
 

@@ -12,7 +12,7 @@ import unittest
 from wire_h2 import (
     DATA, FRAME_SIZE_ERROR, GOAWAY, HEADERS, OK, PING, PREFACE, PROTOCOL_ERROR,
     RST_STREAM, SETTINGS, TENANT_SVC, WINDOW_UPDATE, FLAG_END_HEADERS,
-    FLAG_END_STREAM, INTERNAL_ERROR, NO_ERROR, REFUSED_STREAM, ConnectionClosed, grpc_frame, H2Conn, SharedMvmd, raw_frame, tls_context, tls_socket, main)
+    FLAG_END_STREAM, INTERNAL_ERROR, connect_unix, protos, NO_ERROR, REFUSED_STREAM, ConnectionClosed, grpc_frame, H2Conn, SharedMvmd, raw_frame, tls_context, tls_socket, main)
 import socket
 
 FLOW_CONTROL_ERROR, STREAM_CLOSED, COMPRESSION_ERROR, ENHANCE_YOUR_CALM = 3, 5, 9, 11
@@ -302,6 +302,33 @@ class ProtocolGarbageTLS(_Base, unittest.TestCase):
             pass
         self.assert_absent(req.tenant.name)
         self.assert_state_unchanged(before, "huge header block")
+
+    def test_client_that_never_reads_does_not_block_others(self):
+        # A client opens its flow-control windows wide, asks for ~30 MB of
+        # replies and never reads: mvmd's writes to it must not stall the
+        # I/O threads other connections share.
+        import h2.settings
+        pb = protos()["tenant"]
+        c = self.connect()
+        for _ in range(100):
+            req = self.tenant_req()
+            for j in range(4):
+                req.tenant.labels["pad%d" % j] = "x" * 250
+            self.assertEqual(c.call(TENANT_SVC + "CreateTenant", req).grpc_status, OK)
+        hog = self.connect()
+        hog.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0x7FFFFFFF})
+        hog.h2.increment_flow_control_window(1 << 30)
+        hog.flush()
+        body = grpc_frame(pb.ListTenantsRequest(page_size=1000).SerializeToString())
+        for _ in range(300):
+            hog.start(TENANT_SVC + "ListTenants", body)
+        # Several new connections, so that some share the hog's I/O thread.
+        for i in range(8):
+            r = self.connect().call(TENANT_SVC + "ListTenants", b"", timeout=30)
+            self.assertEqual(r.grpc_status, OK, "connection %d while a client does not read: %s" % (i, r))
+        u = connect_unix(self.mvmd.unix_path)
+        self.addCleanup(u.close)
+        self.assertEqual(u.call(TENANT_SVC + "ListTenants", b"", timeout=30).grpc_status, OK)
 
 
 class ProtocolGarbageUnix(_Base, unittest.TestCase):
