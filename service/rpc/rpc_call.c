@@ -211,40 +211,48 @@ void rpc_call_remote_end(rpc_call *call) {
 
 /* ---- response side (loop thread) ---- */
 
-static void submit_headers(rpc_call *call, bool trailers_only) {
-    char status[12], msg[3 * MVM_ERROR_MSG_MAX + 1];
-    nghttp2_nv nv[6];
-    size_t n = 0;
-#define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
-    NV(":status", "200");
-    NV("content-type", "application/grpc");
-    NV("grpc-accept-encoding", "identity");
-    if (trailers_only) {
-        snprintf(status, sizeof status, "%d", (int)call->status);
-        NV("grpc-status", status);
-        if (call->status_msg && call->status_msg[0]) {
-            rpc_pct_encode(call->status_msg, msg, sizeof msg);
-            NV("grpc-message", msg);
-        }
+static const char *const status_text[MVM_CODE_COUNT] = {
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+};
+
+/* Header fields whose name and value outlive the submit call: no copies. */
+#define NV_STATIC(k, v)                                                                \
+    (nghttp2_nv) {                                                                     \
+        (uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v),                      \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE               \
     }
-#undef NV
+
+/* Appends grpc-status and (if any) the percent-encoded grpc-message. */
+static size_t status_fields(rpc_call *call, nghttp2_nv *nv, char *msg, size_t msgcap) {
+    size_t n = 0;
+    mvm_code code = (int)call->status >= 0 && call->status < MVM_CODE_COUNT ? call->status : MVM_UNKNOWN;
+    nv[n++] = NV_STATIC("grpc-status", status_text[code]);
+    if (call->status_msg && call->status_msg[0]) {
+        rpc_pct_encode(call->status_msg, msg, msgcap);
+        nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg),
+                               NGHTTP2_NV_FLAG_NO_COPY_NAME};
+    }
+    return n;
+}
+
+static void submit_headers(rpc_call *call, bool trailers_only) {
+    char msg[3 * MVM_ERROR_MSG_MAX + 1];
+    nghttp2_nv nv[5];
+    size_t n = 0;
+    nv[n++] = NV_STATIC(":status", "200");
+    nv[n++] = NV_STATIC("content-type", "application/grpc");
+    nv[n++] = NV_STATIC("grpc-accept-encoding", "identity");
+    if (trailers_only)
+        n += status_fields(call, nv + n, msg, sizeof msg);
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = rpc_conn_data_read_cb};
     nghttp2_submit_response(call->conn->h2, call->stream_id, nv, n,
                             trailers_only ? NULL : &prd);
 }
 
 static void submit_trailers(rpc_call *call) {
-    char status[12], msg[3 * MVM_ERROR_MSG_MAX + 1];
+    char msg[3 * MVM_ERROR_MSG_MAX + 1];
     nghttp2_nv nv[2];
-    size_t n = 0;
-    snprintf(status, sizeof status, "%d", (int)call->status);
-    nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-status", (uint8_t *)status, 11, strlen(status),
-                           NGHTTP2_NV_FLAG_NONE};
-    if (call->status_msg && call->status_msg[0]) {
-        rpc_pct_encode(call->status_msg, msg, sizeof msg);
-        nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg),
-                               NGHTTP2_NV_FLAG_NONE};
-    }
+    size_t n = status_fields(call, nv, msg, sizeof msg);
     nghttp2_submit_trailer(call->conn->h2, call->stream_id, nv, n);
 }
 
