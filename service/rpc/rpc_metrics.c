@@ -1,7 +1,8 @@
 /* rpc_metrics.c - Prometheus text metrics: per-method call counters by status
  * code and latency histograms (recorded lock-free by the I/O threads), open
  * connections, plus whatever registered hooks add (e.g. instances by state);
- * served over plain HTTP/1.x on its own small thread, loopback by default. */
+ * served over plain HTTP/1.x on its own small thread (one poll loop over up
+ * to 16 scrapers), loopback by default. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -101,28 +102,27 @@ static void render(rpc_server *srv, sink *s) {
         h->mfn(h->arg, emit, s);
 }
 
-static void serve_one(rpc_server *srv, int fd) {
-    struct timeval tv = {.tv_sec = 2};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+/* A scrape connection being read. Requests are small; a client that has not
+ * sent a whole request head within RPC_METRICS_CLIENT_NS is dropped, and
+ * slow clients never hold up others: all are polled together. */
+#define RPC_METRICS_CLIENTS 16
+#define RPC_METRICS_CLIENT_NS (5LL * 1000000000LL)
+
+typedef struct scrape {
+    int fd;
+    int64_t deadline_ns;
+    size_t have;
     char req[2048];
-    size_t have = 0;
-    while (have < sizeof req - 1) {
-        ssize_t n = recv(fd, req + have, sizeof req - 1 - have, 0);
-        if (n <= 0)
-            return;
-        have += (size_t)n;
-        req[have] = '\0';
-        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-            break;
-    }
-    req[have] = '\0';
+} scrape;
+
+static void respond(rpc_server *srv, scrape *c) {
     sink body = {.buf = malloc(8192), .cap = 8192};
     if (!body.buf)
         return;
     const char *status = "200 OK";
-    if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0)
+    if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics?", 13) == 0) {
         render(srv, &body);
-    else {
+    } else {
         status = "404 Not Found";
         emit(&body, "only GET /metrics is served here\n");
     }
@@ -130,9 +130,13 @@ static void serve_one(rpc_server *srv, int fd) {
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, body.len);
-    send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    struct timeval tv = {.tv_sec = 2}; /* a client that stops reading is cut */
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int flags = fcntl(c->fd, F_GETFL);
+    fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+    send(c->fd, head, (size_t)hn, MSG_NOSIGNAL);
     for (size_t off = 0; off < body.len;) {
-        ssize_t n = send(fd, body.buf + off, body.len - off, MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, body.buf + off, body.len - off, MSG_NOSIGNAL);
         if (n <= 0)
             break;
         off += (size_t)n;
@@ -140,23 +144,56 @@ static void serve_one(rpc_server *srv, int fd) {
     free(body.buf);
 }
 
+/* Reads what is there; returns true when the client is done with. */
+static bool scrape_read(rpc_server *srv, scrape *c) {
+    ssize_t n = recv(c->fd, c->req + c->have, sizeof c->req - 1 - c->have, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return false;
+    if (n <= 0)
+        return true;
+    c->have += (size_t)n;
+    c->req[c->have] = '\0';
+    if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n") || c->have == sizeof c->req - 1) {
+        respond(srv, c);
+        return true;
+    }
+    return false;
+}
+
 static void *metrics_main(void *arg) {
     rpc_server *srv = arg;
-    struct pollfd pf[2] = {{.fd = srv->metrics_fd, .events = POLLIN},
-                           {.fd = srv->metrics_stop_efd, .events = POLLIN}};
+    scrape clients[RPC_METRICS_CLIENTS];
+    size_t nclients = 0;
     for (;;) {
-        if (poll(pf, 2, -1) < 0 && errno != EINTR)
+        struct pollfd pf[2 + RPC_METRICS_CLIENTS];
+        pf[0] = (struct pollfd){.fd = srv->metrics_fd, .events = POLLIN};
+        pf[1] = (struct pollfd){.fd = srv->metrics_stop_efd, .events = POLLIN};
+        for (size_t i = 0; i < nclients; i++)
+            pf[2 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+        if (poll(pf, 2 + nclients, nclients ? 500 : -1) < 0 && errno != EINTR)
             break;
         if (pf[1].revents)
             break;
+        int64_t now = rpc_now_ns();
+        for (size_t i = nclients; i-- > 0;) {
+            if ((pf[2 + i].revents && scrape_read(srv, &clients[i])) ||
+                now >= clients[i].deadline_ns) {
+                close(clients[i].fd);
+                clients[i] = clients[--nclients];
+            }
+        }
         if (pf[0].revents) {
-            int fd = accept4(srv->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0) {
-                serve_one(srv, fd);
-                close(fd);
+            int fd = accept4(srv->metrics_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd >= 0 && nclients == RPC_METRICS_CLIENTS) {
+                close(fd); /* full: the scraper retries */
+            } else if (fd >= 0) {
+                clients[nclients] = (scrape){.fd = fd, .deadline_ns = now + RPC_METRICS_CLIENT_NS};
+                nclients++;
             }
         }
     }
+    for (size_t i = 0; i < nclients; i++)
+        close(clients[i].fd);
     return NULL;
 }
 
@@ -166,9 +203,6 @@ mvm_code rpc_metrics_start(rpc_server *srv, mvm_error *err) {
         mvm_error_context(err, "--metrics-listen");
         return err->code;
     }
-    /* this thread polls, then accepts: a blocking socket is what it wants */
-    int flags = fcntl(srv->metrics_fd, F_GETFL);
-    fcntl(srv->metrics_fd, F_SETFL, flags & ~O_NONBLOCK);
     char host[256];
     snprintf(host, sizeof host, "%s", srv->cfg.metrics_listen);
     char *colon = strrchr(host, ':');
