@@ -185,6 +185,24 @@ class TLS(SharedMvmd, unittest.TestCase):
         r = self.connect().call(TENANT_SVC + "ListTenants", b"")
         self.assertEqual(r.grpc_status, OK, "a stalled handshake blocked a good client: %s" % r)
 
+    def test_stalled_handshake_is_closed_eventually(self):
+        # A client that never finishes its handshake does not hold a
+        # connection forever (generous bound).
+        s = socket.create_connection(parse_addr(self.mvmd.tls_addr), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        deadline = time.monotonic() + 90
+        closed = False
+        while time.monotonic() < deadline and not closed:
+            s.settimeout(5)
+            try:
+                closed = s.recv(4096) == b""
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+        self.assertTrue(closed, "a connection stuck mid-handshake was still open after 90s")
+
 
 class UnixSocketAccess(SharedMvmd, unittest.TestCase):
     """The Unix socket is not authenticated by TLS: its file permissions are

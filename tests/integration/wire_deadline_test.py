@@ -47,6 +47,26 @@ class Timeouts(SharedMvmd, unittest.TestCase):
         # The connection is still good.
         self.assertEqual(c.call(TENANT_SVC + "ListTenants", b"").grpc_status, OK)
 
+    def test_deadline_passes_while_request_incomplete(self):
+        # The deadline runs from the request's HEADERS: a client that never
+        # finishes its message gets DEADLINE_EXCEEDED, and the late rest of
+        # the message creates nothing.
+        before = self.tenant_names()
+        c = self.connect()
+        req = self.tenant_req()
+        body = grpc_frame(req.SerializeToString())
+        sid = c.start(TENANT_SVC + "CreateTenant", end=False, grpc_timeout="300m")
+        c.send(sid, body[:-2])
+        r = c.response(sid, timeout=30)
+        self.assert_grpc_error(r, DEADLINE_EXCEEDED, "CreateTenant left incomplete past its deadline")
+        try:
+            c.send(sid, body[-2:], end=True)
+        except Exception:
+            pass                        # the stream may be closed already
+        c.settle()
+        self.assert_absent(req.tenant.name, c)
+        self.assert_state_unchanged(before, "expired CreateTenant")
+
     def test_watch_without_timeout_stays_open(self):
         # The counterpart of the test above: with no deadline (and no events)
         # the stream is not ended by the server.

@@ -330,6 +330,46 @@ class ProtocolGarbageTLS(_Base, unittest.TestCase):
         self.addCleanup(u.close)
         self.assertEqual(u.call(TENANT_SVC + "ListTenants", b"", timeout=30).grpc_status, OK)
 
+    def test_control_frame_floods_server_survives(self):
+        # Floods that make a server queue replies or do work for nothing
+        # (CVE-2019-9512/9515/9518 shapes, CVE-2024-27316): the connection
+        # may be ended, mvmd must go on serving others (checked in tearDown).
+        floods = {
+            "PING": raw_frame(PING, 0, 0, b"12345678") * 20000,
+            "SETTINGS": raw_frame(SETTINGS, 0, 0, b"") * 20000,
+            "empty DATA": (raw_frame(HEADERS, FLAG_END_HEADERS, 1, b"\x83\x86\x84") +
+                           raw_frame(DATA, 0, 1, b"") * 20000),
+        }
+        for what, data in floods.items():
+            with self.subTest(flood=what):
+                s = self.raw_socket()
+                try:
+                    s.sendall(PREFACE + raw_frame(SETTINGS, 0, 0, b"") + data)
+                except OSError:
+                    pass                # cut off mid-flood: fine
+                s.close()
+                r = self.connect().call(TENANT_SVC + "ListTenants", b"")
+                self.assertEqual(r.grpc_status, OK, "after a %s flood: %s" % (what, r))
+
+    def test_endless_header_block_is_cut_off(self):
+        # HEADERS without END_HEADERS, then CONTINUATION frames of 1 KB
+        # header fields, 10 MB in all (CVE-2024-27316 shape): mvmd must end
+        # the connection rather than take it all in.
+        s = self.raw_socket()
+        field = b"\x00\x05x-pad\x7f\xe9\x06" + b"a" * 1000   # literal, 1000-byte value
+        s.sendall(PREFACE + raw_frame(SETTINGS, 0, 0, b"") +
+                  raw_frame(HEADERS, 0, 1, b"\x83\x86\x84"))
+        chunk = raw_frame(CONTINUATION, 0, 1, field) * 64
+        sent = 0
+        try:
+            while sent < 10 << 20:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        self.assertLess(sent, 10 << 20, "mvmd took a 10 MB header block without ending the connection")
+        self.read_until_closed(s)       # ended, not merely stalled
+
 
 class ProtocolGarbageUnix(_Base, unittest.TestCase):
     transport = "unix"
