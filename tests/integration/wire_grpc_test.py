@@ -229,6 +229,25 @@ class BadRequests(_Base, unittest.TestCase):
         r = c.call(INSTANCE_SVC + "CreateTenant", self.tenant_req())
         self.assert_trailers_only(r, UNIMPLEMENTED, "CreateTenant on InstanceService")
 
+    def test_paths_not_naming_a_method_are_unimplemented(self):
+        c = self.connect()
+        for path in ("/", "/mvm.v1.TenantService", "/mvm.v1.TenantService/", "//GetTenant",
+                     "/mvm.v1.TenantService/GetTenant/", "/mvm.v1.TenantService/GetTenant?x=1",
+                     "/mvm.v1.tenantservice/gettenant", "/mvm.v1.TenantService/CreateTenant%00"):
+            with self.subTest(path=path):
+                r = c.call(path, self.tenant_req())
+                self.assert_trailers_only(r, UNIMPLEMENTED, ":path %r" % path)
+
+    def test_path_without_leading_slash_is_malformed(self):
+        c = self._raw_conn()
+        for path in ("mvm.v1.TenantService/CreateTenant", "*"):
+            with self.subTest(path=path):
+                req = self.tenant_req()
+                sid = c.start(None, grpc_frame(req.SerializeToString()),
+                              headers=c.request_headers(path))
+                self.assert_malformed_refused(c.response(sid), ":path %r" % path)
+                self.assert_absent(req.tenant.name, c)
+
     def test_unknown_method_without_end_stream_still_answered(self):
         # The refusal must not wait for the request body.
         c = self.connect()
