@@ -82,7 +82,7 @@ class Trickle:
         self.sock.close()
 
 
-class Metrics(SharedMvmd, unittest.TestCase):
+class _MetricsBase(SharedMvmd):
 
     def scrape(self, path="/metrics"):
         host, port = parse_addr(self.mvmd.metrics_addr)
@@ -123,6 +123,9 @@ class Metrics(SharedMvmd, unittest.TestCase):
                 continue
             out.setdefault(name, {})[(meth, code)] = v
         return out
+
+
+class Metrics(_MetricsBase, unittest.TestCase):
 
     def test_counters_count_calls_by_method_and_code(self):
         pb = protos()["tenant"]
@@ -203,6 +206,82 @@ class Metrics(SharedMvmd, unittest.TestCase):
             h.close()
         self.assertEqual(r.status, 200)
         self.assertIn(b"# TYPE", body)
+
+
+class ConnectionAccounting(_MetricsBase, unittest.TestCase):
+    """With its own mvmd: every connection, however it ends, is released
+    (the open-connections gauge returns to zero), and a client's
+    RST_STREAM really cancels its Watch on the server."""
+
+    def gauge(self):
+        samples, types = self.page()
+        for (name, labels), v in samples.items():
+            if "connections" in name and not labels and types.get(name) == "gauge":
+                return v
+        self.skipTest("no open-connections gauge on the metrics page")
+
+    def wait_gauge(self, want, what, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            g = self.gauge()
+            if g == want:
+                return
+            if time.monotonic() > deadline:
+                self.fail("open-connections gauge is %s, want %s, %ds after %s" % (g, want, timeout, what))
+            time.sleep(0.2)
+
+    def test_every_connection_is_released(self):
+        from wire_h2 import (PREFACE, SETTINGS, DATA, raw_frame, tls_context, tls_socket,
+                             connect_unix, grpc_frame)
+        good = [self.connect() for _ in range(3)]
+        u = connect_unix(self.mvmd.unix_path)
+        good.append(u)
+        for c in good:
+            c.settle()
+        self.wait_gauge(4, "opening 3 TLS and 1 Unix connection")
+        addr, certs = self.mvmd.tls_addr, self.mvmd.certs
+        bad = []
+        s = tls_socket(addr, tls_context(certs))
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n")                    # bad preface
+        bad.append(s)
+        s = tls_socket(addr, tls_context(certs))
+        s.sendall(PREFACE + raw_frame(SETTINGS, 0, 0, b"") + raw_frame(DATA, 0, 0, b"x"))
+        bad.append(s)                                               # connection error
+        s = socket.create_connection(parse_addr(addr))
+        s.sendall(b"\x16\x03\x01\x02\x00\x01")                     # half a ClientHello
+        bad.append(s)
+        try:
+            bad.append(tls_socket(addr, tls_context(certs, client=None)))   # no client cert
+        except OSError:
+            pass
+        c = self.connect()                                          # dropped mid-request
+        sid = c.start(TENANT_SVC + "CreateTenant", end=False)
+        c.send(sid, grpc_frame(b"\x0a\x02")[:6])
+        c.settle()
+        bad.append(c.sock)
+        for s in bad:
+            s.close()
+        for c in good:
+            c.close()
+        self.wait_gauge(0, "closing every connection")
+
+    def test_rst_stream_cancels_watch_on_the_server(self):
+        def cancelled():
+            samples, types = self.page()
+            calls = self.counters_by_call(samples, types)
+            return max([v for fam in calls.values() for (m, code), v in fam.items()
+                        if m.endswith("WatchInstances") and code in ("CANCELLED", "1")] or [0])
+        n0 = cancelled()
+        c = self.connect()
+        w = self.watch(c)
+        c.settle()
+        c.reset(w)
+        c.settle()
+        deadline = time.monotonic() + 30
+        while cancelled() != n0 + 1:
+            if time.monotonic() > deadline:
+                self.fail("WatchInstances CANCELLED count stayed %s after a client RST_STREAM" % cancelled())
+            time.sleep(0.2)
 
 
 class MetricsShutdown(WireCase, unittest.TestCase):
