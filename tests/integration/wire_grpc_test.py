@@ -293,6 +293,10 @@ class BadRequests(_Base, unittest.TestCase):
             "connection header": dict(extra=[("connection", "keep-alive")]),
             "uppercase name": dict(extra=[("X-Upper", "1")]),
             "unknown pseudo-header after regular headers": dict(extra=[(":foo", "bar")]),
+            "CR LF in a value": dict(extra=[("x-bad", "a\r\nb")]),
+            "NUL in a value": dict(extra=[("x-bad", "a\x00b")]),
+            "space in a name": dict(extra=[("x bad", "1")]),
+            "content-length not matching the body": dict(extra=[("content-length", "3")]),
         }
         for what, kw in cases.items():
             with self.subTest(case=what):
