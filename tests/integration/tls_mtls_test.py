@@ -85,6 +85,8 @@ class TLS(SharedMvmd, unittest.TestCase):
                 if not d:
                     break
                 got += d
+                if len(got) >= 9:       # a whole frame header: it speaks HTTP/2
+                    break
         except (ssl.SSLError, OSError) as e:
             return Refusal("after-handshake" if not got else "served", e, got)
         if got:
@@ -202,6 +204,51 @@ class TLS(SharedMvmd, unittest.TestCase):
             except OSError:
                 closed = True
         self.assertTrue(closed, "a connection stuck mid-handshake was still open after 90s")
+
+    def make_client_cert(self, name, not_before, not_after):
+        """A clientAuth certificate signed by the dev CA with the given
+        validity (datetimes); returns the path stem for tls_context()."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        d = tempfile.mkdtemp(prefix="mvm-tls-cert-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(self.mvmd.certs, "ca.pem"), "rb") as f:
+            ca = x509.load_pem_x509_certificate(f.read())
+        with open(os.path.join(self.mvmd.certs, "ca.key"), "rb") as f:
+            ca_key = serialization.load_pem_private_key(f.read(), None)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                .issuer_name(ca.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now + not_before).not_valid_after(now + not_after)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+                .sign(ca_key, hashes.SHA256()))
+        stem = os.path.join(d, name)
+        with open(stem + ".pem", "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(stem + ".key", "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        return stem
+
+    def test_client_certificate_outside_its_validity_refused(self):
+        import datetime
+        day = datetime.timedelta(days=1)
+        # The control: the same recipe, valid now, is served.
+        ok = self.make_client_cert("fresh", -day, day)
+        self.assertEqual(self.attempt(tls_context(self.mvmd.certs, client=ok)).stage, "served",
+                         "a freshly made valid client certificate was refused")
+        for what, nb, na in (("expired", -10 * day, -day), ("not yet valid", day, 10 * day)):
+            for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                with self.subTest(cert=what, version=v.name):
+                    stem = self.make_client_cert(what.replace(" ", "-"), nb, na)
+                    self.assert_refused(tls_context(self.mvmd.certs, client=stem, max_version=v),
+                                        "%s client certificate, %s" % (what, v.name))
 
 
 class UnixSocketAccess(SharedMvmd, unittest.TestCase):
