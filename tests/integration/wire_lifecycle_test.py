@@ -115,6 +115,43 @@ class Lifecycle(WireCase, unittest.TestCase):
         self.assert_absent(late.tenant.name, c3)
         self.assert_absent(new.tenant.name, c3)
 
+    def test_drain_cuts_a_stalled_call_after_the_grace_period(self):
+        # A client that never finishes its request cannot hold mvmd up past
+        # --drain-seconds; its call is cut and creates nothing.
+        self.mvmd.close()
+        self.mvmd = start_mvmd(extra_args=["--drain-seconds", "2"])
+        self.addCleanup(self.mvmd.close)
+        c = self.connect()
+        req = self.tenant_req()
+        body = grpc_frame(req.SerializeToString())
+        sid = c.start(TENANT_SVC + "CreateTenant", end=False)
+        c.send(sid, body[:-1])
+        c.settle()
+        self.mvmd.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.mvmd.proc.wait(60)
+        except Exception:
+            self.fail("mvmd --drain-seconds 2 still running 60s after SIGTERM with a stalled call")
+        self.mvmd.stop()
+        self.assertEqual(rc, 0, "exit status after a drain that cut a call:\n%s" % self.mvmd.log_tail())
+        try:
+            r = c.response(sid, timeout=10)
+            self.assertNotEqual(r.grpc_status, OK, "the stalled call succeeded: %s" % r)
+        except ConnectionClosed:
+            pass                        # cut with the connection
+        self.mvmd.start()
+        self.assert_absent(req.tenant.name)
+
+    def test_sigint_drains_like_sigterm(self):
+        c = self.connect()
+        name = self.create_tenant(c)
+        self.mvmd.proc.send_signal(signal.SIGINT)
+        c.wait(lambda: c.goaway is not None, 30, "GOAWAY after SIGINT")
+        self.assertEqual(self.mvmd.proc.wait(60), 0)
+        self.mvmd.stop()
+        self.mvmd.start()
+        self.assert_present(name)
+
     def test_sigterm_idle_exits_zero_and_restart_keeps_state(self):
         c = self.connect()
         names = [self.create_tenant(c) for _ in range(5)]
