@@ -209,7 +209,7 @@ struct rpc_server {
     rpc_loop *loops;
     rpc_workers *workers;
     int tcp_port;
-    int unix_fd;
+    int tcp_fd, unix_fd; /* listeners, shared by all loops */
     int shutdown_efd;
     atomic_bool draining;
     rpc_hook *drain_hooks, *metric_hooks;
@@ -281,8 +281,8 @@ void rpc_health_free(rpc_health *h);
 mvm_code rpc_reflection_register(rpc_server *srv, mvm_error *err);
 
 /* rpc_listen.c */
-mvm_code rpc_listen_tcp(const char *hostport, bool insecure, int port, int *fd_out,
-                        int *port_out, mvm_error *err);
+mvm_code rpc_listen_tcp(const char *hostport, bool insecure, int *fd_out, int *port_out,
+                        mvm_error *err);
 mvm_code rpc_listen_unix(const char *path, int *fd_out, mvm_error *err);
 
 #endif

@@ -43,13 +43,11 @@ static bool is_loopback(const struct sockaddr *sa) {
     return false;
 }
 
-mvm_code rpc_listen_tcp(const char *hostport, bool insecure, int port, int *fd_out,
-                        int *port_out, mvm_error *err) {
+mvm_code rpc_listen_tcp(const char *hostport, bool insecure, int *fd_out, int *port_out,
+                        mvm_error *err) {
     char host[256], portstr[16];
     if (split_hostport(hostport, host, sizeof host, portstr, sizeof portstr, err) != MVM_OK)
         return err->code;
-    if (port >= 0)
-        snprintf(portstr, sizeof portstr, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai;
@@ -67,8 +65,8 @@ mvm_code rpc_listen_tcp(const char *hostport, bool insecure, int port, int *fd_o
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0) {
+        /* SO_REUSEADDR only: no SO_REUSEPORT, so no other process can join the port */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         int e = errno;

@@ -183,17 +183,20 @@ static int next_timeout_ms(rpc_loop *l) {
 
 /* ---- accepting ---- */
 
-static void accept_all(rpc_loop *loop, rpc_ev *ev) {
+/* Accepts one connection per wake-up: listeners are shared by every loop
+ * (EPOLLEXCLUSIVE, level-triggered), so the next pending connection wakes
+ * the next idle loop and connections spread over the loops. */
+static void accept_one(rpc_loop *loop, rpc_ev *ev) {
     rpc_server *srv = loop->srv;
-    for (;;) {
+    {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(ev->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
-            return; /* EAGAIN: another loop took it, or none left */
+            return; /* EAGAIN: another loop took it */
         if (loop->draining) {
             close(fd);
-            continue;
+            return;
         }
         char peer[RPC_PEER_MAX];
         bool tls = false;
@@ -233,14 +236,12 @@ static void start_drain(rpc_loop *loop) {
         return;
     loop->draining = true;
     loop->drain_deadline_ns = rpc_now_ns() + (int64_t)loop->srv->cfg.drain_seconds * 1000000000LL;
-    if (loop->tcp.fd >= 0) {
-        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, loop->tcp.fd, NULL);
-        close(loop->tcp.fd);
-        loop->tcp.fd = -1;
-    }
-    if (loop->unix_listen.fd >= 0) {
-        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, loop->unix_listen.fd, NULL);
-        loop->unix_listen.fd = -1; /* shared; the server closes it */
+    rpc_ev *listeners[] = {&loop->tcp, &loop->unix_listen};
+    for (size_t i = 0; i < 2; i++) {
+        if (listeners[i]->fd >= 0) { /* shared; the server closes it */
+            epoll_ctl(loop->epfd, EPOLL_CTL_DEL, listeners[i]->fd, NULL);
+            listeners[i]->fd = -1;
+        }
     }
     for (rpc_conn *c = loop->conns; c; c = c->next)
         rpc_conn_drain(c);
@@ -273,18 +274,17 @@ mvm_code rpc_loop_init(rpc_loop *loop, rpc_server *srv, int idx, mvm_error *err)
     return MVM_OK;
 }
 
-/* Adds a listening socket: TCP ones are per loop (SO_REUSEPORT), the Unix
- * one is shared by all loops (EPOLLEXCLUSIVE). */
+/* Adds the listening sockets, shared by all loops (EPOLLEXCLUSIVE: one
+ * loop is woken per pending connection). */
 void rpc_loop_listen(rpc_loop *loop, int tcp_fd, int unix_fd) {
-    if (tcp_fd >= 0) {
-        loop->tcp.fd = tcp_fd;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &loop->tcp};
-        epoll_ctl(loop->epfd, EPOLL_CTL_ADD, tcp_fd, &ev);
-    }
-    if (unix_fd >= 0) {
-        loop->unix_listen.fd = unix_fd;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &loop->unix_listen};
-        epoll_ctl(loop->epfd, EPOLL_CTL_ADD, unix_fd, &ev);
+    int fds[2] = {tcp_fd, unix_fd};
+    rpc_ev *evs[2] = {&loop->tcp, &loop->unix_listen};
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] < 0)
+            continue;
+        evs[i]->fd = fds[i];
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = evs[i]};
+        epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fds[i], &ev);
     }
 }
 
@@ -301,7 +301,7 @@ void *rpc_loop_main(void *arg) {
             switch (ev->kind) {
             case RPC_EV_TCP:
             case RPC_EV_UNIX:
-                accept_all(loop, ev);
+                accept_one(loop, ev);
                 break;
             case RPC_EV_MAILBOX:
                 drain_mailbox(loop);
@@ -344,8 +344,6 @@ void *rpc_loop_main(void *arg) {
 void rpc_loop_destroy(rpc_loop *loop) {
     while (loop->conns)
         rpc_conn_close(loop->conns);
-    if (loop->tcp.fd >= 0)
-        close(loop->tcp.fd);
     close(loop->mailbox.fd);
     close(loop->epfd);
     free(loop->heap);

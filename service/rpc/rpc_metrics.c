@@ -199,7 +199,7 @@ static void *metrics_main(void *arg) {
 
 mvm_code rpc_metrics_start(rpc_server *srv, mvm_error *err) {
     int port;
-    if (rpc_listen_tcp(srv->cfg.metrics_listen, false, -1, &srv->metrics_fd, &port, err) != MVM_OK) {
+    if (rpc_listen_tcp(srv->cfg.metrics_listen, false, &srv->metrics_fd, &port, err) != MVM_OK) {
         mvm_error_context(err, "--metrics-listen");
         return err->code;
     }

@@ -26,7 +26,7 @@ mvm_code rpc_server_new(const rpc_config *cfg, rpc_server **out, mvm_error *err)
         srv->cfg.max_message_bytes = 4u << 20;
     if (srv->cfg.drain_seconds <= 0)
         srv->cfg.drain_seconds = 30;
-    srv->unix_fd = srv->metrics_fd = srv->shutdown_efd = -1;
+    srv->tcp_fd = srv->unix_fd = srv->metrics_fd = srv->shutdown_efd = -1;
     *out = srv;
     if (!cfg->listen && !cfg->unix_socket)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "nothing to listen on: give --listen and/or --socket");
@@ -102,19 +102,11 @@ static mvm_code write_ready(rpc_server *srv, mvm_error *err) {
     return MVM_OK;
 }
 
-static mvm_code bind_all(rpc_server *srv, int *tcp_fds, mvm_error *err) {
-    for (int i = 0; i < srv->nloops; i++)
-        tcp_fds[i] = -1;
-    if (srv->cfg.listen) {
-        int port = -1;
-        for (int i = 0; i < srv->nloops; i++) { /* one SO_REUSEPORT socket per loop */
-            if (rpc_listen_tcp(srv->cfg.listen, srv->cfg.insecure, port, &tcp_fds[i],
-                               &srv->tcp_port, err) != MVM_OK) {
-                mvm_error_context(err, "--listen");
-                return err->code;
-            }
-            port = srv->tcp_port;
-        }
+static mvm_code bind_all(rpc_server *srv, mvm_error *err) {
+    if (srv->cfg.listen &&
+        rpc_listen_tcp(srv->cfg.listen, srv->cfg.insecure, &srv->tcp_fd, &srv->tcp_port, err) != MVM_OK) {
+        mvm_error_context(err, "--listen");
+        return err->code;
     }
     if (srv->cfg.unix_socket && rpc_listen_unix(srv->cfg.unix_socket, &srv->unix_fd, err) != MVM_OK) {
         mvm_error_context(err, "--socket");
@@ -128,14 +120,13 @@ static mvm_code bind_all(rpc_server *srv, int *tcp_fds, mvm_error *err) {
 mvm_code rpc_server_run(rpc_server *srv, mvm_error *err) {
     srv->nloops = srv->cfg.io_threads;
     srv->loops = calloc((size_t)srv->nloops, sizeof *srv->loops);
-    int *tcp_fds = calloc((size_t)srv->nloops, sizeof *tcp_fds);
     mvm_code rc = MVM_OK;
     int started = 0;
-    if (!srv->loops || !tcp_fds) {
+    if (!srv->loops) {
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
-    if ((rc = bind_all(srv, tcp_fds, err)) != MVM_OK)
+    if ((rc = bind_all(srv, err)) != MVM_OK)
         goto out;
     if ((rc = rpc_workers_start(srv->cfg.worker_threads, &srv->workers, err)) != MVM_OK)
         goto out;
@@ -143,8 +134,7 @@ mvm_code rpc_server_run(rpc_server *srv, mvm_error *err) {
         rpc_loop *l = &srv->loops[started];
         if ((rc = rpc_loop_init(l, srv, started, err)) != MVM_OK)
             goto out;
-        rpc_loop_listen(l, tcp_fds[started], srv->unix_fd);
-        tcp_fds[started] = -1;
+        rpc_loop_listen(l, srv->tcp_fd, srv->unix_fd);
         if (pthread_create(&l->thread, NULL, rpc_loop_main, l) != 0) {
             rpc_loop_destroy(l);
             rc = mvm_fail(err, MVM_INTERNAL, "cannot start I/O thread %d", started);
@@ -185,10 +175,10 @@ out:
         srv->unix_fd = -1;
         unlink(srv->cfg.unix_socket);
     }
-    for (int i = 0; tcp_fds && i < srv->nloops; i++)
-        if (tcp_fds[i] >= 0)
-            close(tcp_fds[i]);
-    free(tcp_fds);
+    if (srv->tcp_fd >= 0) {
+        close(srv->tcp_fd);
+        srv->tcp_fd = -1;
+    }
     return rc;
 }
 

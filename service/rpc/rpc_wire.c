@@ -122,7 +122,7 @@ void rpc_timeout_format(int64_t ns, char out[16]) {
     if (ns < 0)
         ns = 0;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        int64_t v = (ns + units[i].ns - 1) / units[i].ns; /* round up */
+        int64_t v = ns / units[i].ns + (ns % units[i].ns != 0); /* round up */
         if (v <= 99999999) {
             snprintf(out, 16, "%d%c", (int)v, units[i].unit);
             return;
