@@ -2,7 +2,7 @@
 # test.sh - the whole test suite, as CI runs it: installs the Debian packages,
 # then (1) a gcc build with -Werror and every ctest suite, (2) the same under
 # AddressSanitizer + UndefinedBehaviorSanitizer, (3) a clang build, warnings
-# as errors. Set MVM_SKIP_DEPS=1 to skip the apt step; MVM_TEST_JOBS for -j.
+# as errors, running the libFuzzer smoke tests. Set MVM_SKIP_DEPS=1 to skip the apt step; MVM_TEST_JOBS for -j.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${MVM_TEST_JOBS:-$(nproc)}
@@ -26,4 +26,6 @@ step "ctest (ASan + UBSan)"
 step "clang build (warnings are errors)"
 cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-clang -j "$jobs"
+step "fuzz smoke (clang libFuzzer + ASan/UBSan)"
+(cd build-clang && ctest --output-on-failure -L fuzz)
 step "all suites passed"
