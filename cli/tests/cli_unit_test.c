@@ -4,6 +4,7 @@
  * of libmvmc (grpc-message decoding, HTTP status mapping, grpc-timeout). */
 #include "../../tests/unit/check.h"
 #include "cli.h"
+#include "grpc_wire.h"
 #include "mvmc.h"
 
 #include <stdlib.h>
@@ -213,17 +214,17 @@ static void test_table_text(void) {
 
 static void test_wire(void) {
     char out[64];
-    mvmc_percent_decode("tenant%20%22x%22%zz%", 20, out, sizeof out);
+    grpc_pct_decode("tenant%20%22x%22%zz%", 20, out, sizeof out);
     CHECK_EQ_STR(out, "tenant \"x\"%zz%");
-    mvmc_percent_decode("%E2%9C%93", 9, out, sizeof out);
+    grpc_pct_decode("%E2%9C%93", 9, out, sizeof out);
     CHECK_EQ_STR(out, "\xE2\x9C\x93");
     CHECK_EQ_INT(mvmc_http_status_code(415), MVM_UNKNOWN);
     CHECK_EQ_INT(mvmc_http_status_code(404), MVM_UNIMPLEMENTED);
     CHECK_EQ_INT(mvmc_http_status_code(503), MVM_UNAVAILABLE);
     CHECK_EQ_INT(mvmc_http_status_code(400), MVM_INTERNAL);
-    mvmc_format_timeout(1500, out, sizeof out);
-    CHECK_EQ_STR(out, "1500m");
-    mvmc_format_timeout(200000000, out, sizeof out);
+    grpc_timeout_format(1500LL * 1000000, out);
+    CHECK_EQ_STR(out, "1500000u");
+    grpc_timeout_format(200000000LL * 1000000, out);
     CHECK_EQ_STR(out, "200000S");
     CHECK_EQ_INT(cli_parse_duration("2m"), 120000);
     CHECK_EQ_INT(cli_parse_duration("250ms"), 250);

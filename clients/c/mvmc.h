@@ -75,12 +75,7 @@ int mvmc_method_index(const ProtobufCServiceDescriptor *svc, const char *name);
 
 /* ---- helpers of the wire protocol, exposed for tests ---- */
 
-/* Decodes grpc-message percent-encoding ("%20" -> ' ') into out (always
- * NUL-terminated, truncated to cap). Malformed escapes are kept as they are. */
-void mvmc_percent_decode(const char *in, size_t len, char *out, size_t cap);
 /* The gRPC code for an HTTP status of a response with no grpc-status. */
 mvm_code mvmc_http_status_code(int http_status);
-/* Formats a grpc-timeout value ("1500m", "30S") for timeout_ms > 0. */
-void mvmc_format_timeout(int timeout_ms, char *out, size_t cap);
 
 #endif

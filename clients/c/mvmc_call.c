@@ -2,6 +2,7 @@
  * setup, request HEADERS + length-prefixed DATA, and the response side
  * (headers, messages reassembled across DATA frames, trailers or
  * Trailers-Only, RST_STREAM and GOAWAY) turned into an mvm_code. */
+#include "grpc_wire.h"
 #include "mvmc_internal.h"
 
 #include <nghttp2/nghttp2.h>
@@ -55,8 +56,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *fr,
             s->grpc_status >= MVM_CODE_COUNT)
             s->grpc_status = MVM_UNKNOWN;
     } else if (IS("grpc-message")) {
-        mvmc_percent_decode((const char *)value, vlen, s->grpc_message,
-                            sizeof s->grpc_message);
+        grpc_pct_decode((const char *)value, vlen, s->grpc_message,
+                        sizeof s->grpc_message);
     }
 #undef IS
     return 0;
@@ -287,11 +288,7 @@ static mvm_code frame_request(mvmc_stream *s, const ProtobufCMessage *req,
     s->req = malloc(n + 5);
     if (!s->req)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    s->req[0] = 0;
-    s->req[1] = (uint8_t)(n >> 24);
-    s->req[2] = (uint8_t)(n >> 16);
-    s->req[3] = (uint8_t)(n >> 8);
-    s->req[4] = (uint8_t)n;
+    grpc_msg_prefix(s->req, (uint32_t)n);
     protobuf_c_message_pack(req, s->req + 5);
     s->req_len = n + 5;
     return MVM_OK;
@@ -323,7 +320,7 @@ mvm_code mvmc_stream_open(mvmc_client *c, const ProtobufCServiceDescriptor *svc,
     }
     char path[512], tmo[16];
     snprintf(path, sizeof path, "/%s/%s", svc->name, s->method->name);
-    mvmc_format_timeout(timeout_ms, tmo, sizeof tmo);
+    grpc_timeout_format((int64_t)timeout_ms * 1000000, tmo);
 #define HDR(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME}
     nghttp2_nv hdrs[] = {
         HDR(":method", "POST"),

@@ -1,38 +1,11 @@
-/* mvmc_wire.c - small pieces of the gRPC HTTP/2 protocol that need no
- * connection: grpc-message percent-decoding, the HTTP-status-to-code table
- * for responses without grpc-status, grpc-timeout formatting, and method
- * lookup by name. */
+/* mvmc_wire.c - small client-side pieces of the gRPC HTTP/2 protocol that
+ * need no connection: the HTTP-status-to-code table for responses without
+ * grpc-status, and method lookup by name. (Framing, grpc-timeout and
+ * grpc-message encoding are shared with the server: common/grpc_wire.c.) */
 #include "mvmc.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int hexval(char ch) {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-void mvmc_percent_decode(const char *in, size_t len, char *out, size_t cap) {
-    size_t o = 0;
-    if (cap == 0)
-        return;
-    for (size_t i = 0; i < len && o + 1 < cap; i++) {
-        int hi, lo;
-        if (in[i] == '%' && i + 2 < len && (hi = hexval(in[i + 1])) >= 0 &&
-            (lo = hexval(in[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    out[o] = '\0';
-}
 
 mvm_code mvmc_http_status_code(int http_status) {
     switch (http_status) {
@@ -52,14 +25,6 @@ mvm_code mvmc_http_status_code(int http_status) {
     default:
         return MVM_UNKNOWN;
     }
-}
-
-void mvmc_format_timeout(int timeout_ms, char *out, size_t cap) {
-    /* At most 8 digits: milliseconds while they fit, else seconds. */
-    if (timeout_ms < 100000000)
-        snprintf(out, cap, "%dm", timeout_ms);
-    else
-        snprintf(out, cap, "%dS", timeout_ms / 1000);
 }
 
 int mvmc_method_index(const ProtobufCServiceDescriptor *svc, const char *name) {

@@ -25,7 +25,7 @@ rpc_call *rpc_call_new(rpc_conn *conn, int32_t stream_id) {
     call->heap_idx = SIZE_MAX;
     call->start_ns = rpc_now_ns();
     memcpy(call->peer, conn->peer, sizeof call->peer);
-    rpc_msg_reader_init(&call->reader, conn->loop->srv->cfg.max_message_bytes);
+    grpc_msg_reader_init(&call->reader, conn->loop->srv->cfg.max_message_bytes);
     call->next = conn->calls;
     if (conn->calls)
         conn->calls->prev = call;
@@ -41,7 +41,7 @@ static void call_free(rpc_call *call) {
     }
     if (call->request)
         protobuf_c_message_free_unpacked(call->request, NULL);
-    rpc_msg_reader_free(&call->reader);
+    grpc_msg_reader_free(&call->reader);
     free(call->status_msg);
     free(call);
 }
@@ -91,7 +91,7 @@ void rpc_call_header(rpc_call *call, const uint8_t *name, size_t namelen,
         call->bad_encoding = !(valuelen == 8 && memcmp(value, "identity", 8) == 0);
     } else if (name_is(name, namelen, "grpc-timeout")) {
         int64_t ns;
-        if (rpc_timeout_parse((const char *)value, valuelen, &ns) == 0)
+        if (grpc_timeout_parse((const char *)value, valuelen, &ns) == 0)
             call->timeout_ns = ns;
         else
             call->bad_timeout = true;
@@ -181,7 +181,7 @@ void rpc_call_data(rpc_call *call, const uint8_t *data, size_t len) {
     if (call->rejected || call->finished || !call->method)
         return;
     mvm_error err;
-    if (rpc_msg_reader_feed(&call->reader, data, len, on_message, call, &err) != MVM_OK) {
+    if (grpc_msg_reader_feed(&call->reader, data, len, on_message, call, &err) != MVM_OK) {
         call->rejected = true;
         atomic_store(&call->finish_requested, true);
         call_finish(call, err.code, err.msg);
@@ -191,7 +191,7 @@ void rpc_call_data(rpc_call *call, const uint8_t *data, size_t len) {
 void rpc_call_remote_end(rpc_call *call) {
     if (call->rejected || call->finished || !call->method)
         return;
-    if (rpc_msg_reader_partial(&call->reader)) {
+    if (grpc_msg_reader_partial(&call->reader)) {
         call_reject(call, MVM_INTERNAL,
                     "request stream ended inside a message (truncated length-prefixed message)");
         return;
@@ -228,7 +228,7 @@ static size_t status_fields(rpc_call *call, nghttp2_nv *nv, char *msg, size_t ms
     mvm_code code = (int)call->status >= 0 && call->status < MVM_CODE_COUNT ? call->status : MVM_UNKNOWN;
     nv[n++] = NV_STATIC("grpc-status", status_text[code]);
     if (call->status_msg && call->status_msg[0]) {
-        rpc_pct_encode(call->status_msg, msg, msgcap);
+        grpc_pct_encode(call->status_msg, msg, msgcap);
         nv[n++] = (nghttp2_nv){(uint8_t *)"grpc-message", (uint8_t *)msg, 12, strlen(msg),
                                NGHTTP2_NV_FLAG_NO_COPY_NAME};
     }
@@ -381,14 +381,14 @@ void rpc_call_stream_closed(rpc_call *call, uint32_t error_code) {
 
 static rpc_chunk *pack(const ProtobufCMessage *msg) {
     size_t len = protobuf_c_message_get_packed_size(msg);
-    rpc_chunk *c = malloc(sizeof *c + RPC_MSG_PREFIX + len);
+    rpc_chunk *c = malloc(sizeof *c + GRPC_MSG_PREFIX + len);
     if (!c)
         return NULL;
     c->next = NULL;
     c->off = 0;
-    c->len = RPC_MSG_PREFIX + len;
-    rpc_msg_prefix(c->data, (uint32_t)len);
-    protobuf_c_message_pack(msg, c->data + RPC_MSG_PREFIX);
+    c->len = GRPC_MSG_PREFIX + len;
+    grpc_msg_prefix(c->data, (uint32_t)len);
+    protobuf_c_message_pack(msg, c->data + GRPC_MSG_PREFIX);
     return c;
 }
 

@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 
 #include "rpc.h"
-#include "rpc_wire.h"
+#include "grpc_wire.h"
 
 #define RPC_HIST_BUCKETS 16
 #define RPC_PEER_MAX 96
@@ -112,7 +112,7 @@ struct rpc_call {
     bool is_post, ct_grpc, ct_seen, bad_encoding, bad_timeout, path_too_long;
     int64_t timeout_ns; /* -1: none */
     bool rejected;      /* answered at its headers; later DATA is ignored */
-    rpc_msg_reader reader;
+    grpc_msg_reader reader;
     unsigned nmsgs;
     ProtobufCMessage *request; /* unary / server-streaming: the one message */
 

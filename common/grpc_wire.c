@@ -1,26 +1,26 @@
-/* rpc_wire.c - gRPC message framing, grpc-timeout and grpc-message encoding
- * (see rpc_wire.h). No I/O, no allocation except a split message's buffer. */
-#include "rpc_wire.h"
+/* grpc_wire.c - gRPC message framing, grpc-timeout and grpc-message encoding
+ * (see grpc_wire.h). No I/O, no allocation except a split message's buffer. */
+#include "grpc_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void rpc_msg_reader_init(rpc_msg_reader *r, uint32_t max_len) {
+void grpc_msg_reader_init(grpc_msg_reader *r, uint32_t max_len) {
     memset(r, 0, sizeof *r);
     r->max_len = max_len;
 }
 
-void rpc_msg_reader_free(rpc_msg_reader *r) {
+void grpc_msg_reader_free(grpc_msg_reader *r) {
     free(r->buf);
     r->buf = NULL;
 }
 
-bool rpc_msg_reader_partial(const rpc_msg_reader *r) {
+bool grpc_msg_reader_partial(const grpc_msg_reader *r) {
     return r->prefix_have > 0;
 }
 
-static mvm_code reader_start(rpc_msg_reader *r, mvm_error *err) {
+static mvm_code reader_start(grpc_msg_reader *r, mvm_error *err) {
     if (r->prefix[0] != 0)
         return mvm_fail(err, MVM_INTERNAL,
                         "compressed-flag %u on a message, but no grpc-encoding is "
@@ -35,18 +35,18 @@ static mvm_code reader_start(rpc_msg_reader *r, mvm_error *err) {
     return MVM_OK;
 }
 
-mvm_code rpc_msg_reader_feed(rpc_msg_reader *r, const uint8_t *p, size_t n,
-                             rpc_msg_fn fn, void *arg, mvm_error *err) {
+mvm_code grpc_msg_reader_feed(grpc_msg_reader *r, const uint8_t *p, size_t n,
+                             grpc_msg_fn fn, void *arg, mvm_error *err) {
     while (n > 0) {
-        if (r->prefix_have < RPC_MSG_PREFIX) {
-            size_t take = RPC_MSG_PREFIX - r->prefix_have;
+        if (r->prefix_have < GRPC_MSG_PREFIX) {
+            size_t take = GRPC_MSG_PREFIX - r->prefix_have;
             if (take > n)
                 take = n;
             memcpy(r->prefix + r->prefix_have, p, take);
             r->prefix_have += take;
             p += take;
             n -= take;
-            if (r->prefix_have < RPC_MSG_PREFIX)
+            if (r->prefix_have < GRPC_MSG_PREFIX)
                 return MVM_OK;
             mvm_code rc = reader_start(r, err);
             if (rc != MVM_OK)
@@ -83,7 +83,7 @@ mvm_code rpc_msg_reader_feed(rpc_msg_reader *r, const uint8_t *p, size_t n,
     return MVM_OK;
 }
 
-void rpc_msg_prefix(uint8_t out[RPC_MSG_PREFIX], uint32_t len) {
+void grpc_msg_prefix(uint8_t out[GRPC_MSG_PREFIX], uint32_t len) {
     out[0] = 0;
     out[1] = (uint8_t)(len >> 24);
     out[2] = (uint8_t)(len >> 16);
@@ -91,7 +91,7 @@ void rpc_msg_prefix(uint8_t out[RPC_MSG_PREFIX], uint32_t len) {
     out[4] = (uint8_t)len;
 }
 
-int rpc_timeout_parse(const char *s, size_t len, int64_t *out_ns) {
+int grpc_timeout_parse(const char *s, size_t len, int64_t *out_ns) {
     if (len < 2 || len > 9)
         return -1;
     int64_t v = 0;
@@ -114,7 +114,7 @@ int rpc_timeout_parse(const char *s, size_t len, int64_t *out_ns) {
     return 0;
 }
 
-void rpc_timeout_format(int64_t ns, char out[16]) {
+void grpc_timeout_format(int64_t ns, char out[16]) {
     static const struct { char unit; int64_t ns; } units[] = {
         {'n', 1}, {'u', 1000}, {'m', 1000000}, {'S', 1000000000LL},
         {'M', 60000000000LL}, {'H', 3600000000000LL},
@@ -131,7 +131,7 @@ void rpc_timeout_format(int64_t ns, char out[16]) {
     snprintf(out, 16, "99999999H");
 }
 
-size_t rpc_pct_encode(const char *s, char *out, size_t cap) {
+size_t grpc_pct_encode(const char *s, char *out, size_t cap) {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     if (cap == 0)
@@ -160,7 +160,7 @@ static int hexval(char c) {
     return -1;
 }
 
-size_t rpc_pct_decode(const char *s, size_t len, char *out, size_t cap) {
+size_t grpc_pct_decode(const char *s, size_t len, char *out, size_t cap) {
     size_t o = 0;
     if (cap == 0)
         return 0;

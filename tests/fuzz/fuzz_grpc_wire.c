@@ -1,22 +1,22 @@
-/* fuzz_rpc_wire.c - libFuzzer target for the gRPC wire parsers of
- * service/rpc/rpc_wire.c.
+/* fuzz_grpc_wire.c - libFuzzer target for the gRPC wire parsers of
+ * common/grpc_wire.c.
  *
  * Input: byte 0-1 the reader's max_len (little endian, so limits from 0 to
  * 65535 are all reached), byte 2 a seed for how the rest is cut into feeds,
  * then the DATA bytes of a request stream.
  *
  * Checked on every input:
- *  - rpc_msg_reader_feed gives the same messages, the same final code and
+ *  - grpc_msg_reader_feed gives the same messages, the same final code and
  *    the same "partial" state whether the bytes come in one feed or cut
  *    into pieces of 1 to 16 bytes, and both agree with a plain
  *    whole-buffer parse written here from the gRPC spec (compressed flag
  *    set -> INTERNAL; length over max_len -> RESOURCE_EXHAUSTED, decided at
  *    the prefix; a callback error stops the feed with that code).
  *  - no message handed to the callback is longer than max_len.
- *  - rpc_timeout_parse accepts exactly 1-8 digits and one unit letter, and
- *    what rpc_timeout_format writes parses back to at least its input.
- *  - rpc_pct_encode writes only printable ASCII, never a split escape, and
- *    rpc_pct_decode of it gives back the encoded prefix of the input.
+ *  - grpc_timeout_parse accepts exactly 1-8 digits and one unit letter, and
+ *    what grpc_timeout_format writes parses back to at least its input.
+ *  - grpc_pct_encode writes only printable ASCII, never a split escape, and
+ *    grpc_pct_decode of it gives back the encoded prefix of the input.
  * A failed check aborts, which libFuzzer reports as a crash.
  */
 #include <ctype.h>
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc_wire.h"
+#include "grpc_wire.h"
 
 #define CHECK(c)                                                              \
     do {                                                                      \
@@ -81,7 +81,7 @@ static mvm_code oracle(const uint8_t *p, size_t n, uint32_t max_len, seen *s, in
     size_t i = 0;
     *partial = 0;
     while (i < n) {
-        if (n - i < RPC_MSG_PREFIX) {
+        if (n - i < GRPC_MSG_PREFIX) {
             *partial = 1;
             return MVM_OK;
         }
@@ -91,12 +91,12 @@ static mvm_code oracle(const uint8_t *p, size_t n, uint32_t max_len, seen *s, in
                        (uint32_t)p[i + 3] << 8 | p[i + 4];
         if (len > max_len)
             return MVM_RESOURCE_EXHAUSTED;
-        if (n - i - RPC_MSG_PREFIX < len) {
+        if (n - i - GRPC_MSG_PREFIX < len) {
             *partial = 1;
             return MVM_OK;
         }
-        seen_add(s, p + i + RPC_MSG_PREFIX, len);
-        i += RPC_MSG_PREFIX + len;
+        seen_add(s, p + i + GRPC_MSG_PREFIX, len);
+        i += GRPC_MSG_PREFIX + len;
         if (len > 0 && p[i - len] == 0xEE)
             return MVM_INVALID_ARGUMENT;
     }
@@ -111,18 +111,18 @@ static void check_reader(const uint8_t *data, size_t size, uint32_t max_len, uin
     seen_init(&cut, max_len);
     mvm_code want_rc = oracle(data, size, max_len, &want, &want_partial);
 
-    rpc_msg_reader r;
+    grpc_msg_reader r;
     mvm_error err = {0};
-    rpc_msg_reader_init(&r, max_len);
-    mvm_code whole_rc = rpc_msg_reader_feed(&r, data, size, on_msg, &whole, &err);
-    bool whole_partial = rpc_msg_reader_partial(&r);
+    grpc_msg_reader_init(&r, max_len);
+    mvm_code whole_rc = grpc_msg_reader_feed(&r, data, size, on_msg, &whole, &err);
+    bool whole_partial = grpc_msg_reader_partial(&r);
     if (whole_rc != MVM_OK) {
         CHECK(err.code == whole_rc);
         CHECK(err.msg[0] != '\0');
     }
-    rpc_msg_reader_free(&r);
+    grpc_msg_reader_free(&r);
 
-    rpc_msg_reader_init(&r, max_len);
+    grpc_msg_reader_init(&r, max_len);
     mvm_code cut_rc = MVM_OK;
     uint32_t x = seed * 2654435761u + 1;
     for (size_t i = 0; i < size && cut_rc == MVM_OK;) {
@@ -130,11 +130,11 @@ static void check_reader(const uint8_t *data, size_t size, uint32_t max_len, uin
         size_t n = 1 + (x >> 16) % 16;
         if (n > size - i)
             n = size - i;
-        cut_rc = rpc_msg_reader_feed(&r, data + i, n, on_msg, &cut, &err);
+        cut_rc = grpc_msg_reader_feed(&r, data + i, n, on_msg, &cut, &err);
         i += n;
     }
-    bool cut_partial = rpc_msg_reader_partial(&r);
-    rpc_msg_reader_free(&r);
+    bool cut_partial = grpc_msg_reader_partial(&r);
+    grpc_msg_reader_free(&r);
 
     CHECK(whole_rc == want_rc);
     CHECK(cut_rc == want_rc);
@@ -152,7 +152,7 @@ static void check_timeout(const uint8_t *data, size_t size) {
     memcpy(s, data, n);
     s[n] = '\0';
     int64_t ns = -1;
-    int rc = rpc_timeout_parse(s, n, &ns);
+    int rc = grpc_timeout_parse(s, n, &ns);
     int valid = n >= 2 && n <= 9 && strchr("HMSmun", s[n - 1]) != NULL && s[n - 1] != '\0';
     for (size_t i = 0; valid && i + 1 < n; i++)
         valid = s[i] >= '0' && s[i] <= '9';
@@ -161,8 +161,8 @@ static void check_timeout(const uint8_t *data, size_t size) {
         CHECK(ns >= 0);
         char out[16];
         int64_t back = -1;
-        rpc_timeout_format(ns, out);
-        CHECK(rpc_timeout_parse(out, strlen(out), &back) == 0);
+        grpc_timeout_format(ns, out);
+        CHECK(grpc_timeout_parse(out, strlen(out), &back) == 0);
         CHECK(back >= ns);              /* rounded up, never down */
     }
 }
@@ -175,7 +175,7 @@ static void check_pct(const uint8_t *data, size_t size) {
     size_t cap = 1 + (n ? (uint8_t)in[0] % sizeof enc : 0);
     if (cap > sizeof enc)
         cap = sizeof enc;
-    size_t e = rpc_pct_encode(in, enc, cap);
+    size_t e = grpc_pct_encode(in, enc, cap);
     CHECK(e < cap && enc[e] == '\0' && strlen(enc) == e);
     for (size_t i = 0; i < e; i++) {
         unsigned char c = (unsigned char)enc[i];
@@ -186,7 +186,7 @@ static void check_pct(const uint8_t *data, size_t size) {
             i += 2;
         }
     }
-    size_t d = rpc_pct_decode(enc, e, dec, sizeof dec);
+    size_t d = grpc_pct_decode(enc, e, dec, sizeof dec);
     CHECK(d <= strlen(in));
     CHECK(memcmp(dec, in, d) == 0);
     if (cap > 3 * strlen(in))           /* room for everything: nothing cut */
