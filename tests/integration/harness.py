@@ -23,6 +23,7 @@ status is CMD's, or 1 if CMD succeeded but mvmd did not exit 0 on SIGTERM.
 The mvmd binary is BUILD_DIR/service/mvmd unless --mvmd or $MVMD names one.
 """
 import argparse
+import ctypes
 import os
 import shutil
 import signal
@@ -33,6 +34,13 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEN_CERTS = os.path.join(REPO, "scripts", "gen-certs.sh")
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM it when the test process dies (a
+    killed or timed-out test must not leave an mvmd behind)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 class MvmdError(RuntimeError):
@@ -111,12 +119,13 @@ class Mvmd:
                 "--tls-key", self.cert("server.key"),
                 "--client-ca", self.cert("ca.pem"),
                 "--ready-file", ready]
-        if self.metrics:
-            args += ["--metrics-listen", "127.0.0.1:0"]
+        # Never the default metrics port: tests run side by side.
+        args += ["--metrics-listen", "127.0.0.1:0" if self.metrics else "off"]
         args += self.extra_args
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         self._wait_ready(ready)
         return self
 
@@ -233,7 +242,7 @@ def main(argv=None):
     p.add_argument("--mvmd-arg", action="append", default=[],
                    help="extra argument for mvmd (repeatable)")
     p.add_argument("--no-metrics", action="store_true",
-                   help="do not pass --metrics-listen")
+                   help="run mvmd with metrics off")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for readiness and for the drain")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
