@@ -139,11 +139,13 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
                         "tenant %s subnet %s is full (%d addresses in use)", t->name, t->subnet,
                         IP_LAST - IP_FIRST + 1);
     uint8_t net[2];
-    char id[19], ip[16], mac[18], tap[16];
+    /* Sized for any unsigned, so no compiler sees a possible truncation;
+     * the values are small (off <= 254, net_id < 4096). */
+    char id[19], ip[48], mac[48], tap[32];
     if ((c = store_check_subnet(t->subnet, net, err)) || (c = new_id(w, id, err)))
         return c;
-    snprintf(ip, sizeof ip, "10.%u.%u.%u", net[0], net[1], off);
-    snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", net[0], net[1], off);
+    snprintf(ip, sizeof ip, "10.%u.%u.%u", (unsigned)net[0], (unsigned)net[1], off);
+    snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", (unsigned)net[0], (unsigned)net[1], off);
     snprintf(tap, sizeof tap, "tn%ui%u", t->net_id % 4096, off);
     store_wtx_audit(w, t->name, "instance/%s", id);
     Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
