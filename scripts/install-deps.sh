@@ -13,5 +13,6 @@ $SUDO apt-get install -y -q --no-install-recommends \
     protobuf-compiler libprotobuf-dev libcurl4-openssl-dev \
     libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev \
     python3 python3-grpcio python3-grpc-tools python3-protobuf python3-h2 \
+    python3-pkg-resources python3-cryptography \
     golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc \
     nghttp2-client openssl iproute2 nftables procps
