@@ -19,18 +19,7 @@ import h2.connection
 import h2.events
 
 from cli_check import check, finish
-
-
-
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
+from wire_h2 import varint
 
 
 def node_info(version):
