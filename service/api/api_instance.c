@@ -7,8 +7,6 @@
 
 #include "instance_state.h"
 
-#define API(call) ((api_ctx *)rpc_call_service_data(call))
-
 static void inst_create_instance(Mvm__V1__InstanceService_Service *svc,
                                  const Mvm__V1__CreateInstanceRequest *req,
                                  Mvm__V1__Instance_Closure done, void *call) {

@@ -72,6 +72,9 @@ struct api_ctx {
 store_actor api_actor(void *call);
 /* Frees a reply once done() has packed it (a: the allocator it came from). */
 void api_reply_free(ProtobufCMessage *m, ProtobufCAllocator *a);
+/* The api_ctx a call's service was registered with. */
+#define API(call) ((api_ctx *)rpc_call_service_data(call))
+
 /* Ends a unary handler: fails the call with *err unless c is MVM_OK, else
  * replies with reply (allocated from a) and frees it. */
 #define API_REPLY(call, c, err, done, reply, a)                               \

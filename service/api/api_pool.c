@@ -2,8 +2,6 @@
  * reply from the per-thread arena. */
 #include "api_internal.h"
 
-#define API(call) ((api_ctx *)rpc_call_service_data(call))
-
 static void pool_create_pool(Mvm__V1__PoolService_Service *svc,
                              const Mvm__V1__CreatePoolRequest *req, Mvm__V1__Pool_Closure done,
                              void *call) {

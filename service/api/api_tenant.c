@@ -2,8 +2,6 @@
  * reply. GetTenant (the hot path) replies from the per-thread arena. */
 #include "api_internal.h"
 
-#define API(call) ((api_ctx *)rpc_call_service_data(call))
-
 static void tenant_create_tenant(Mvm__V1__TenantService_Service *svc,
                                  const Mvm__V1__CreateTenantRequest *req,
                                  Mvm__V1__Tenant_Closure done, void *call) {
