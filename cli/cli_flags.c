@@ -101,8 +101,10 @@ static mvm_code walk(walk_ctx *w, const ProtobufCMessageDescriptor *d, int depth
                 np[0] = '\0';
                 mp[0] = '\0';
             } else {
-                snprintf(np, sizeof np, "%s%s_", name_prefix, f->name);
-                snprintf(mp, sizeof mp, "%s%s.", mask_prefix ? mask_prefix : "", f->name);
+                int nl = snprintf(np, sizeof np, "%s%s_", name_prefix, f->name);
+                int ml = snprintf(mp, sizeof mp, "%s%s.", mask_prefix ? mask_prefix : "", f->name);
+                if (nl < 0 || nl >= (int)sizeof np || ml < 0 || ml >= (int)sizeof mp)
+                    continue; /* a path too deep to name as a flag */
             }
             rc = walk(w, sub, depth + 1, np, mask_prefix || depth == 0 ? mp : NULL);
         } else {

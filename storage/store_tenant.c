@@ -35,7 +35,7 @@ static uint64_t add_clamped(uint64_t v, int64_t d) {
 
 mvm_code store_usage_add(store_wtx *w, const char *tenant, int instances, int64_t vcpus,
                          int64_t mem_mib, int pools, mvm_error *err) {
-    Mvm__V1__TenantUsage *u;
+    Mvm__V1__TenantUsage *u = NULL;
     mvm_code c = store_usage_get(w->txn, w->st, tenant, NULL, &u, err);
     if (c)
         return c;
