@@ -15,8 +15,11 @@ typedef struct mvmd_config {
     bool insecure;
     const char *metrics_listen; /* NULL: off */
     const char *ready_file;
-    const char *firecracker;    /* Firecracker binary, or NULL */
+    const char *firecracker;    /* Firecracker binary, or NULL: on PATH */
+    const char *jailer;         /* jailer binary, or NULL */
     int io_threads, worker_threads, drain_seconds;
+    int stop_grace_seconds;     /* StopInstance: Ctrl-Alt-Del to SIGKILL */
+    int capacity_vcpus;         /* 0: online CPUs */
     bool help, version;
     char *owned[32];            /* strings read from a config file */
     int nowned;

@@ -107,6 +107,30 @@ mvm_code store_instance_set_state(store *st, const store_actor *who, const char 
                                   Mvm__V1__InstanceState state, int32_t pid,
                                   const char *last_error, ProtobufCAllocator *alloc,
                                   Mvm__V1__Instance **out, mvm_error *err);
+/* A change to an instance's lifecycle fields, applied in one write by
+ * store_instance_change_apply. Pointers are borrowed for the call. */
+typedef struct store_instance_change {
+    uint32_t expect_states;   /* bit mask (1u << state) the stored state must be
+                                 in, else FAILED_PRECONDITION; 0: any */
+    bool expect_idle;         /* refuse (ABORTED) if an operation is recorded */
+    bool set_state;
+    Mvm__V1__InstanceState state;
+    bool set_process;         /* process (and pid) := process, or cleared if NULL */
+    const Mvm__V1__InstanceProcess *process;
+    bool set_operation;       /* operation := operation, or cleared if NULL */
+    const Mvm__V1__InstanceOperation *operation;
+    const char *last_error;   /* NULL keeps the stored one */
+} store_instance_change;
+
+/* Applies ch to tenant/id, bumping
+ * update_time, state_time (if the state changes), resource_version and the
+ * tenant's usage (instances leave it when DESTROYED), and publishing a
+ * MODIFIED event. NOT_FOUND, FAILED_PRECONDITION (expect_states), ABORTED
+ * (expect_idle) change nothing. */
+mvm_code store_instance_change_apply(store *st, const store_actor *who, const char *tenant,
+                                     const char *id, const store_instance_change *ch,
+                                     ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                                     mvm_error *err);
 /* Deletes the record and frees its address, if its state is in
  * deletable_states (a bit mask of 1u << state); else FAILED_PRECONDITION. */
 mvm_code store_instance_delete(store *st, const store_actor *who, const char *tenant,

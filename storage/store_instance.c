@@ -40,6 +40,7 @@ typedef struct {
     int32_t pid;
     const char *last_error;
     uint32_t deletable;
+    const store_instance_change *change;
     ProtobufCAllocator *alloc;
     Mvm__V1__Instance *out;
 } inst_args;
@@ -234,41 +235,65 @@ static mvm_code inst_load(store_wtx *w, inst_args *a, Mvm__V1__Instance **out,
     return c;
 }
 
-static mvm_code inst_state_fn(store_wtx *w, void *arg, mvm_error *err) {
+static const char *state_name(Mvm__V1__InstanceState st) {
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&mvm__v1__instance_state__descriptor, st);
+    return v ? v->name : "?";
+}
+
+static mvm_code inst_change_fn(store_wtx *w, void *arg, mvm_error *err) {
     inst_args *a = arg;
+    const store_instance_change *ch = a->change;
     Mvm__V1__Instance *i;
     mvm_code c = inst_load(w, a, &i, err);
     if (c)
         return c;
-    const ProtobufCEnumDescriptor *sd = &mvm__v1__instance_state__descriptor;
-    if (a->expect && i->state != a->expect) {
-        const ProtobufCEnumValue *have = protobuf_c_enum_descriptor_get_value(sd, i->state);
-        const ProtobufCEnumValue *want = protobuf_c_enum_descriptor_get_value(sd, a->expect);
-        c = mvm_fail(err, MVM_FAILED_PRECONDITION, "instance %s is %s, not %s", a->id,
-                     have ? have->name : "?", want ? want->name : "?");
-    } else if (!protobuf_c_enum_descriptor_get_value(sd, a->state) || !a->state) {
-        c = mvm_fail(err, MVM_INVALID_ARGUMENT, "bad instance state %d", (int)a->state);
+    if (ch->expect_states && !((ch->expect_states >> i->state) & 1u)) {
+        bool one = (ch->expect_states & (ch->expect_states - 1)) == 0;
+        int want = one ? __builtin_ctz(ch->expect_states) : 0;
+        c = mvm_fail(err, MVM_FAILED_PRECONDITION, "instance %s is %s%s%s", a->id,
+                     state_name(i->state), one ? ", not " : "",
+                     one ? state_name((Mvm__V1__InstanceState)want) : "");
     }
+    else if (ch->expect_idle && i->operation)
+        c = mvm_fail(err, MVM_ABORTED, "instance %s is busy: %s is under way", a->id,
+                     i->operation->name ? i->operation->name : "?");
+    else if (ch->set_state &&
+             (!protobuf_c_enum_descriptor_get_value(&mvm__v1__instance_state__descriptor,
+                                                    ch->state) ||
+              !ch->state))
+        c = mvm_fail(err, MVM_INVALID_ARGUMENT, "bad instance state %d", (int)ch->state);
     Google__Protobuf__Timestamp *now = c ? NULL : store_wtx_time(w);
-    if (!c && !now)
+    Google__Protobuf__Timestamp *state_now = !c && ch->set_state && ch->state != i->state
+                                                 ? store_wtx_time(w) : NULL;
+    if (!c && (!now || (ch->set_state && ch->state != i->state && !state_now)))
         c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     if (!c) {
-        Google__Protobuf__Timestamp *old_update = i->update_time;
-        i->update_time = now;
-        if (i->state != a->state) {
-            store_msg_free(i->state_time ? &i->state_time->base : NULL, NULL);
-            i->state_time = store_wtx_time(w);
-        }
-        /* Quotas and usage count instances in any state but DESTROYED. */
-        int gone = (a->state == DESTROYED) - (i->state == DESTROYED);
-        if (gone)
-            c = store_usage_add(w, i->tenant, -gone, -gone * (int64_t)i->vcpus,
-                                -gone * (int64_t)i->mem_mib, 0, err);
-        i->state = a->state;
-        i->pid = a->pid;
+        /* The record's own pointers are put back before it is freed. */
+        Google__Protobuf__Timestamp *old_update = i->update_time, *old_state_time = i->state_time;
+        Mvm__V1__InstanceProcess *old_proc = i->process;
+        Mvm__V1__InstanceOperation *old_op = i->operation;
         char *old_err = i->last_error;
-        if (a->last_error)
-            i->last_error = (char *)a->last_error;
+        int32_t old_pid = i->pid;
+        i->update_time = now;
+        if (state_now)
+            i->state_time = state_now;
+        if (ch->set_state) {
+            /* Quotas and usage count instances in any state but DESTROYED. */
+            int gone = (ch->state == DESTROYED) - (i->state == DESTROYED);
+            if (gone)
+                c = store_usage_add(w, i->tenant, -gone, -gone * (int64_t)i->vcpus,
+                                    -gone * (int64_t)i->mem_mib, 0, err);
+            i->state = ch->state;
+        }
+        if (ch->set_process) {
+            i->process = (Mvm__V1__InstanceProcess *)ch->process;
+            i->pid = ch->process ? ch->process->pid : 0;
+        }
+        if (ch->set_operation)
+            i->operation = (Mvm__V1__InstanceOperation *)ch->operation;
+        if (ch->last_error)
+            i->last_error = (char *)ch->last_error;
         i->resource_version = w->rev;
         if (!c && !(c = inst_put(w, i, 0, err)) &&
             !(c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err))) {
@@ -276,11 +301,26 @@ static mvm_code inst_state_fn(store_wtx *w, void *arg, mvm_error *err) {
             if (!a->out)
                 c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
         }
+        i->update_time = old_update;
+        i->state_time = old_state_time;
+        i->process = old_proc;
+        i->operation = old_op;
         i->last_error = old_err;
-        store_msg_free(old_update ? &old_update->base : NULL, NULL);
+        i->pid = old_pid;
+        store_msg_free(&now->base, NULL);
+        store_msg_free(state_now ? &state_now->base : NULL, NULL);
     }
     store_msg_free(&i->base, NULL);
     return c;
+}
+
+mvm_code store_instance_change_apply(store *st, const store_actor *who, const char *tenant,
+                                     const char *id, const store_instance_change *ch,
+                                     ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                                     mvm_error *err) {
+    inst_args a = {.tenant = tenant, .id = id, .change = ch, .alloc = alloc};
+    mvm_code c = store_write(st, who, inst_change_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
 }
 
 mvm_code store_instance_set_state(store *st, const store_actor *who, const char *tenant,
@@ -288,10 +328,12 @@ mvm_code store_instance_set_state(store *st, const store_actor *who, const char 
                                   Mvm__V1__InstanceState state, int32_t pid,
                                   const char *last_error, ProtobufCAllocator *alloc,
                                   Mvm__V1__Instance **out, mvm_error *err) {
-    inst_args a = {.tenant = tenant, .id = id, .expect = expect_state, .state = state,
-                   .pid = pid, .last_error = last_error, .alloc = alloc};
-    mvm_code c = store_write(st, who, inst_state_fn, &a, err);
-    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+    Mvm__V1__InstanceProcess proc = MVM__V1__INSTANCE_PROCESS__INIT;
+    proc.pid = pid;
+    store_instance_change ch = {.expect_states = expect_state ? 1u << expect_state : 0,
+                                .set_state = true, .state = state, .set_process = true,
+                                .process = pid ? &proc : NULL, .last_error = last_error};
+    return store_instance_change_apply(st, who, tenant, id, &ch, alloc, out, err);
 }
 
 /* The host offset of an instance's address (its last octet). */

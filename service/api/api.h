@@ -11,19 +11,29 @@
 #ifndef MVM_API_H
 #define MVM_API_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "mvm_error.h"
 #include "rpc.h"
 
 typedef struct api_options {
     const char *state_dir;       /* the store lives in <state_dir>/store/ */
-    const char *firecracker_bin; /* may be NULL: not configured */
+    const char *firecracker_bin; /* NULL: "firecracker" on PATH */
+    const char *jailer_bin;      /* NULL: none */
     const char *version;         /* mvmd version, reported by GetInfo */
+    uint32_t stop_grace_ms;      /* 0: 5000 */
+    uint32_t capacity_vcpus;     /* 0: online CPUs */
+    uint64_t capacity_mem_mib;   /* 0: host memory less a reserve */
+    size_t console_max_bytes;    /* 0: 1 MiB */
 } api_options;
 
 typedef struct api_ctx api_ctx;
 
-/* Opens the store, probes Firecracker, registers the four services and the
- * metrics callback with srv. On failure *out is NULL and srv must be freed
+/* Opens the store, probes Firecracker and KVM, recovers the node's
+ * instances (re-adopting running machines, finishing or undoing interrupted
+ * operations), registers the four services and the metrics callback with
+ * srv. On failure *out is NULL and srv must be freed
  * without running (services registered so far point at freed memory). */
 mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_error *err);
 /* Ends open watches and closes the store; call after rpc_server_run has

@@ -1,9 +1,11 @@
-/* api_instance.c - mvm.v1.InstanceService unary handlers: create, get,
- * list, delete, and the lifecycle calls (Start/Stop/Sleep/Wake), which are
- * checked against the state machine (service/core/instance_state.c) and,
- * until the Firecracker driver lands, answer UNIMPLEMENTED changing nothing.
- * WatchInstances lives in api_watch.c. */
+/* api_instance.c - mvm.v1.InstanceService unary handlers and the console
+ * stream: create, get, list, delete and the lifecycle calls go to core/
+ * (which records each operation's steps and drives Firecracker); reads go
+ * to the store. Sleep and Wake check the state machine and answer
+ * UNIMPLEMENTED until snapshots land. WatchInstances lives in api_watch.c. */
 #include "api_internal.h"
+
+#include <stdlib.h>
 
 #include "instance_state.h"
 
@@ -14,7 +16,7 @@ static void inst_create_instance(Mvm__V1__InstanceService_Service *svc,
     store_actor who = api_actor(call);
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Instance *i;
-    mvm_code c = store_instance_create(API(call)->st, &who, req, a, &i, &err);
+    mvm_code c = core_instance_create(API(call)->core, &who, req, a, &i, &err);
     API_REPLY(call, c, &err, done, i, a);
 }
 
@@ -40,9 +42,35 @@ static void inst_list_instances(Mvm__V1__InstanceService_Service *svc,
     API_REPLY(call, c, &err, done, r, a);
 }
 
-/* The lifecycle calls: NOT_FOUND, FAILED_PRECONDITION for a transition the
- * state machine refuses, else UNIMPLEMENTED (no driver yet). */
-static void lifecycle(void *call, const char *tenant, const char *id, instance_action act) {
+typedef mvm_code (*lifecycle_fn)(core *c, const store_actor *who, const char *tenant,
+                                 const char *id, ProtobufCAllocator *alloc,
+                                 Mvm__V1__Instance **out, mvm_error *err);
+
+static void lifecycle(void *call, const char *tenant, const char *id, lifecycle_fn fn,
+                      Mvm__V1__Instance_Closure done) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Instance *i;
+    mvm_code c = fn(API(call)->core, &who, tenant, id, a, &i, &err);
+    API_REPLY(call, c, &err, done, i, a);
+}
+
+static void inst_start_instance(Mvm__V1__InstanceService_Service *svc,
+                                const Mvm__V1__StartInstanceRequest *req,
+                                Mvm__V1__Instance_Closure done, void *call) {
+    lifecycle(call, req->tenant, req->id, core_instance_start, done);
+}
+
+static void inst_stop_instance(Mvm__V1__InstanceService_Service *svc,
+                               const Mvm__V1__StopInstanceRequest *req,
+                               Mvm__V1__Instance_Closure done, void *call) {
+    lifecycle(call, req->tenant, req->id, core_instance_stop, done);
+}
+
+/* Sleep and Wake: NOT_FOUND, FAILED_PRECONDITION for a transition the
+ * state machine refuses, else UNIMPLEMENTED (snapshots are not built yet). */
+static void not_yet(void *call, const char *tenant, const char *id, instance_action act) {
     mvm_error err;
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Instance *i;
@@ -55,33 +83,21 @@ static void lifecycle(void *call, const char *tenant, const char *id, instance_a
     api_reply_free(&i->base, a);
     if (instance_action_check(act, from, id, &err) == MVM_OK)
         mvm_fail(&err, MVM_UNIMPLEMENTED,
-                 "%s: the Firecracker driver is not in this build yet (instance %s stays %s)",
+                 "%s: snapshots are not in this build yet (instance %s stays %s)",
                  instance_action_name(act), id, instance_state_name(from));
     api_fail(call, &err);
-}
-
-static void inst_start_instance(Mvm__V1__InstanceService_Service *svc,
-                                const Mvm__V1__StartInstanceRequest *req,
-                                Mvm__V1__Instance_Closure done, void *call) {
-    lifecycle(call, req->tenant, req->id, INSTANCE_ACTION_START);
-}
-
-static void inst_stop_instance(Mvm__V1__InstanceService_Service *svc,
-                               const Mvm__V1__StopInstanceRequest *req,
-                               Mvm__V1__Instance_Closure done, void *call) {
-    lifecycle(call, req->tenant, req->id, INSTANCE_ACTION_STOP);
 }
 
 static void inst_sleep_instance(Mvm__V1__InstanceService_Service *svc,
                                 const Mvm__V1__SleepInstanceRequest *req,
                                 Mvm__V1__Instance_Closure done, void *call) {
-    lifecycle(call, req->tenant, req->id, INSTANCE_ACTION_SLEEP);
+    not_yet(call, req->tenant, req->id, INSTANCE_ACTION_SLEEP);
 }
 
 static void inst_wake_instance(Mvm__V1__InstanceService_Service *svc,
                                const Mvm__V1__WakeInstanceRequest *req,
                                Mvm__V1__Instance_Closure done, void *call) {
-    lifecycle(call, req->tenant, req->id, INSTANCE_ACTION_WAKE);
+    not_yet(call, req->tenant, req->id, INSTANCE_ACTION_WAKE);
 }
 
 static void inst_delete_instance(Mvm__V1__InstanceService_Service *svc,
@@ -89,13 +105,67 @@ static void inst_delete_instance(Mvm__V1__InstanceService_Service *svc,
                                  Mvm__V1__DeleteInstanceResponse_Closure done, void *call) {
     mvm_error err;
     store_actor who = api_actor(call);
-    if (store_instance_delete(API(call)->st, &who, req->tenant, req->id,
-                              instance_state_deletable(), &err) != MVM_OK) {
+    if (core_instance_delete(API(call)->core, &who, req->tenant, req->id, &err) != MVM_OK) {
         api_fail(call, &err);
         return;
     }
     Mvm__V1__DeleteInstanceResponse r = MVM__V1__DELETE_INSTANCE_RESPONSE__INIT;
     done(&r, call);
+}
+
+/* ---- StreamConsole ---- */
+
+typedef struct console_stream {
+    rpc_call *call;
+    core *core;
+    core_console_sub *sub;
+} console_stream;
+
+static void console_data(void *arg, const uint8_t *data, size_t len, uint64_t offset) {
+    console_stream *cs = arg;
+    Mvm__V1__ConsoleChunk ch = MVM__V1__CONSOLE_CHUNK__INIT;
+    ch.data.data = (uint8_t *)data;
+    ch.data.len = len;
+    ch.offset = offset;
+    rpc_send(cs->call, &ch.base); /* CANCELLED: the cancel hook unfollows */
+}
+
+static void console_end(void *arg) {
+    console_stream *cs = arg;
+    rpc_finish(cs->call, NULL); /* the instance was deleted */
+}
+
+static void console_cancelled(void *arg) {
+    console_stream *cs = arg;
+    core_console_unfollow(cs->core, cs->sub);
+    rpc_call_unref(cs->call);
+    free(cs);
+}
+
+static void inst_stream_console(Mvm__V1__InstanceService_Service *svc,
+                                const Mvm__V1__StreamConsoleRequest *req,
+                                Mvm__V1__ConsoleChunk_Closure done, void *call) {
+    mvm_error err;
+    console_stream *cs = calloc(1, sizeof *cs);
+    if (!cs) {
+        rpc_failf(call, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    cs->call = call;
+    cs->core = API(call)->core;
+    rpc_call_ref(call);
+    mvm_code c = core_console_follow(cs->core, req->tenant, req->id, req->follow, req->tail_bytes,
+                                     console_data, console_end, cs, &cs->sub, &err);
+    if (c != MVM_OK || !cs->sub) {
+        if (c != MVM_OK)
+            api_fail(call, &err);
+        else
+            rpc_finish(call, NULL);
+        rpc_call_unref(call);
+        free(cs);
+        return;
+    }
+    rpc_call_on_cancel(call, console_cancelled, cs);
 }
 
 /* api_watch.c */

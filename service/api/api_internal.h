@@ -13,7 +13,9 @@
 #include "mvm/v1/node.pb-c.h"
 #include "mvm/v1/pool.pb-c.h"
 #include "mvm/v1/tenant.pb-c.h"
+#include "core.h"
 #include "store.h"
+#include "vmm.h"
 
 /* ---- watch event bus (api_events.c) ---- */
 
@@ -47,23 +49,14 @@ unsigned api_events_count(api_events *b);
 ProtobufCAllocator *api_arena(void);
 void api_arena_reset(void);
 
-/* ---- Firecracker probe (api_fcprobe.c) ---- */
-
-/* Runs `<bin> --version` (no shell) and parses "Firecracker vX.Y.Z".
- * Fills version ("v1.10.1", or "" on failure) and status ("ok", or why
- * not: "not configured (--firecracker)" when bin is NULL or ""). */
-void api_fc_probe(const char *bin, char *version, size_t vlen, char *status, size_t slen);
-/* Parses one line of --version output; returns false if it is not one. */
-bool api_fc_parse_version(const char *out, char *version, size_t vlen);
-
 /* ---- the context ---- */
 
 struct api_ctx {
     store *st;
     api_events *bus;
+    vmm_host *vmm;
+    core *core;
     char *version;
-    char fc_version[64];
-    char fc_status[256];
     time_t start_wall;
     struct timespec start_mono;
 };

@@ -1,6 +1,7 @@
 /* api_node.c - mvm.v1.NodeService.GetInfo: mvmd version, host name and
- * capacity, what the instances hold, counts of tenants, pools and instances
- * by state, Firecracker version (probed at start), start time and uptime. */
+ * capacity (what it offers, what instances hold and what runs), counts of
+ * tenants, pools and instances by state, whether it can run microVMs
+ * (Firecracker and KVM, probed at start), start time and uptime. */
 #include "api_internal.h"
 
 #include <stdio.h>
@@ -30,6 +31,12 @@ static void node_get_info(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetI
     cap.mem_mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize >> 20 : 0;
     cap.allocated_vcpus = (uint32_t)n.vcpus;
     cap.allocated_mem_mib = n.mem_mib;
+    core_capacity cc;
+    core_capacity_get(api->core, &cc);
+    cap.offered_vcpus = cc.offered_vcpus;
+    cap.offered_mem_mib = cc.offered_mem_mib;
+    cap.running_vcpus = cc.running_vcpus;
+    cap.running_mem_mib = cc.running_mem_mib;
 
     Google__Protobuf__Timestamp start = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     start.seconds = api->start_wall;
@@ -52,8 +59,14 @@ static void node_get_info(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetI
     info.version = api->version;
     info.hostname = host;
     info.capacity = &cap;
-    info.firecracker_version = api->fc_version;
-    info.firecracker_status = api->fc_status;
+    const vmm_probe *p = vmm_host_probe(api->vmm);
+    info.firecracker_version = (char *)p->fc_version;
+    info.firecracker_status = (char *)p->fc_status;
+    info.firecracker_ok = p->fc_ok;
+    info.firecracker_path = (char *)p->fc_path;
+    info.snapshot_version = (char *)p->snapshot_version;
+    info.kvm_ok = p->kvm_ok;
+    info.kvm_status = (char *)p->kvm_status;
     info.start_time = &start;
     info.uptime_seconds = (uint64_t)(now.tv_sec - api->start_mono.tv_sec);
     info.tenants = n.tenants;

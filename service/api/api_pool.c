@@ -8,8 +8,10 @@ static void pool_create_pool(Mvm__V1__PoolService_Service *svc,
     mvm_error err;
     store_actor who = api_actor(call);
     ProtobufCAllocator *a = api_arena();
-    Mvm__V1__Pool *p;
-    mvm_code c = store_pool_create(API(call)->st, &who, req->pool, a, &p, &err);
+    Mvm__V1__Pool *p = NULL;
+    mvm_code c = core_pool_check_images(req->pool, &err);
+    if (!c)
+        c = store_pool_create(API(call)->st, &who, req->pool, a, &p, &err);
     API_REPLY(call, c, &err, done, p, a);
 }
 
@@ -40,9 +42,10 @@ static void pool_update_pool(Mvm__V1__PoolService_Service *svc,
     mvm_error err;
     store_actor who = api_actor(call);
     ProtobufCAllocator *a = api_arena();
-    Mvm__V1__Pool *p;
-    mvm_code c =
-        store_pool_update(API(call)->st, &who, req->pool, req->update_mask, a, &p, &err);
+    Mvm__V1__Pool *p = NULL;
+    mvm_code c = core_pool_check_images(req->pool, &err);
+    if (!c)
+        c = store_pool_update(API(call)->st, &who, req->pool, req->update_mask, a, &p, &err);
     API_REPLY(call, c, &err, done, p, a);
 }
 

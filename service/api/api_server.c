@@ -1,7 +1,8 @@
 /* api_server.c - api_start / api_stop: opening the store, probing
- * Firecracker, registering the four mvm.v1 services and the metrics lines
- * (instances by state, tenants, pools, allocations, watchers), and the
- * helpers every handler uses. */
+ * Firecracker and KVM and recovering the node's instances (vmm/, core/),
+ * registering the four mvm.v1 services and the metrics lines (instances by
+ * state, tenants, pools, allocations, watchers), and the helpers every
+ * handler uses. */
 #include "api_internal.h"
 
 #include <ctype.h>
@@ -76,8 +77,29 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
         return c;
     }
     store_set_instance_hook(api->st, api_events_publish, api->bus);
-    api_fc_probe(opt->firecracker_bin, api->fc_version, sizeof api->fc_version, api->fc_status,
-                 sizeof api->fc_status);
+    vmm_host_config vc = {.state_dir = opt->state_dir, .firecracker = opt->firecracker_bin,
+                          .jailer = opt->jailer_bin, .console_max_bytes = opt->console_max_bytes};
+    c = vmm_host_new(&vc, &api->vmm, err);
+    core_options co = {.st = api->st, .vmm = api->vmm, .stop_grace_ms = opt->stop_grace_ms,
+                       .capacity_vcpus = opt->capacity_vcpus,
+                       .capacity_mem_mib = opt->capacity_mem_mib};
+    if (!c)
+        c = core_new(&co, &api->core, err);
+    core_recovery rep;
+    if (!c)
+        c = core_recover(api->core, &rep, err);
+    if (c) {
+        api_stop(api);
+        return c;
+    }
+    const vmm_probe *p = vmm_host_probe(api->vmm);
+    fprintf(stderr, "mvmd: Firecracker: %s%s%s; KVM: %s\n", p->fc_ok ? p->fc_version : p->fc_status,
+            p->fc_ok ? " at " : "", p->fc_ok ? p->fc_path : "", p->kvm_status);
+    fprintf(stderr,
+            "mvmd: recovery in %lld us: %u adopted, %u lost, %u finished, %u rolled back, "
+            "%u orphans killed, %u directories removed\n",
+            (long long)rep.elapsed_us, rep.adopted, rep.lost, rep.finished, rep.rolled_back,
+            rep.orphans_killed, rep.dirs_removed);
     ProtobufCService *services[] = {
         &api_tenant_service.base, &api_pool_service.base, &api_instance_service.base,
         &api_node_service.base};
@@ -99,6 +121,8 @@ void api_stop(api_ctx *api) {
         store_set_instance_hook(api->st, NULL, NULL);
     if (api->bus)
         api_watch_detach_all(api->bus);
+    core_free(api->core);
+    vmm_host_free(api->vmm);
     store_close(api->st);
     api_events_free(api->bus);
     free(api->version);

@@ -17,7 +17,8 @@ As a command (runs CMD against a fresh mvmd, then stops it):
     harness.py --build BUILD_DIR [--mvmd-arg=ARG ...] -- CMD [ARGS...]
 
 CMD sees MVM_ENDPOINT (127.0.0.1:PORT), MVM_SOCKET, MVM_CERT, MVM_KEY,
-MVM_CA, MVM_CERTS_DIR, MVM_METRICS, MVM_STATE_DIR and MVMD_PID (and
+MVM_CA, MVM_CERTS_DIR, MVM_METRICS, MVM_STATE_DIR, MVMD_PID, and
+MVM_KERNEL_IMAGE / MVM_ROOTFS_IMAGE (placeholder image files) (and
 MVM_INSECURE=1 if mvmd got --insecure, MVM_ENDPOINT then being h2c). The exit
 status is CMD's, or 1 if CMD succeeded but mvmd did not exit 0 on SIGTERM.
 The mvmd binary is BUILD_DIR/service/mvmd unless --mvmd or $MVMD names one.
@@ -34,6 +35,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEN_CERTS = os.path.join(REPO, "scripts", "gen-certs.sh")
+# What mvmd is given as --firecracker when a test does not name one.
+NO_FIRECRACKER = "/nonexistent/firecracker"
 
 
 def _die_with_parent():
@@ -51,7 +54,7 @@ class Mvmd:
     """One mvmd process on loopback ports and a unix socket in a temp dir."""
 
     def __init__(self, build_dir=None, extra_args=(), binary=None,
-                 ready_timeout=30.0, metrics=True, prefix=()):
+                 ready_timeout=30.0, metrics=True, prefix=(), env=None):
         if binary is None:
             binary = os.environ.get("MVMD") or os.path.join(
                 build_dir or os.path.join(REPO, "build"), "service", "mvmd")
@@ -60,6 +63,7 @@ class Mvmd:
         self.ready_timeout = ready_timeout
         self.metrics = metrics
         self.prefix = list(prefix)  # e.g. ["taskset", "-c", "0"]; must exec mvmd
+        self.mvmd_env = dict(env or {})  # extra environment for mvmd (changeable between starts)
         self.tmp = None
         self.proc = None
         self.tls_addr = self.insecure_addr = self.tcp_addr = None
@@ -78,6 +82,15 @@ class Mvmd:
     @property
     def log_path(self):
         return os.path.join(self.tmp, "mvmd.log")
+
+    @property
+    def kernel_image(self):
+        """A placeholder kernel file (pools need readable image files)."""
+        return os.path.join(self.tmp, "images", "vmlinux")
+
+    @property
+    def rootfs_image(self):
+        return os.path.join(self.tmp, "images", "rootfs.ext4")
 
     def cert(self, name):
         """Path of a file made by gen-certs.sh, e.g. cert("client.pem")."""
@@ -108,6 +121,10 @@ class Mvmd:
             os.mkdir(self.state_dir, 0o700)
             subprocess.run(["sh", GEN_CERTS, self.certs], check=True,
                            stdout=subprocess.DEVNULL)
+            os.mkdir(os.path.join(self.tmp, "images"))
+            for path in (self.kernel_image, self.rootfs_image):
+                with open(path, "wb") as f:
+                    f.truncate(1 << 16)
         ready = os.path.join(self.tmp, "ready")
         sock = os.path.join(self.tmp, "mvmd.sock")
         for stale in (ready, sock):
@@ -121,10 +138,15 @@ class Mvmd:
                 "--ready-file", ready]
         # Never the default metrics port: tests run side by side.
         args += ["--metrics-listen", "127.0.0.1:0" if self.metrics else "off"]
+        # Deterministic whatever the machine has on PATH: no Firecracker
+        # unless the test names one (the lifecycle suites do).
+        if not any(a == "--firecracker" or a.startswith("--firecracker=") for a in self.extra_args):
+            args += ["--firecracker", NO_FIRECRACKER]
         args += self.extra_args
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **self.mvmd_env),
                                      preexec_fn=_die_with_parent)
         self._wait_ready(ready)
         return self
@@ -191,9 +213,16 @@ class Mvmd:
         return rc
 
     def close(self):
-        """Kills mvmd if it still runs and removes the temp dir."""
+        """Kills mvmd if it still runs, then every process it left working
+        inside the temp dir (microVMs outlive mvmd by design), and removes
+        the temp dir."""
         self.kill()
         if self.tmp is not None:
+            for pid in processes_in(self.tmp):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
 
@@ -214,10 +243,29 @@ class Mvmd:
             "MVM_METRICS": self.metrics_addr or "",
             "MVM_STATE_DIR": self.state_dir,
             "MVMD_PID": str(self.proc.pid),
+            "MVM_KERNEL_IMAGE": self.kernel_image,
+            "MVM_ROOTFS_IMAGE": self.rootfs_image,
         }
         if self.insecure_addr:
             env["MVM_INSECURE"] = "1"
         return env
+
+
+def processes_in(directory):
+    """Pids of the processes whose working directory is inside directory
+    (mvmd runs each Firecracker in its instance's directory)."""
+    directory = os.path.realpath(directory)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink("/proc/%s/cwd" % entry)
+        except OSError:
+            continue
+        if cwd == directory or cwd.startswith(directory + "/"):
+            pids.append(int(entry))
+    return pids
 
 
 def _read_ready(path):

@@ -65,8 +65,8 @@ def tenant_msg(prefix, **kw):
 def pool_msg(tenant, name, **kw):
     kw.setdefault("vcpus", 1)
     kw.setdefault("mem_mib", 256)
-    kw.setdefault("kernel_image", "vmlinux")
-    kw.setdefault("rootfs_image", "rootfs.ext4")
+    kw.setdefault("kernel_image", MVMD.kernel_image)
+    kw.setdefault("rootfs_image", MVMD.rootfs_image)
     return P.Pool(tenant=tenant, name=name, **kw)
 
 
@@ -320,8 +320,11 @@ class InstanceTest(Base):
         self.new_pool(t.name, "p")
         i = self.c.instances.CreateInstance(I.CreateInstanceRequest(tenant=t.name, pool="p"),
                                             timeout=WAIT)
-        self.assertCode(C.UNIMPLEMENTED, self.c.instances.StartInstance,
-                        I.StartInstanceRequest(tenant=t.name, id=i.id))
+        # this node has no Firecracker: Start says exactly what is missing
+        err = self.assertCode(C.FAILED_PRECONDITION, self.c.instances.StartInstance,
+                              I.StartInstanceRequest(tenant=t.name, id=i.id))
+        self.assertIn("cannot run microVMs", err.details())
+        self.assertIn("/nonexistent/firecracker", err.details())
         # transitions CREATED does not allow are refused by the state machine
         for method in ("StopInstance", "SleepInstance", "WakeInstance"):
             with self.subTest(method=method):

@@ -1,8 +1,11 @@
 /* api_server_test.c - service/api through the real transport: an
- * in-process rpc_server on a Unix socket with api_start, driven by libmvmc.
- * Checks status codes on the wire, that refused and UNIMPLEMENTED lifecycle
- * calls change nothing, DeleteInstance rules, WatchInstances with
- * send_initial, GetInfo, the audit identity, and api_stop after a drain. */
+ * in-process rpc_server on a Unix socket with api_start, driven by libmvmc,
+ * on a node whose Firecracker is missing. Checks status codes on the wire,
+ * that pool images must exist, that refused lifecycle calls (and Start on a
+ * node that cannot run microVMs) change nothing, DeleteInstance from a live
+ * state, WatchInstances with send_initial, GetInfo, the audit identity, and
+ * api_stop after a drain. The lifecycle on a real or simulated Firecracker
+ * is tests/integration/lifecycle_test.py. */
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -19,6 +22,7 @@ extern const size_t mvm_descriptor_set_len;
 #define ST(x) MVM__V1__INSTANCE_STATE__INSTANCE_STATE_##x
 
 static rpc_server *srv;
+static char kernel[600], rootfs[600];
 
 static void *serve(void *arg) {
     mvm_error err;
@@ -63,6 +67,16 @@ static void setup_objects(mvmc_client *c) {
     pool_init(&p, "acme", "web");
     Mvm__V1__CreatePoolRequest cp = MVM__V1__CREATE_POOL_REQUEST__INIT;
     cp.pool = &p;
+    /* images must be readable files on the node */
+    p.kernel_image = "/nonexistent/vmlinux";
+    p.rootfs_image = rootfs;
+    CHECK_EQ_INT(call(c, PSVC, "CreatePool", &cp.base, NULL, &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "kernel_image") && strstr(err.msg, "/nonexistent/vmlinux") &&
+          strstr(err.msg, "No such file"));
+    p.kernel_image = "/tmp";
+    CHECK_EQ_INT(call(c, PSVC, "CreatePool", &cp.base, NULL, &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "not a regular file") != NULL);
+    p.kernel_image = kernel;
     CHECK_EQ_INT(call(c, PSVC, "CreatePool", &cp.base, NULL, &err), MVM_OK);
 
     Mvm__V1__GetTenantRequest gt = MVM__V1__GET_TENANT_REQUEST__INIT;
@@ -102,8 +116,8 @@ static void test_lifecycle(mvmc_client *c) {
     Mvm__V1__StartInstanceRequest r = MVM__V1__START_INSTANCE_REQUEST__INIT;
     r.tenant = "acme";
     r.id = i->id;
-    CHECK_EQ_INT(call(c, ISVC, "StartInstance", &r.base, NULL, &err), MVM_UNIMPLEMENTED);
-    CHECK(strstr(err.msg, "Firecracker") != NULL);
+    CHECK_EQ_INT(call(c, ISVC, "StartInstance", &r.base, NULL, &err), MVM_FAILED_PRECONDITION);
+    CHECK(strstr(err.msg, "cannot run microVMs") && strstr(err.msg, "/nonexistent/firecracker"));
     Mvm__V1__StopInstanceRequest s = MVM__V1__STOP_INSTANCE_REQUEST__INIT;
     s.tenant = "acme";
     s.id = i->id;
@@ -140,32 +154,44 @@ static void test_lifecycle(mvmc_client *c) {
     mvm__v1__instance__free_unpacked(i, NULL);
 }
 
-/* A running instance (state set in the store directly) cannot be deleted. */
+/* A RUNNING instance (state set in the store directly, no process) can be
+ * stopped and deleted; Start refuses it. */
 static void test_delete_live(mvmc_client *c, api_ctx *api) {
     mvm_error err;
     Mvm__V1__Instance *i = create_inst(c);
     if (!i)
         return;
-    CHECK_EQ_INT(store_instance_set_state(api->st, &test_who, "acme", i->id, 0, ST(RUNNING), 1,
+    CHECK_EQ_INT(store_instance_set_state(api->st, &test_who, "acme", i->id, 0, ST(RUNNING), 0,
+                                          NULL, NULL, NULL, &err),
+                 MVM_OK);
+    Mvm__V1__StartInstanceRequest r = MVM__V1__START_INSTANCE_REQUEST__INIT;
+    r.tenant = "acme";
+    r.id = i->id;
+    CHECK_EQ_INT(call(c, ISVC, "StartInstance", &r.base, NULL, &err), MVM_FAILED_PRECONDITION);
+    CHECK(strstr(err.msg, "RUNNING") != NULL);
+    Mvm__V1__StopInstanceRequest s = MVM__V1__STOP_INSTANCE_REQUEST__INIT;
+    s.tenant = "acme";
+    s.id = i->id;
+    Mvm__V1__Instance *st = NULL;
+    CHECK_EQ_INT(call(c, ISVC, "StopInstance", &s.base, (ProtobufCMessage **)&st, &err), MVM_OK);
+    CHECK(st && st->state == ST(STOPPED) && st->pid == 0 && !st->operation);
+    if (st)
+        mvm__v1__instance__free_unpacked(st, NULL);
+    CHECK_EQ_INT(store_instance_set_state(api->st, &test_who, "acme", i->id, 0, ST(RUNNING), 0,
                                           NULL, NULL, NULL, &err),
                  MVM_OK);
     Mvm__V1__DeleteInstanceRequest d = MVM__V1__DELETE_INSTANCE_REQUEST__INIT;
     d.tenant = "acme";
     d.id = i->id;
-    CHECK_EQ_INT(call(c, ISVC, "DeleteInstance", &d.base, NULL, &err), MVM_FAILED_PRECONDITION);
-    CHECK(strstr(err.msg, "RUNNING") != NULL);
-    Mvm__V1__StartInstanceRequest r = MVM__V1__START_INSTANCE_REQUEST__INIT;
-    r.tenant = "acme";
-    r.id = i->id;
-    CHECK_EQ_INT(call(c, ISVC, "StartInstance", &r.base, NULL, &err), MVM_FAILED_PRECONDITION);
-    Mvm__V1__StopInstanceRequest s = MVM__V1__STOP_INSTANCE_REQUEST__INIT;
-    s.tenant = "acme";
-    s.id = i->id;
-    CHECK_EQ_INT(call(c, ISVC, "StopInstance", &s.base, NULL, &err), MVM_UNIMPLEMENTED);
-    CHECK_EQ_INT(store_instance_set_state(api->st, &test_who, "acme", i->id, 0, ST(STOPPED), 0,
-                                          NULL, NULL, NULL, &err),
-                 MVM_OK);
     CHECK_EQ_INT(call(c, ISVC, "DeleteInstance", &d.base, NULL, &err), MVM_OK);
+    Mvm__V1__GetInstanceRequest g = MVM__V1__GET_INSTANCE_REQUEST__INIT;
+    g.tenant = "acme";
+    g.id = i->id;
+    CHECK_EQ_INT(call(c, ISVC, "GetInstance", &g.base, NULL, &err), MVM_NOT_FOUND);
+    /* its directory went with it */
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/%s", vmm_host_instances_dir(api->vmm), i->id);
+    CHECK(access(dir, F_OK) != 0);
     mvm__v1__instance__free_unpacked(i, NULL);
 }
 
@@ -193,6 +219,15 @@ static void test_watch(mvmc_client *c, mvmc_client *c2, api_ctx *api) {
     d.tenant = "acme";
     d.id = pre->id;
     CHECK_EQ_INT(call(c2, ISVC, "DeleteInstance", &d.base, NULL, &err), MVM_OK);
+    /* first the recorded intent: DESTROYED, DeleteInstance under way */
+    ev = NULL;
+    CHECK_EQ_INT(mvmc_stream_next(s, (ProtobufCMessage **)&ev, &err), MVM_OK);
+    CHECK(ev && ev->type == MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED &&
+          ev->instance->state == ST(DESTROYED) && ev->instance->operation &&
+          strcmp(ev->instance->operation->name, "DeleteInstance") == 0 &&
+          ev->instance->operation->from_state == ST(CREATED));
+    if (ev)
+        mvm__v1__instance_event__free_unpacked(ev, NULL);
     ev = NULL;
     CHECK_EQ_INT(mvmc_stream_next(s, (ProtobufCMessage **)&ev, &err), MVM_OK);
     CHECK(ev && ev->type == MVM__V1__INSTANCE_EVENT__TYPE__DELETED &&
@@ -242,7 +277,10 @@ static void test_info_and_audit(mvmc_client *c, api_ctx *api) {
     if (n) {
         CHECK_EQ_STR(n->version, "9.9.9-test");
         CHECK_EQ_STR(n->firecracker_version, "");
-        CHECK_EQ_STR(n->firecracker_status, "not configured (--firecracker)");
+        CHECK(!n->firecracker_ok);
+        CHECK(strstr(n->firecracker_status, "/nonexistent/firecracker is missing") != NULL);
+        CHECK(n->kvm_status && n->kvm_status[0]);
+        CHECK(n->capacity && n->capacity->offered_vcpus == 3 && n->capacity->running_vcpus == 0);
         CHECK(n->hostname && n->hostname[0]);
         CHECK(n->capacity && n->capacity->cpus > 0 && n->capacity->mem_mib > 0);
         CHECK(n->capacity && n->capacity->allocated_vcpus == 2 &&
@@ -277,7 +315,18 @@ int main(void) {
                      .descriptor_set_len = mvm_descriptor_set_len};
     mvm_error err;
     api_ctx *api = NULL;
-    api_options ao = {.state_dir = dir, .version = "9.9.9-test"};
+    api_options ao = {.state_dir = dir, .version = "9.9.9-test",
+                      .firecracker_bin = "/nonexistent/firecracker", .capacity_vcpus = 3};
+    snprintf(kernel, sizeof kernel, "%s/vmlinux", dir);
+    snprintf(rootfs, sizeof rootfs, "%s/rootfs.ext4", dir);
+    FILE *f = fopen(kernel, "w");
+    if (f)
+        fclose(f);
+    f = fopen(rootfs, "w");
+    if (f) {
+        fputs("a tiny disk", f);
+        fclose(f);
+    }
     if (rpc_server_new(&rc, &srv, &err) != MVM_OK || api_start(srv, &ao, &api, &err) != MVM_OK) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return 2;

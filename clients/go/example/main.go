@@ -40,6 +40,16 @@ func main() {
 	}
 }
 
+// envOr is the environment variable's value, or def when it is unset.
+// Pools name image files that must exist on the node (MVM_KERNEL_IMAGE,
+// MVM_ROOTFS_IMAGE).
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func tour(c *client.Client, name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -54,7 +64,9 @@ func tour(c *client.Client, name string) error {
 	fmt.Printf("created tenant %s (version %d)\n", t.Name, t.ResourceVersion)
 	_, err = c.Pools.CreatePool(ctx, &mvmv1.CreatePoolRequest{Pool: &mvmv1.Pool{
 		Tenant: name, Name: "web", Vcpus: 1, MemMib: 256,
-		KernelImage: "vmlinux", RootfsImage: "rootfs.ext4", BootArgs: "console=ttyS0",
+		KernelImage: envOr("MVM_KERNEL_IMAGE", "/var/lib/mvm/images/vmlinux"),
+		RootfsImage: envOr("MVM_ROOTFS_IMAGE", "/var/lib/mvm/images/rootfs.ext4"),
+		BootArgs:    "console=ttyS0",
 	}})
 	if err != nil {
 		return fmt.Errorf("create pool: %w", err)

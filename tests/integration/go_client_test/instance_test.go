@@ -30,7 +30,7 @@ func TestInstances(t *testing.T) {
 	_, err = cl.Instances.CreateInstance(ctx(t), &mvmv1.CreateInstanceRequest{Tenant: m.Name, Pool: "p"})
 	wantCode(t, "CreateInstance over max_instances", err, codes.ResourceExhausted)
 	_, err = cl.Instances.StartInstance(ctx(t), &mvmv1.StartInstanceRequest{Tenant: m.Name, Id: i.Id})
-	wantCode(t, "StartInstance without a driver", err, codes.Unimplemented)
+	wantCode(t, "StartInstance on a node without Firecracker", err, codes.FailedPrecondition)
 	_, err = cl.Instances.SleepInstance(ctx(t), &mvmv1.SleepInstanceRequest{Tenant: m.Name, Id: i.Id})
 	wantCode(t, "SleepInstance of a CREATED instance", err, codes.FailedPrecondition)
 	list, err := cl.Instances.ListInstances(ctx(t), &mvmv1.ListInstancesRequest{Tenant: m.Name, Pool: "p"})

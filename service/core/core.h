@@ -1,0 +1,136 @@
+/* core.h - the node's logic: instance lifecycle operations as recorded
+ * steps over the store (storage/) and the Firecracker driver (vmm/), the
+ * recovery pass that re-adopts running machines after a restart, the
+ * supervisor thread that notices processes ending and pumps their logs,
+ * and console streaming. The API layer calls this; it never calls vmm/.
+ *
+ * Operations. Start, Stop and Delete each record their intent in LMDB (the
+ * instance's `operation`) before their first side effect and their outcome
+ * after the last one, so that after SIGKILL at any point core_recover()
+ * finds the intent and finishes or undoes the operation: nothing is left
+ * half-done, no process, socket, directory or disk leaks.
+ *
+ * Concurrency. One operation at a time per instance: a second one, while
+ * the first runs, fails at once with ABORTED naming the one under way
+ * (callers retry; nothing waits behind a slow stop). Operations on
+ * different instances run in parallel. Every operation blocks (it talks to
+ * Firecracker, copies disks, fsyncs): call them from worker threads.
+ *
+ * Threads: all functions may be called from any thread, except
+ * core_recover (once, before serving) and core_free. Callbacks given to
+ * core_console_follow run on the supervisor thread or on the caller's
+ * thread (during the call) and must not block.
+ *
+ * Errors: mvm_error.h; each names the instance and the step that failed,
+ * keeping Firecracker's own fault_message.
+ */
+#ifndef MVM_CORE_H
+#define MVM_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mvm/v1/instance.pb-c.h"
+#include "mvm/v1/pool.pb-c.h"
+#include "mvm_error.h"
+#include "store.h"
+#include "vmm.h"
+
+typedef struct core core;
+
+/* vCPUs offered per host CPU by default. */
+#define CORE_VCPU_OVERCOMMIT 8
+
+typedef struct core_options {
+    store *st;                 /* borrowed; outlives the core */
+    vmm_host *vmm;             /* borrowed; outlives the core */
+    uint32_t stop_grace_ms;    /* Ctrl-Alt-Del to SIGKILL; 0: 5000 */
+    uint32_t capacity_vcpus;   /* offered to instances; 0: CORE_VCPU_OVERCOMMIT
+                                  times the online CPUs */
+    uint64_t capacity_mem_mib; /* 0: host memory less a reserve */
+} core_options;
+
+mvm_code core_new(const core_options *opt, core **out, mvm_error *err);
+/* Stops the supervisor thread and frees everything. Machines keep running
+ * (a later mvmd re-adopts them). No operation may be in flight. */
+void core_free(core *c);
+
+/* What recovery found and did, for the log and the tests. */
+typedef struct core_recovery {
+    unsigned adopted;      /* live instances whose process was re-attached */
+    unsigned lost;         /* live instances whose process was gone: FAILED */
+    unsigned finished;     /* interrupted operations completed */
+    unsigned rolled_back;  /* interrupted operations undone */
+    unsigned orphans_killed; /* Firecracker processes no record owns */
+    unsigned dirs_removed; /* instance directories no record owns */
+    int64_t elapsed_us;
+} core_recovery;
+
+/* Runs once at start, before serving: finishes or undoes interrupted
+ * operations, re-adopts every live instance's process (same pid, same
+ * start time, API answering), marks the others FAILED with the reason,
+ * kills Firecracker processes working in the state dir that no record
+ * owns, and removes directories no record owns. Each change is recorded
+ * (and so reaches Watch streams) like any other. */
+mvm_code core_recover(core *c, core_recovery *report, mvm_error *err);
+
+/* ---- instances ---- */
+
+/* Creates the record (address, MAC, TAP name) after checking the pool's
+ * images exist; prepares its directory and disk copy. */
+mvm_code core_instance_create(core *c, const store_actor *who,
+                              const Mvm__V1__CreateInstanceRequest *req,
+                              ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                              mvm_error *err);
+/* Boots CREATED or STOPPED instances: RUNNING with a Firecracker process. */
+mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant,
+                             const char *id, ProtobufCAllocator *alloc,
+                             Mvm__V1__Instance **out, mvm_error *err);
+/* Ctrl-Alt-Del, the grace period, then SIGKILL: STOPPED, disk kept. */
+mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
+                            const char *id, ProtobufCAllocator *alloc,
+                            Mvm__V1__Instance **out, mvm_error *err);
+/* From any state: kills the process, removes the directory, deletes the
+ * record and frees its address. */
+mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,
+                              const char *id, mvm_error *err);
+
+/* Checks that the image paths set in pool (kernel_image, rootfs_image,
+ * initrd_image; empty ones are skipped) name readable regular files on
+ * this node: INVALID_ARGUMENT naming the field and the path otherwise. */
+mvm_code core_pool_check_images(const Mvm__V1__Pool *pool, mvm_error *err);
+
+/* FAILED_PRECONDITION saying what the node lacks, or MVM_OK. */
+mvm_code core_can_run(const core *c, mvm_error *err);
+
+/* Offered capacity and what running instances hold. */
+typedef struct core_capacity {
+    uint32_t offered_vcpus;
+    uint64_t offered_mem_mib;
+    uint32_t running_vcpus;
+    uint64_t running_mem_mib;
+} core_capacity;
+void core_capacity_get(core *c, core_capacity *out);
+
+/* ---- console ---- */
+
+typedef struct core_console_sub core_console_sub;
+/* data: console bytes starting at offset. */
+typedef void (*core_console_data_fn)(void *arg, const uint8_t *data, size_t len,
+                                     uint64_t offset);
+/* The instance was deleted: no more data will come. */
+typedef void (*core_console_end_fn)(void *arg);
+
+/* Sends the console log of tenant/id (its newest tail_bytes, or all of it
+ * when 0) through data() before returning; then, when follow is set,
+ * registers for new output and returns the subscription in *sub (NULL
+ * when not following), with nothing lost or repeated at the seam. end() is
+ * called once if the instance is deleted while followed. */
+mvm_code core_console_follow(core *c, const char *tenant, const char *id, bool follow,
+                             uint32_t tail_bytes, core_console_data_fn data,
+                             core_console_end_fn end, void *arg, core_console_sub **sub,
+                             mvm_error *err);
+/* After this returns, no callback of sub runs again. NULL is fine. */
+void core_console_unfollow(core *c, core_console_sub *sub);
+
+#endif

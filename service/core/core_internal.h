@@ -1,0 +1,196 @@
+/* core_internal.h - what the service/core/ files share: the core struct,
+ * the per-instance runtime entries (which operation holds an instance, its
+ * machine, its logs, its console followers), the supervisor thread's
+ * commands, and small helpers. See core.h for the public face.
+ *
+ * Locks, in the order they may be taken:
+ *   core.tab_mu   the table of runtime entries and their reference counts
+ *   inst.mu       inst.busy and inst.m (the machine)
+ *   inst.con_mu   console followers
+ *   core.cap_mu   capacity counters
+ * A thread holding inst.busy (an operation, or the supervisor handling an
+ * exit) owns inst.m and may use it without inst.mu; others may not touch it.
+ */
+#ifndef MVM_CORE_INTERNAL_H
+#define MVM_CORE_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include "core.h"
+#include "instance_state.h"
+
+#define CORE_TABLE_SIZE 512
+
+typedef struct core_inst core_inst;
+
+/* What an epoll registration of the supervisor refers to. */
+typedef enum core_watch_kind { CORE_WATCH_PROC, CORE_WATCH_CONSOLE, CORE_WATCH_FCLOG } core_watch_kind;
+
+typedef struct core_watch {
+    core_watch_kind kind;
+    core_inst *inst;
+    int fd;          /* registered fd, -1 when not registered */
+} core_watch;
+
+typedef struct core_held {
+    struct core_held *next;
+    uint64_t offset;
+    size_t len;
+    uint8_t data[];
+} core_held;
+
+struct core_console_sub {
+    core_console_sub *next, *prev;
+    core_inst *inst;           /* holds a reference */
+    core_console_data_fn data;
+    core_console_end_fn end;
+    void *arg;
+    bool hold;                 /* still sending the log: queue new output */
+    core_held *held, **held_tail;
+    size_t held_bytes;
+    uint64_t next_offset;      /* first byte not yet delivered */
+    bool ended;
+};
+
+struct core_inst {
+    core_inst *hnext;
+    core *core;
+    int refs;                  /* under core.tab_mu */
+    bool in_table;
+    char id[24];
+    char tenant[64];
+    char dir[PATH_MAX];
+
+    pthread_mutex_t mu;
+    const char *busy;          /* the operation holding the instance, or NULL */
+    vmm_machine *m;
+    uint32_t vcpus;            /* counted in running capacity while m is set */
+    uint64_t mem_mib;
+
+    vmm_logpipe *console, *fclog; /* opened once the directory exists (set
+                                     under mu), closed when the entry is freed */
+    core_watch w_proc, w_console, w_fclog;
+
+    pthread_mutex_t con_mu;
+    core_console_sub *subs;
+};
+
+typedef enum core_cmd_kind {
+    CORE_CMD_ADD,      /* register a watch */
+    CORE_CMD_DEL,      /* unregister a watch */
+    CORE_CMD_STOP,
+} core_cmd_kind;
+
+typedef struct core_cmd {
+    struct core_cmd *next;
+    core_cmd_kind kind;
+    core_watch *w;
+    bool done;
+} core_cmd;
+
+struct core {
+    core_options opt;
+    store *st;
+    vmm_host *vmm;
+
+    pthread_mutex_t tab_mu;
+    core_inst *tab[CORE_TABLE_SIZE];
+
+    /* supervisor */
+    pthread_t sup;
+    bool sup_running;
+    int sup_epfd, sup_evfd;
+    pthread_mutex_t sup_mu;
+    pthread_cond_t sup_cv;
+    core_cmd *cmds, **cmds_tail;
+
+    pthread_mutex_t cap_mu;
+    uint32_t offered_vcpus, running_vcpus;
+    uint64_t offered_mem_mib, running_mem_mib;
+};
+
+/* ---- runtime entries (core_inst.c) ---- */
+
+/* The entry for id (tenant names its directory), created if absent; with
+ * a reference the caller drops with core_inst_unref. */
+core_inst *core_inst_get(core *c, const char *tenant, const char *id, mvm_error *err);
+/* The entry for id if it exists (with a reference), else NULL. */
+core_inst *core_inst_find(core *c, const char *id);
+void core_inst_unref(core_inst *in);
+/* Removes the entry from the table (deleted instance); references held
+ * elsewhere stay valid until dropped. */
+void core_inst_forget(core_inst *in);
+/* Claims the instance for operation op: ABORTED naming the one under way. */
+mvm_code core_inst_claim(core_inst *in, const char *op, mvm_error *err);
+void core_inst_release(core_inst *in);
+/* Opens the instance's console and Firecracker logs (once) and has the
+ * supervisor pump them. */
+mvm_code core_inst_open_logs(core_inst *in, mvm_error *err);
+/* Pumps both logs now (e.g. before reading an error out of them). */
+void core_inst_pump_logs(core_inst *in);
+/* Pumps once more, then stops pumping (the instance is being deleted). The
+ * logs stay open, readable by followers still holding the entry, until the
+ * entry is freed. */
+void core_inst_stop_logs(core_inst *in);
+/* Gives the instance its machine, watched for exit; vcpus/mem_mib were
+ * reserved by the caller (core_cap_reserve or core_cap_force). */
+void core_inst_attach(core_inst *in, vmm_machine *m, uint32_t vcpus, uint64_t mem_mib);
+/* Takes the machine back: no longer watched, its capacity released; NULL
+ * if none. */
+vmm_machine *core_inst_detach(core_inst *in);
+
+/* ---- capacity (core_inst.c) ---- */
+
+/* Reserves vcpus/mem of running capacity: RESOURCE_EXHAUSTED if the node's
+ * offer would be exceeded. */
+mvm_code core_cap_reserve(core *c, uint32_t vcpus, uint64_t mem_mib, const char *id,
+                          mvm_error *err);
+/* Counts capacity without checking (re-adopted machines run already). */
+void core_cap_force(core *c, uint32_t vcpus, uint64_t mem_mib);
+void core_cap_release(core *c, uint32_t vcpus, uint64_t mem_mib);
+
+/* ---- supervisor (core_supervisor.c) ---- */
+
+mvm_code core_sup_start(core *c, mvm_error *err);
+void core_sup_stop(core *c);
+/* Registers / unregisters w->fd; returns once the supervisor has done it
+ * (so after core_sup_del no event for w is being handled). */
+void core_sup_add(core *c, core_watch *w);
+void core_sup_del(core *c, core_watch *w);
+
+/* ---- operations and recovery (core_ops.c) ---- */
+
+/* An actor for mvmd's own changes (recovery, the supervisor). */
+extern const store_actor core_self_actor;
+/* Records the end of an instance's process noticed by the supervisor (the
+ * instance is claimed by the caller; m already detached). */
+void core_record_exit(core *c, core_inst *in, vmm_machine *m);
+/* Why a machine ended, from its wait status and its logs. */
+void core_describe_exit(core_inst *in, vmm_machine *m, char *buf, size_t cap, bool *clean);
+/* Fills a timestamp with the current time. */
+void core_now(Google__Protobuf__Timestamp *ts);
+
+/* ---- failpoints (core_failpoint.c) ---- */
+
+/* Reads MVMD_FAILPOINTS (core_new does, once). */
+void core_failpoints_load(void);
+/* If name is armed: SIGKILL this process, or pause. Names:
+ *   create.recorded     record written, directory and disk not yet
+ *   start.intent        intent recorded, nothing spawned
+ *   start.spawned       Firecracker running, not configured
+ *   start.booted        guest booted, RUNNING not yet recorded
+ *   stop.intent         intent recorded, process untouched
+ *   stop.killed         process gone, STOPPED not yet recorded
+ *   delete.intent       DESTROYED recorded, process untouched
+ *   delete.removed      process and directory gone, record still there */
+void core_failpoint(const char *name);
+
+/* ---- console (core_console.c) ---- */
+
+/* Called by the supervisor for each chunk pumped from the console. */
+void core_console_deliver(void *inst, const uint8_t *data, size_t len, uint64_t offset);
+/* Ends every follower of in (instance deleted). */
+void core_console_end_all(core_inst *in);
+
+#endif

@@ -1,0 +1,270 @@
+/* core_recover.c - what mvmd does at start, before serving, to make every
+ * record match reality after a stop or a crash:
+ *   - an interrupted Delete (state DESTROYED) is finished;
+ *   - an interrupted Start is undone (its process, if any, killed), the
+ *     state left as it was and the interruption kept as last_error;
+ *   - an interrupted Stop is finished (STOPPED);
+ *   - each live instance's process is re-adopted if it still runs (same pid,
+ *     same start time, same boot, its API answering), else the instance is
+ *     FAILED with the reason;
+ *   - Firecracker processes working in an instance directory that no record
+ *     owns are killed, and directories no record owns are removed.
+ * Every change goes through the store like any other, so it is audited and
+ * published to watchers. */
+#include "core_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S(x) MVM__V1__INSTANCE_STATE__INSTANCE_STATE_##x
+
+static const store_actor recovery_actor = {"mvmd", "mvmd/recovery"};
+
+/* A copy of what recovery needs of each record (the foreach callback may
+ * not call back into the store). */
+typedef struct rec_item {
+    char tenant[64], id[24];
+    Mvm__V1__InstanceState state;
+    char op[32];
+    pid_t pid;
+    uint64_t start_ticks;
+    char boot_id[64];
+    uint32_t vcpus;
+    uint64_t mem_mib;
+} rec_item;
+
+typedef struct rec_list {
+    rec_item *items;
+    size_t n, cap;
+    bool oom;
+} rec_list;
+
+static bool collect(void *arg, const Mvm__V1__Instance *i) {
+    rec_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        rec_item *it = realloc(l->items, cap * sizeof *it);
+        if (!it) {
+            l->oom = true;
+            return false;
+        }
+        l->items = it;
+        l->cap = cap;
+    }
+    rec_item *r = &l->items[l->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->tenant, sizeof r->tenant, "%s", i->tenant);
+    snprintf(r->id, sizeof r->id, "%s", i->id);
+    r->state = i->state;
+    if (i->operation && i->operation->name)
+        snprintf(r->op, sizeof r->op, "%s", i->operation->name);
+    if (i->process) {
+        r->pid = i->process->pid;
+        r->start_ticks = i->process->start_ticks;
+        snprintf(r->boot_id, sizeof r->boot_id, "%s", i->process->boot_id ? i->process->boot_id : "");
+    }
+    r->vcpus = i->vcpus;
+    r->mem_mib = i->mem_mib;
+    return true;
+}
+
+static void change(core *c, rec_item *r, const store_instance_change *ch) {
+    mvm_error e;
+    if (store_instance_change_apply(c->st, &recovery_actor, r->tenant, r->id, ch, NULL, NULL,
+                                    &e) != MVM_OK)
+        fprintf(stderr, "mvmd: recovery: instance %s: cannot record: %s\n", r->id, e.msg);
+}
+
+/* Removes leftovers of interrupted disk copies in an instance directory. */
+static void remove_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 4 && strcmp(e->d_name + n - 4, ".tmp") == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+static void finish_delete(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    mvm_error e;
+    if (vmm_dir_remove(in->dir, &e) != MVM_OK ||
+        store_instance_delete(c->st, &recovery_actor, r->tenant, r->id,
+                              1u << S(DESTROYED), &e) != MVM_OK) {
+        fprintf(stderr, "mvmd: recovery: cannot finish deleting %s: %s\n", r->id, e.msg);
+        return;
+    }
+    core_inst_stop_logs(in);
+    core_inst_forget(in);
+    rep->finished++;
+}
+
+/* Re-adopts a live instance's process, or records it lost. */
+static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    char why[MVM_ERROR_MSG_MAX];
+    vmm_machine *m = NULL;
+    mvm_error e;
+    if (!r->pid) {
+        snprintf(why, sizeof why, "no Firecracker process was recorded for this %s instance",
+                 instance_state_name(r->state));
+    } else if (strcmp(r->boot_id, vmm_boot_id()) != 0) {
+        snprintf(why, sizeof why,
+                 "the node restarted since its Firecracker process (pid %d) was started",
+                 (int)r->pid);
+    } else if (vmm_machine_adopt(c->vmm, r->id, in->dir, r->pid, r->start_ticks, &m, &e) !=
+               MVM_OK) {
+        snprintf(why, sizeof why, "%.400s while mvmd was not running", e.msg);
+        if (e.code == MVM_UNAVAILABLE) /* alive but deaf: it cannot be driven */
+            vmm_proc_kill(r->pid, r->start_ticks);
+    } else {
+        /* The record follows what the machine says: paused is WARM. */
+        char st[32];
+        if (vmm_machine_state(m, st, sizeof st, &e) == MVM_OK) {
+            Mvm__V1__InstanceState want = strcmp(st, "Paused") == 0 ? S(WARM)
+                                          : strcmp(st, "Running") == 0 ? S(RUNNING)
+                                                                       : r->state;
+            if (want != r->state) {
+                store_instance_change ch = {.set_state = true, .state = want};
+                change(c, r, &ch);
+            }
+        }
+        core_cap_force(c, r->vcpus, r->mem_mib);
+        core_inst_attach(in, m, r->vcpus, r->mem_mib);
+        rep->adopted++;
+        return;
+    }
+    store_instance_change ch = {.set_state = true, .state = S(FAILED), .set_process = true,
+                                .process = NULL, .last_error = why};
+    change(c, r, &ch);
+    vmm_dir_clean_runtime(in->dir);
+    fprintf(stderr, "mvmd: recovery: instance %s FAILED: %s\n", r->id, why);
+    rep->lost++;
+}
+
+static void recover_one(core *c, rec_item *r, core_recovery *rep) {
+    mvm_error e;
+    core_inst *in = core_inst_get(c, r->tenant, r->id, &e);
+    if (!in) {
+        fprintf(stderr, "mvmd: recovery: %s: %s\n", r->id, e.msg);
+        return;
+    }
+    bool has_dir = access(in->dir, F_OK) == 0;
+    if (has_dir) {
+        remove_tmp(in->dir);
+        if (core_inst_open_logs(in, &e) != MVM_OK)
+            fprintf(stderr, "mvmd: recovery: instance %s logs: %s\n", r->id, e.msg);
+    }
+    if (r->state == S(DESTROYED)) {
+        finish_delete(c, in, r, rep); /* its process, if any, dies as an orphan */
+    } else if (strcmp(r->op, "StartInstance") == 0) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "StartInstance was interrupted (mvmd stopped before it finished); the "
+                 "instance stays %s", instance_state_name(r->state));
+        store_instance_change ch = {.set_operation = true, .operation = NULL,
+                                    .last_error = why};
+        change(c, r, &ch);
+        vmm_dir_clean_runtime(in->dir);
+        rep->rolled_back++;
+    } else if (strcmp(r->op, "StopInstance") == 0) {
+        vmm_proc_kill(r->pid, r->start_ticks);
+        vmm_dir_clean_runtime(in->dir);
+        store_instance_change ch = {.set_state = true, .state = S(STOPPED), .set_process = true,
+                                    .process = NULL, .set_operation = true, .operation = NULL};
+        change(c, r, &ch);
+        rep->finished++;
+    } else if (r->op[0]) {
+        /* an operation this build does not know: clear it, say so */
+        char why[160];
+        snprintf(why, sizeof why, "%s was interrupted and is unknown to this mvmd", r->op);
+        store_instance_change ch = {.set_operation = true, .operation = NULL, .last_error = why};
+        change(c, r, &ch);
+        rep->rolled_back++;
+        if (instance_state_live(r->state))
+            adopt(c, in, r, rep);
+    } else if (instance_state_live(r->state)) {
+        adopt(c, in, r, rep);
+    } else if (has_dir) {
+        vmm_dir_clean_runtime(in->dir);
+    }
+    core_inst_unref(in);
+}
+
+/* Kills processes in instance dirs that are not an adopted machine. */
+static void kill_orphan(void *arg, pid_t pid, uint64_t ticks, const char *id) {
+    void **a = arg;
+    core *c = a[0];
+    core_recovery *rep = a[1];
+    core_inst *in = core_inst_find(c, id);
+    bool owned = false;
+    if (in) {
+        pthread_mutex_lock(&in->mu);
+        owned = in->m && vmm_machine_pid(in->m) == pid && vmm_machine_start_ticks(in->m) == ticks;
+        pthread_mutex_unlock(&in->mu);
+        core_inst_unref(in);
+    }
+    if (owned)
+        return;
+    fprintf(stderr, "mvmd: recovery: killing process %d working in %s/%s: no instance owns it\n",
+            (int)pid, vmm_host_instances_dir(c->vmm), id);
+    vmm_proc_kill(pid, ticks);
+    rep->orphans_killed++;
+}
+
+static void remove_stray_dirs(core *c, core_recovery *rep) {
+    const char *root = vmm_host_instances_dir(c->vmm);
+    DIR *d = opendir(root);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        core_inst *in = core_inst_find(c, e->d_name);
+        if (in) {
+            core_inst_unref(in);
+            continue;
+        }
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", root, e->d_name) >= (int)sizeof path)
+            continue;
+        mvm_error err;
+        if (vmm_dir_remove(path, &err) == MVM_OK) {
+            fprintf(stderr, "mvmd: recovery: removed %s: no instance owns it\n", path);
+            rep->dirs_removed++;
+        }
+    }
+    closedir(d);
+}
+
+mvm_code core_recover(core *c, core_recovery *rep, mvm_error *err) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(rep, 0, sizeof *rep);
+    rec_list l = {0};
+    mvm_code rc = store_instance_foreach(c->st, NULL, NULL, collect, &l, NULL, err);
+    if (!rc && l.oom)
+        rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "recovery: out of memory");
+    if (rc) {
+        free(l.items);
+        return rc;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        recover_one(c, &l.items[i], rep);
+    free(l.items);
+    void *arg[2] = {c, rep};
+    vmm_proc_scan(c->vmm, kill_orphan, arg);
+    remove_stray_dirs(c, rep);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rep->elapsed_us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    return MVM_OK;
+}

@@ -1,0 +1,233 @@
+/* vmm.h - the Firecracker driver: the whole public face of service/vmm/.
+ *
+ * The driver knows Firecracker and Linux processes, nothing of tenants,
+ * pools or LMDB: core/ decides what runs and records it; vmm/ makes it so.
+ *
+ * One Firecracker process per instance ("machine"). Each runs with its
+ * working directory set to the instance's own directory and is given only
+ * relative paths (api.sock, rootfs.ext4, v.sock, the FIFOs below), so a
+ * snapshot taken of one instance names files that every clone finds in its
+ * own directory, and socket paths stay short whatever the state dir.
+ *
+ *   <state>/instances/<id>/
+ *       api.sock        Firecracker's API socket (removed when it ends)
+ *       console.fifo    the guest's serial output (Firecracker's stdout),
+ *                       pumped by mvmd into console.log
+ *       console.log     the last console bytes, bounded (oldest dropped)
+ *       fc.fifo         Firecracker's own log (--log-path), pumped into
+ *       firecracker.log the last log bytes, bounded
+ *       metrics.fifo    Firecracker's metrics (--metrics-path), JSON lines
+ *       stderr.log      Firecracker's stderr (panics), appended
+ *       rootfs.ext4     the instance's own disk (reflink or sparse copy)
+ *       v.sock          hybrid vsock socket (v.sock_<port> for guest->host)
+ *
+ * Threads: every function may be called from any thread; a vmm_machine is
+ * used by one thread at a time (core/ serialises operations per instance),
+ * except vmm_machine_pid/pidfd/start_ticks, which are constant. Nothing here
+ * runs callbacks. Functions that talk to Firecracker block (bounded by
+ * timeouts): call them from worker threads, never from an I/O loop.
+ *
+ * Errors: the one convention of mvm_error.h. A Firecracker API error keeps
+ * Firecracker's fault_message and says which call failed:
+ *   "PUT /boot-source: 400: Invalid kernel path ... (firecracker)".
+ * FAILED_PRECONDITION when the host cannot run machines (see vmm_host_ready),
+ * UNAVAILABLE when the process ended or stopped answering, DEADLINE_EXCEEDED
+ * when a call timed out, INVALID_ARGUMENT for Firecracker's 400 answers to
+ * configuration derived from user input, INTERNAL for the rest.
+ */
+#ifndef MVM_VMM_H
+#define MVM_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mvm_error.h"
+
+/* ---- the host: binaries, KVM, directories ---- */
+
+typedef struct vmm_host_config {
+    const char *state_dir;   /* instances live under <state_dir>/instances/ */
+    const char *firecracker; /* path, or a name looked up on PATH; NULL: "firecracker" */
+    const char *jailer;      /* reserved for the jailer (not used yet); NULL: none */
+    const char *kvm_device;  /* NULL: /dev/kvm */
+    uint32_t api_timeout_ms; /* per API call; 0: 10000 */
+    uint32_t start_timeout_ms; /* process start to API socket answering; 0: 5000 */
+    size_t console_max_bytes;  /* console.log cap; 0: 1 MiB */
+} vmm_host_config;
+
+/* What the host can run, found by vmm_host_new's probe. */
+typedef struct vmm_probe {
+    char fc_path[4096];       /* resolved binary path, "" when not found */
+    char fc_version[32];      /* "1.10.1" from the binary's own API, "" if unknown */
+    unsigned fc_major, fc_minor, fc_patch;
+    bool fc_ok;               /* usable: found, answers, version supported */
+    char fc_status[512];      /* "ok" or exactly why not */
+    char snapshot_version[32];/* snapshot data format this binary writes ("" if unknown) */
+    bool kvm_ok;
+    char kvm_status[512];     /* "ok" or exactly why not */
+} vmm_probe;
+
+/* The oldest Firecracker the driver supports. */
+#define VMM_FC_MIN_MAJOR 1
+#define VMM_FC_MIN_MINOR 10
+
+typedef struct vmm_host vmm_host;
+
+/* Copies cfg, creates <state_dir>/instances/ and probes the host: runs
+ * `firecracker --version` and `--snapshot-version`, starts one process to
+ * ask GET /version of its API, and checks that the KVM device opens and
+ * answers KVM_GET_API_VERSION. A missing or unusable Firecracker or KVM is
+ * not an error here (the probe says why in vmm_host_probe()); errors are
+ * for a state dir that cannot be used. Blocks for up to a few seconds. */
+mvm_code vmm_host_new(const vmm_host_config *cfg, vmm_host **out, mvm_error *err);
+void vmm_host_free(vmm_host *h);
+const vmm_probe *vmm_host_probe(const vmm_host *h);
+/* MVM_OK when machines can run; else FAILED_PRECONDITION saying exactly
+ * what is missing ("Firecracker: ... ; KVM: ..."). */
+mvm_code vmm_host_ready(const vmm_host *h, mvm_error *err);
+/* True if the probed Firecracker is at least major.minor (gates newer API). */
+bool vmm_host_fc_at_least(const vmm_host *h, unsigned major, unsigned minor);
+/* Writes <state_dir>/instances/<id> into buf. */
+void vmm_instance_dir(const vmm_host *h, const char *id, char *buf, size_t cap);
+const char *vmm_host_instances_dir(const vmm_host *h);
+const vmm_host_config *vmm_host_config_of(const vmm_host *h);
+
+/* Parses "Firecracker v1.10.1" (a line of --version output) into "1.10.1"
+ * and its numbers; false if out is not such a line. */
+bool vmm_parse_fc_version(const char *out, char *version, size_t vlen, unsigned *major,
+                          unsigned *minor, unsigned *patch);
+
+/* ---- a machine: one Firecracker process ---- */
+
+typedef struct vmm_machine vmm_machine;
+
+/* What to boot. Paths are host paths (absolute) except rootfs, which is
+ * relative to the instance directory. */
+typedef struct vmm_boot_spec {
+    uint32_t vcpus;
+    uint32_t mem_mib;
+    const char *kernel;
+    const char *initrd;      /* NULL or "": none */
+    const char *boot_args;
+    const char *rootfs;      /* "rootfs.ext4"; NULL: no disk */
+    const char *mmds_json;   /* MMDS V2 data store contents; NULL: none */
+    uint32_t vsock_cid;      /* 0: no vsock device */
+    const char *tap;         /* host TAP name; NULL: no network interface */
+    const char *guest_mac;
+} vmm_boot_spec;
+
+/* Starts a Firecracker process for instance id in dir (which must exist):
+ * its own session, cwd dir, stdin /dev/null, stdout the console FIFO,
+ * stderr stderr.log, --log-path fc.fifo, --metrics-path metrics.fifo.
+ * Returns once its API socket answers. On failure nothing is left running
+ * and the message says what Firecracker printed. */
+mvm_code vmm_machine_spawn(vmm_host *h, const char *id, const char *dir, vmm_machine **out,
+                           mvm_error *err);
+/* Configures (machine-config, boot-source, drives, network, vsock, MMDS)
+ * and sends InstanceStart. The first failing call is named in err. */
+mvm_code vmm_machine_boot(vmm_machine *m, const vmm_boot_spec *spec, mvm_error *err);
+/* Re-attaches to a process started earlier (by this or a previous mvmd):
+ * checks that pid is alive, is the same process (start_ticks matches
+ * /proc/<pid>/stat), runs in dir, and that its API socket answers.
+ * NOT_FOUND when the process is gone or is another one; UNAVAILABLE when
+ * it lives but does not answer. */
+mvm_code vmm_machine_adopt(vmm_host *h, const char *id, const char *dir, pid_t pid,
+                           uint64_t start_ticks, vmm_machine **out, mvm_error *err);
+
+/* "Not started", "Running" or "Paused", from GET / (InstanceInfo.state). */
+mvm_code vmm_machine_state(vmm_machine *m, char *state, size_t cap, mvm_error *err);
+mvm_code vmm_machine_pause(vmm_machine *m, mvm_error *err);
+mvm_code vmm_machine_resume(vmm_machine *m, mvm_error *err);
+/* SendCtrlAltDel: a guest that honours it shuts down (Firecracker exits). */
+mvm_code vmm_machine_ctrl_alt_del(vmm_machine *m, mvm_error *err);
+/* PUT /mmds: replaces the MMDS data store. */
+mvm_code vmm_machine_mmds_put(vmm_machine *m, const char *json, mvm_error *err);
+/* Full snapshot (the machine must be paused); paths relative to its dir. */
+mvm_code vmm_machine_snapshot_create(vmm_machine *m, const char *state_path,
+                                     const char *mem_path, mvm_error *err);
+/* /snapshot/load on a fresh process (mem_path: File backend). */
+mvm_code vmm_machine_snapshot_load(vmm_machine *m, const char *state_path,
+                                   const char *mem_path, bool resume, mvm_error *err);
+
+/* Waits up to timeout_ms for the process to end. Returns true if it ended;
+ * *status (if not NULL) gets its wait status when mvmd is its parent, -1
+ * when it was adopted (another process reaps it). */
+bool vmm_machine_wait(vmm_machine *m, int timeout_ms, int *status);
+/* SIGKILL, then waits for it to end (reaping it if it is our child). */
+void vmm_machine_kill(vmm_machine *m);
+/* True once the process has ended (non-blocking; reaps a child). */
+bool vmm_machine_exited(vmm_machine *m, int *status);
+/* Frees the handle. Does not stop the process: machines outlive mvmd. */
+void vmm_machine_free(vmm_machine *m);
+
+pid_t vmm_machine_pid(const vmm_machine *m);
+/* A pidfd for the process (readable when it ends), owned by the machine. */
+int vmm_machine_pidfd(const vmm_machine *m);
+/* The process's start time (clock ticks since boot, /proc/<pid>/stat). */
+uint64_t vmm_machine_start_ticks(const vmm_machine *m);
+/* The last `cap - 1` bytes of stderr.log and firecracker.log, for messages. */
+void vmm_machine_diagnostics(const vmm_machine *m, char *buf, size_t cap);
+
+/* Removes the process's sockets (api.sock, v.sock*) and FIFOs from dir,
+ * keeping the disk and the logs. For after the process ended. */
+void vmm_dir_clean_runtime(const char *dir);
+/* Removes dir and everything in it. */
+mvm_code vmm_dir_remove(const char *dir, mvm_error *err);
+
+/* Reads the last cap-1 bytes of path into buf ("" if absent). */
+void vmm_file_tail(const char *path, char *buf, size_t cap);
+
+/* ---- processes ---- */
+
+/* The boot id of this host's kernel (/proc/sys/kernel/random/boot_id). */
+const char *vmm_boot_id(void);
+/* Start time (ticks since boot) of pid, or 0 if it does not exist. */
+uint64_t vmm_proc_start_ticks(pid_t pid);
+/* Calls fn for every process whose working directory is inside
+ * <state_dir>/instances/, with the instance id (the directory's name). */
+typedef void (*vmm_proc_fn)(void *arg, pid_t pid, uint64_t start_ticks, const char *id);
+void vmm_proc_scan(const vmm_host *h, vmm_proc_fn fn, void *arg);
+/* SIGKILLs pid if it still is the process that started at start_ticks. */
+void vmm_proc_kill(pid_t pid, uint64_t start_ticks);
+
+/* ---- disks ---- */
+
+/* Copies src to dst (created with mode 0600, failing if it exists):
+ * a reflink (FICLONE) where the filesystem shares blocks, else a sparse
+ * copy that skips holes. Then grows it to min_bytes if smaller. Writes
+ * dst through a temporary name and renames it, so dst is whole or absent.
+ * *reflinked (if not NULL) says which way it went. */
+mvm_code vmm_disk_copy(const char *src, const char *dst, uint64_t min_bytes, bool *reflinked,
+                       mvm_error *err);
+
+/* ---- logs pumped from FIFOs ---- */
+
+/* A FIFO that a Firecracker process writes (console, its own log), pumped
+ * by mvmd into a bounded file: when the file passes max_bytes, it is cut to
+ * its newest three quarters. Offsets count every byte ever pumped, so
+ * readers can follow: the file holds [end - size, end). */
+typedef struct vmm_logpipe vmm_logpipe;
+
+/* Creates (if absent) <dir>/<fifo_name> and opens it for reading, with
+ * <dir>/<file_name> as the bounded file. */
+mvm_code vmm_logpipe_open(const char *dir, const char *fifo_name, const char *file_name,
+                          size_t max_bytes, vmm_logpipe **out, mvm_error *err);
+void vmm_logpipe_close(vmm_logpipe *lp);
+/* The read end (non-blocking), for epoll. */
+int vmm_logpipe_fd(const vmm_logpipe *lp);
+/* Reads what the FIFO holds and appends it to the file. For each chunk
+ * read, calls fn(arg, bytes, len, offset) (offset of the chunk's first
+ * byte) when fn is not NULL. Returns the number of bytes pumped. */
+typedef void (*vmm_logpipe_fn)(void *arg, const uint8_t *data, size_t len, uint64_t offset);
+size_t vmm_logpipe_pump(vmm_logpipe *lp, vmm_logpipe_fn fn, void *arg);
+/* Total bytes ever pumped (the offset just past the newest byte). */
+uint64_t vmm_logpipe_end(const vmm_logpipe *lp);
+/* Reads up to cap bytes of the file starting at offset `from` (clamped to
+ * what the file still holds); *first gets the offset of the first byte
+ * returned. Returns the byte count. */
+size_t vmm_logpipe_read(vmm_logpipe *lp, uint64_t from, uint8_t *buf, size_t cap,
+                        uint64_t *first);
+
+#endif
