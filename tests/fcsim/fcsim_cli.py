@@ -197,6 +197,29 @@ def parse(argv):
     return opts
 
 
+ERROR_KINDS = {
+    "ENOENT": "NotFound", "EACCES": "PermissionDenied", "EPERM": "PermissionDenied",
+    "EADDRINUSE": "AddrInUse", "EADDRNOTAVAIL": "AddrNotAvailable",
+    "ECONNREFUSED": "ConnectionRefused", "EEXIST": "AlreadyExists",
+    "ENOTDIR": "NotADirectory", "EISDIR": "IsADirectory", "EINVAL": "InvalidInput",
+    "ENAMETOOLONG": "InvalidFilename", "EROFS": "ReadOnlyFilesystem", "ENOSPC": "StorageFull",
+    "EBUSY": "ResourceBusy", "ELOOP": "FilesystemLoop", "ENXIO": "Uncategorized",
+}
+
+
+def rust_os_debug(e):
+    """Rust's `{:?}` of an io::Error from the OS."""
+    import errno as _errno
+    from fcsim_serde import rust_debug_str
+    kind = ERROR_KINDS.get(_errno.errorcode.get(e.errno, ""), "Uncategorized")
+    return "Os { code: %d, kind: %s, message: %s }" % (e.errno, kind,
+                                                      rust_debug_str(os.strerror(e.errno)))
+
+
+def os_text(e):
+    return "%s (os error %d)" % (os.strerror(e.errno), e.errno)
+
+
 def signal_of(value):
     """"SIGKILL" / "KILL" / 9 -> signal number, None -> None."""
     if value is None:
@@ -226,7 +249,8 @@ def install_signal_handlers(sim):
 
 def apply_startup_options(sim, opts):
     """--log-path/--level/..., the 'Running' line, --metrics-path,
-    --metadata. Returns an error text (exit 1) or None."""
+    --metadata. Returns None or (error text, its Rust Debug form): the
+    process then exits with 1."""
     cfg = {"log_path": opts["log-path"], "level": None,
            "show_level": True if opts["show-level"] else None,
            "show_log_origin": True if opts["show-log-origin"] else None}
@@ -236,16 +260,20 @@ def apply_startup_options(sim, opts):
     try:
         sim.logger.update(cfg)
     except OSError as e:
-        return "Could not initialize logger: Failed to open target file: %s (os error %d)" % (
-            os.strerror(e.errno), e.errno)
+        return ("Could not initialize logger: Failed to open target file: " + os_text(e),
+                "LoggerInitialization(LoggerUpdateError(%s))" % rust_os_debug(e))
     sim.logger.info("main", "Running Firecracker v%s" % sim.version)
     if opts["metrics-path"] is not None:
         err = sim.metrics.init(opts["metrics-path"])
         if err:
-            return "Could not initialize metrics: Cannot initialize the metrics system due to " \
-                   "bad user input: " + err
+            from fcsim_serde import rust_debug_str
+            return ("Could not initialize metrics: Cannot initialize the metrics system due to "
+                    "bad user input: " + err,
+                    "MetricsInitialization(InitializationFailure(%s))" % rust_debug_str(err))
     if opts["seccomp-filter"] is not None and not os.path.exists(opts["seccomp-filter"]):
-        return "Seccomp error: Filter file open error: No such file or directory (os error 2)"
+        e = OSError(2, "")
+        return ("Seccomp error: Filter file open error: " + os_text(e),
+                "SeccompFilter(FileOpen(%s))" % rust_os_debug(e))
     if opts["metadata"] is not None:
         try:
             with open(opts["metadata"], "rb") as f:

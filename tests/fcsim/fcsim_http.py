@@ -10,8 +10,11 @@ server does (firecracker-microvm/micro-http at the revision v1.10.1 uses):
     (--http-api-max-payload-size, 51200 by default) is refused;
   * a request that does not parse gets a 400 whose body is
     `{ "error": "<reason>\nAll previous unanswered requests will be
-    dropped." }` (not valid JSON: the newline is raw), and the
-    connection stays open with the parser where it stopped;
+    dropped." }` (not valid JSON: the newline is raw); what was buffered
+    is dropped and the parser stays where it failed (after a bad header
+    line every later line is read as a header: the connection is of no
+    more use); a request line or header line longer than micro_http's
+    1024-byte buffer is refused;
   * responses: "HTTP/1.1 <code> " (no reason phrase), "Server: Firecracker
     API", "Connection: keep-alive", "Deprecation: true" when a deprecated
     field was used, and for every status but 204 and 100
@@ -143,10 +146,9 @@ class Connection:
             while True:
                 if self.state == "line":
                     i = self.buf.find(b"\r\n")
+                    if (i < 0 and len(self.buf) >= BUFFER_SIZE) or i + 2 > BUFFER_SIZE:
+                        raise ParseError("Invalid request.")
                     if i < 0:
-                        if len(self.buf) >= BUFFER_SIZE:
-                            self.buf.clear()
-                            raise ParseError("Invalid request.")
                         break
                     line = bytes(self.buf[:i])
                     del self.buf[:i + 2]
@@ -154,12 +156,11 @@ class Connection:
                     self.state = "headers"
                 elif self.state == "headers":
                     i = self.buf.find(b"\r\n")
+                    if (i < 0 and len(self.buf) >= BUFFER_SIZE) or i + 2 > BUFFER_SIZE:
+                        text = bytes(self.buf[:BUFFER_SIZE]).decode("utf-8", "replace")
+                        raise ParseError("Invalid header. Reason: Invalid content length. "
+                                         "Header: %s" % text)
                     if i < 0:
-                        if len(self.buf) >= BUFFER_SIZE:
-                            text = bytes(self.buf[:BUFFER_SIZE]).decode("utf-8", "replace")
-                            self.buf.clear()
-                            raise ParseError("Invalid header. Reason: Invalid content length. "
-                                             "Header: %s" % text)
                         break
                     line = bytes(self.buf[:i])
                     del self.buf[:i + 2]
@@ -186,8 +187,9 @@ class Connection:
                     reqs.append(self.req)
                     self.req, self.state = None, "line"
         except ParseError as e:
-            # micro_http keeps its state machine where it failed and drops
-            # what it had buffered.
+            # What was buffered is dropped; the parser stays where it failed
+            # (after a bad header line it goes on reading header lines, so
+            # the connection is of no more use), as micro_http's does.
             self.buf.clear()
             return [], str(e)
         return reqs, None

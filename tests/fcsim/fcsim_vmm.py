@@ -12,10 +12,9 @@ object given at construction (firecracker_sim.py)."""
 import errno
 import os
 import socket
-import stat
 
 import fcsim_schema as S
-from fcsim_serde import SerdeError, from_slice, to_json, to_json_ordered, json_str, SortedMap
+from fcsim_serde import SerdeError, from_slice, to_json, to_json_ordered, json_str
 
 MAX_SUPPORTED_VCPUS = 32
 DEFAULT_MEM_SIZE_MIB = 128
@@ -527,8 +526,8 @@ class Vmm:
         prefix = E_DRIVE + "Unable to patch the block device: "
         drive = next((d for d in self.drives if d["drive_id"] == upd["drive_id"]), None)
         if drive is None:
-            raise ApiError(prefix + "Invalid drive_id: the drive was not found. Please verify "
-                           "the request arguments.")
+            raise ApiError(prefix + "Device manager error: Failed to find the device on the "
+                           "bus. Please verify the request arguments.")
         if upd["path_on_host"] is None and upd["rate_limiter"] is None:
             if drive["socket"] is None:
                 raise ApiError(prefix + "Block device error: Running method expected different "
@@ -590,8 +589,8 @@ class Vmm:
         self._require_postboot()
         net = next((n for n in self.nets if n["iface_id"] == upd["iface_id"]), None)
         if net is None:
-            raise ApiError(E_NET + "Unable to update the net device: Invalid network interface "
-                           "ID: %s" % upd["iface_id"])
+            raise ApiError(E_NET + "Unable to update the net device: Device manager error: "
+                           "Failed to find the device on the bus.")
         for k in ("rx_rate_limiter", "tx_rate_limiter"):
             if upd[k] is not None:
                 net[k] = rate_limiter(upd[k])
@@ -645,14 +644,20 @@ class Vmm:
         self.balloon = cfg
         return self._empty()
 
+    def _no_balloon(self):
+        """The post-boot controller wraps the device error once more."""
+        if self._preboot():
+            return ApiError(E_BALLOON + "No balloon device found.")
+        return ApiError(E_BALLOON + "Error creating the balloon device: No balloon device found.")
+
     def _get_balloon(self, sub):
         if sub is not None and sub != "statistics":
             raise RequestError("Unrecognized GET request path `%s`." % sub)
+        if sub == "statistics" and self._preboot():
+            raise ApiError(NOT_SUPPORTED_PRE_BOOT)
         if self.balloon is None:
-            raise ApiError(E_BALLOON + "No balloon device found.")
+            raise self._no_balloon()
         if sub == "statistics":
-            if self._preboot():
-                raise ApiError(NOT_SUPPORTED_PRE_BOOT)
             if self.balloon["stats_polling_interval_s"] == 0:
                 raise ApiError(E_BALLOON + "Statistics for the balloon device are not enabled")
             mib = self.balloon["amount_mib"]
@@ -671,7 +676,7 @@ class Vmm:
             upd = parse(S.BALLOON_STATS_UPDATE, body)
             self._require_postboot()
             if self.balloon is None:
-                raise ApiError(E_BALLOON + "No balloon device found.")
+                raise self._no_balloon()
             if (self.balloon["stats_polling_interval_s"] == 0) != \
                     (upd["stats_polling_interval_s"] == 0):
                 raise ApiError(E_BALLOON + "Cannot enable/disable the statistics after boot.")
@@ -680,7 +685,7 @@ class Vmm:
         upd = parse(S.BALLOON_UPDATE, body)
         self._require_postboot()
         if self.balloon is None:
-            raise ApiError(E_BALLOON + "No balloon device found.")
+            raise self._no_balloon()
         if upd["amount_mib"] > self.vm_config["mem_size_mib"]:
             raise ApiError(E_BALLOON + "Amount of pages requested is too large.")
         self.balloon["amount_mib"] = upd["amount_mib"]
@@ -904,12 +909,10 @@ def merge_patch(target, patch):
 
 
 def cmdline_error(cmdline):
-    """linux-loader's Cmdline checks of the boot arguments."""
-    if len(cmdline) + 1 > CMDLINE_MAX_SIZE:
-        return "Command line string too large"
-    for ch in cmdline:
-        if not (" " <= ch <= "~"):
-            return "String contains non-printable ASCII character"
+    """linux-loader's Cmdline check of the boot arguments at PUT time (only
+    the size: any bytes are accepted, even NUL and newlines)."""
+    if len(cmdline.encode()) + 1 > CMDLINE_MAX_SIZE:
+        return "Invalid cmdline capacity provided."
     return None
 
 
@@ -931,5 +934,3 @@ def check_elf_kernel(path):
         return "Invalid ELF machine"
     return None
 
-
-_unused = (stat, SortedMap)

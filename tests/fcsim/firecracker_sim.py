@@ -34,6 +34,7 @@ from fcsim_faults import Faults  # noqa: E402
 from fcsim_http import (Connection, MAX_CONNECTIONS, SERVER_FULL, parse_error_response,  # noqa: E402
                         response_bytes)
 from fcsim_output import Logger, Metrics  # noqa: E402
+from fcsim_serde import rust_debug_str  # noqa: E402
 from fcsim_vmm import Vmm, Reply  # noqa: E402
 import fcsim_cli  # noqa: E402
 
@@ -111,10 +112,13 @@ class Sim:
         except OSError as e:
             s.close()
             if e.errno == errno.EADDRINUSE:
-                return "RunWithApiError error: Failed to open the API socket at: %s. Check that " \
-                       "it is not already used." % path
-            return "RunWithApiError error: Failed to bind and run the HTTP server: IO error: " \
-                   "%s (os error %d)" % (os.strerror(e.errno), e.errno)
+                return ("RunWithApiError error: Failed to open the API socket at: %s. Check that "
+                        "it is not already used." % path,
+                        "RunWithApi(FailedToBindSocket(%s))" % rust_debug_str(path))
+            return ("RunWithApiError error: Failed to bind and run the HTTP server: IO error: "
+                    + fcsim_cli.os_text(e),
+                    "RunWithApi(FailedToBindAndRunHttpServer(IOError(%s)))"
+                    % fcsim_cli.rust_os_debug(e))
         s.listen(128)
         s.setblocking(False)
         self.listener = s
@@ -345,8 +349,8 @@ def main(argv):
         write_all(2, (line + "\n").encode())
     err = fcsim_cli.apply_startup_options(sim, opts)
     if err:
-        sim.logger.error("main", err)
-        write_all(2, ("Error: " + err + "\n").encode())
+        sim.logger.error("main", err[0])
+        write_all(2, ("Error: %s\n" % err[1]).encode())
         sim.exit(1)
     if opts["no-api"]:
         fcsim_cli.run_config_file(sim, opts)  # boots or exits
@@ -354,13 +358,16 @@ def main(argv):
     rule = sim.faults.process_rule("no_api_socket")
     if rule:
         sim.faults.consume(rule)
-        err = rule.get("message") or ("RunWithApiError error: Failed to bind and run the HTTP "
-                                      "server: IO error: Permission denied (os error 13)")
+        e = OSError(errno.EACCES, "")
+        err = (rule.get("message") or "RunWithApiError error: Failed to bind and run the HTTP "
+               "server: IO error: " + fcsim_cli.os_text(e),
+               "RunWithApi(FailedToBindAndRunHttpServer(IOError(%s)))"
+               % fcsim_cli.rust_os_debug(e))
     else:
         err = sim.bind(opts["api-sock"])
     if err:
-        sim.logger.error("main", err)
-        write_all(2, ("Error: %s\n" % err).encode())
+        sim.logger.error("main", err[0])
+        write_all(2, ("Error: %s\n" % err[1]).encode())
         sim.exit(1)
     if opts["config-file"] is not None:
         fcsim_cli.run_config_file(sim, opts)
