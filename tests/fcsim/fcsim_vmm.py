@@ -506,6 +506,8 @@ class Vmm:
         else:
             raise ApiError(prefix + "Invalid block config.")
         cfg["rate_limiter"] = rate_limiter(cfg["rate_limiter"])
+        if cfg["socket"] is None and cfg["drive_id"] not in self.sim.metrics.drives:
+            self.sim.metrics.drives.append(cfg["drive_id"])
         if pos is None:
             if cfg["is_root_device"]:
                 self.drives.insert(0, cfg)
@@ -578,6 +580,7 @@ class Vmm:
         cfg["rx_rate_limiter"] = rate_limiter(cfg["rx_rate_limiter"])
         cfg["tx_rate_limiter"] = rate_limiter(cfg["tx_rate_limiter"])
         self.nets.append(cfg)
+        self.sim.metrics.nets.setdefault(cfg["iface_id"], {})
         return self._empty()
 
     def _patch_net(self, body, sub):

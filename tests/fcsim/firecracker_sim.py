@@ -28,6 +28,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Startup time matters (mvm's tests start 100 of these at once): keep the
+# compiled modules even when PYTHONDONTWRITEBYTECODE is set, in
+# FCSIM_PYCACHE when given (the build directory), else in __pycache__.
+sys.dont_write_bytecode = False
+if os.environ.get("FCSIM_PYCACHE"):
+    sys.pycache_prefix = os.environ["FCSIM_PYCACHE"]
 
 import fcsim_guest  # noqa: E402
 from fcsim_faults import Faults  # noqa: E402
@@ -127,7 +133,8 @@ class Sim:
 
     def exit(self, status, sig=None):
         if sig is not None:
-            signal.signal(sig, signal.SIG_DFL)
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), sig)
             time.sleep(1)
         if status == 0:
