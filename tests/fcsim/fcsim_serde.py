@@ -111,29 +111,26 @@ def ryu_float(f):
     return sign + digits[0] + "." + digits[1:] + "e" + str(e)
 
 
-def rust_debug_str(s):
-    """Rust's `{:?}` of a str (used in serde's `string "..."`)."""
+_COMMON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _quote(s, extra, other):
+    """Double-quotes s, escaping _COMMON_ESCAPES, then `extra`, then any
+    other char for which `other(ch)` returns a replacement."""
     out = ['"']
     for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\0":
-            out.append("\\0")
-        elif o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0:
-            out.append("\\u{%x}" % o)
-        else:
-            out.append(ch)
+        rep = _COMMON_ESCAPES.get(ch) or extra.get(ch) or other(ch)
+        out.append(rep if rep else ch)
     out.append('"')
     return "".join(out)
+
+
+def rust_debug_str(s):
+    """Rust's `{:?}` of a str (used in serde's `string "..."`)."""
+    def other(ch):
+        o = ord(ch)
+        return "\\u{%x}" % o if (o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0) else None
+    return _quote(s, {"\0": "\\0"}, other)
 
 
 class Unexp:
@@ -828,29 +825,9 @@ def to_json(v):
 
 
 def json_str(s):
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif o < 0x20:
-            out.append("\\u%04x" % o)
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """serde_json's string escaping."""
+    return _quote(s, {"\b": "\\b", "\f": "\\f"},
+                  lambda ch: "\\u%04x" % ord(ch) if ord(ch) < 0x20 else None)
 
 
 def to_json_ordered(pairs):
