@@ -1,0 +1,19 @@
+# tests/fcsim/fcsim.cmake - the Firecracker simulator (a test double,
+# tests/fcsim/firecracker_sim.py) and its two suites:
+#   fcsim_self         simulator-only checks (faults, guest, snapshots,
+#                      metrics, 100 processes at once)
+#   fcsim_conformance  the same request sequences against the simulator and,
+#                      when MVM_TEST_FIRECRACKER is set in ctest's
+#                      environment, against the real binary (post-boot cases
+#                      need MVM_TEST_GUEST_KERNEL); it says SKIP loudly when
+#                      it cannot run the real half.
+# Other suites use the simulator through MVM_FCSIM (its path).
+set(MVM_FCSIM ${CMAKE_CURRENT_LIST_DIR}/firecracker_sim.py)
+set(mvm_fcsim_env "PYTHONDONTWRITEBYTECODE=1;FCSIM_PYCACHE=${CMAKE_BINARY_DIR}/fcsim-pycache")
+add_test(NAME fcsim_self
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/fcsim_self_test.py)
+add_test(NAME fcsim_conformance
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/fcsim_conformance_test.py)
+set_tests_properties(fcsim_self fcsim_conformance PROPERTIES
+  LABELS "fcsim;firecracker" TIMEOUT 600
+  ENVIRONMENT "${mvm_fcsim_env}")
