@@ -39,12 +39,15 @@
 #define PIT_CH2_DATA 0x42
 #define PIT_MODE 0x43
 #define PIT_CH2_ONESHOT_LOHI 0xb0  /* channel 2, lo/hi byte, mode 0, binary */
+#define PIT_CH2_LATCH 0x80         /* channel 2, latch the count */
 #define PORT_61 0x61
 #define PORT_61_GATE2 0x01
 #define PORT_61_SPEAKER 0x02
-#define PORT_61_OUT2 0x20
-#define CALIBRATION_PIT_COUNT 11932u  /* 10 ms */
+#define PORT_61_OUT2 0x20          /* high once the count has run out */
+#define CALIBRATION_PIT_TICKS 35795u  /* 30 ms of the 55 ms the count lasts */
 #define CALIBRATION_MAX_POLLS 1000000u
+#define CALIBRATION_ATTEMPTS 5
+#define SAMPLE_TRIES 5
 /* KVM's local APIC counts at 1 GHz before the divider. */
 #define KVM_DEFAULT_COUNTS_PER_SECOND (1000000000u / 16)
 
@@ -127,26 +130,71 @@ void apic_init(void)
     lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | VEC_SPURIOUS);
 }
 
-/* Local APIC timer counts (divide by 16) during 10 ms of PIT channel 2,
- * scaled to one second; 0 if the PIT output never rose. */
+/* The PIT channel 2 count and the local APIC timer count at (about) one
+ * instant: of SAMPLE_TRIES tries, the one whose two APIC reads bracket the
+ * PIT read most tightly (a vCPU descheduled in the middle of a try shows
+ * up as a wide bracket). */
+struct clock_sample {
+    uint16_t pit;
+    uint32_t lapic;
+    uint32_t width;  /* APIC counts between the bracketing reads */
+};
+
+static uint16_t pit_ch2_count(void)
+{
+    outb(PIT_MODE, PIT_CH2_LATCH);
+    uint8_t lo = inb(PIT_CH2_DATA);
+    uint8_t hi = inb(PIT_CH2_DATA);
+    return (uint16_t)(lo | hi << 8);
+}
+
+static struct clock_sample sample_clocks(void)
+{
+    struct clock_sample best = { 0, 0, 0xffffffffu };
+    for (int i = 0; i < SAMPLE_TRIES; i++) {
+        uint32_t before = lapic_read(LAPIC_TIMER_CURRENT);
+        uint16_t pit = pit_ch2_count();
+        uint32_t after = lapic_read(LAPIC_TIMER_CURRENT);
+        uint32_t width = before - after;  /* the APIC counts down */
+        if (width < best.width) {
+            best.pit = pit;
+            best.lapic = before - width / 2;
+            best.width = width;
+        }
+    }
+    return best;
+}
+
+/* One measurement of the local APIC timer's counts per second (divide by
+ * 16) against about 30 ms of PIT channel 2; 0 if it is not trustworthy:
+ * the PIT did not count, the count ran out (the vCPU was away too long),
+ * or a sample's bracket exceeds 1% of the measured interval. */
 static uint32_t measure_counts_per_second(void)
 {
     lapic_write(LAPIC_TIMER_DIVIDE, LAPIC_DIVIDE_BY_16);
     lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED | VEC_TIMER);
+    lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
     outb(PORT_61, (uint8_t)((inb(PORT_61) & ~PORT_61_SPEAKER) | PORT_61_GATE2));
     outb(PIT_MODE, PIT_CH2_ONESHOT_LOHI);
-    outb(PIT_CH2_DATA, CALIBRATION_PIT_COUNT & 0xff);
-    lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
-    outb(PIT_CH2_DATA, CALIBRATION_PIT_COUNT >> 8);  /* the count starts here */
+    outb(PIT_CH2_DATA, 0xff);
+    outb(PIT_CH2_DATA, 0xff);  /* counts down from 0xffff from here */
+
+    struct clock_sample start = sample_clocks();
     uint32_t polls = 0;
-    while (!(inb(PORT_61) & PORT_61_OUT2))
+    while ((uint16_t)(start.pit - pit_ch2_count()) < CALIBRATION_PIT_TICKS)
         if (++polls == CALIBRATION_MAX_POLLS)
             break;
-    uint32_t elapsed = 0xffffffffu - lapic_read(LAPIC_TIMER_CURRENT);
+    struct clock_sample end = sample_clocks();
+    int ran_out = inb(PORT_61) & PORT_61_OUT2;
     lapic_write(LAPIC_TIMER_INITIAL, 0);
-    if (polls == CALIBRATION_MAX_POLLS)
+
+    uint32_t pit_elapsed = (uint16_t)(start.pit - end.pit);
+    uint32_t lapic_elapsed = start.lapic - end.lapic;
+    if (polls == CALIBRATION_MAX_POLLS || ran_out || pit_elapsed == 0)
         return 0;
-    uint64_t per_second = (uint64_t)elapsed * PIT_HZ / CALIBRATION_PIT_COUNT;
+    if ((uint64_t)(start.width + end.width) * 100 > lapic_elapsed)
+        return 0;
+    uint64_t per_second = (uint64_t)lapic_elapsed * PIT_HZ / pit_elapsed;
     /* Anything outside 1 MHz .. 4 GHz is a broken measurement. */
     if (per_second < 1000000u || per_second > 0xffffffffu)
         return 0;
@@ -155,7 +203,9 @@ static uint32_t measure_counts_per_second(void)
 
 uint32_t apic_timer_start_1hz(void)
 {
-    uint32_t per_second = measure_counts_per_second();
+    uint32_t per_second = 0;
+    for (int i = 0; i < CALIBRATION_ATTEMPTS && !per_second; i++)
+        per_second = measure_counts_per_second();
     if (!per_second)
         per_second = KVM_DEFAULT_COUNTS_PER_SECOND;
     lapic_write(LAPIC_TIMER_DIVIDE, LAPIC_DIVIDE_BY_16);

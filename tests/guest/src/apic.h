@@ -9,9 +9,10 @@
 /* Maps the APIC MMIO windows, software-enables the local APIC with
  * VEC_SPURIOUS. Call once, interrupts off, after interrupts_init. */
 void apic_init(void);
-/* Starts the local APIC timer: VEC_TIMER once per second. Returns the
- * timer counts per second it uses (measured against the PIT, or the KVM
- * default if the PIT did not answer). */
+/* Starts the local APIC timer: VEC_TIMER once per second. Busy-waits about
+ * 30 ms (more if measurements fail) to measure the timer against the PIT;
+ * if five measurements fail, assumes KVM's rate (1 GHz / 16). Returns the
+ * timer counts per second it uses. */
 uint32_t apic_timer_start_1hz(void);
 /* Routes ISA irq (edge-triggered, active high) to vector on this CPU. */
 void ioapic_route_isa_irq(unsigned irq, unsigned vector);
