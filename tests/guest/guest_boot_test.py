@@ -16,6 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guest_testlib  # noqa: E402
 from fc_direct import Firecracker  # noqa: E402
 
 BANNER = "mvm-test-guest: started"
@@ -31,15 +32,6 @@ PAUSED_WINDOW = 2.5       # seconds a paused guest must stay silent (> 2 ticks)
 
 FIRECRACKER = os.environ.get("MVM_TEST_FIRECRACKER", "")
 KERNEL = None
-
-
-def skip_reason():
-    if not FIRECRACKER:
-        return ("MVM_TEST_FIRECRACKER is not set (the path of a firecracker binary); "
-                "the freestanding guest was NOT booted on a real Firecracker")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return "/dev/kvm is missing or not read-writable by this user; no VM can run here"
-    return None
 
 
 class GuestCase(unittest.TestCase):
@@ -163,20 +155,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True, help="the mvm-test-guest ELF")
     args, rest = ap.parse_known_args()
-    reason = skip_reason()
-    if reason:
-        print("SKIP: guest_boot: %s" % reason)
-        return 0
-    if not os.access(FIRECRACKER, os.X_OK):
-        print("MVM_TEST_FIRECRACKER=%s is not an executable file" % FIRECRACKER, file=sys.stderr)
-        return 1
     if not os.path.isfile(args.kernel):
         print("no test guest at %s (build the mvm-test-guest target)" % args.kernel,
               file=sys.stderr)
         return 1
     KERNEL = os.path.abspath(args.kernel)
-    result = unittest.main(argv=[sys.argv[0]] + rest, exit=False).result
-    return 0 if result.wasSuccessful() else 1
+    return guest_testlib.run("guest_boot", ["MVM_TEST_FIRECRACKER"], rest)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "linux"))
 import build_initramfs  # noqa: E402
+import guest_testlib  # noqa: E402
 from fc_direct import Firecracker  # noqa: E402
 
 USERSPACE_UP = "mvm-linux-guest: userspace up"
@@ -35,17 +36,6 @@ FIRECRACKER = os.environ.get("MVM_TEST_FIRECRACKER", "")
 KERNEL = os.environ.get("MVM_TEST_LINUX_KERNEL", "")
 TIMEOUT = float(os.environ.get("MVM_TEST_LINUX_TIMEOUT", "240"))
 CACHE = None
-
-
-def skip_reason():
-    missing = [name for name, value in (("MVM_TEST_FIRECRACKER", FIRECRACKER),
-                                        ("MVM_TEST_LINUX_KERNEL", KERNEL)) if not value]
-    if missing:
-        return ("%s not set; the Linux guest was NOT booted on a real Firecracker"
-                % " and ".join(missing))
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return "/dev/kvm is missing or not read-writable by this user; no VM can run here"
-    return None
 
 
 def boot_args():
@@ -89,17 +79,8 @@ def main():
     ap.add_argument("--cache", required=True,
                     help="directory for the busybox-static .deb and the initramfs")
     args, rest = ap.parse_known_args()
-    reason = skip_reason()
-    if reason:
-        print("SKIP: linux_boot: %s" % reason)
-        return 0
-    for what, path in (("MVM_TEST_FIRECRACKER", FIRECRACKER), ("MVM_TEST_LINUX_KERNEL", KERNEL)):
-        if not os.path.isfile(path):
-            print("%s=%s is not a file" % (what, path), file=sys.stderr)
-            return 1
     CACHE = os.path.abspath(args.cache)
-    result = unittest.main(argv=[sys.argv[0]] + rest, exit=False).result
-    return 0 if result.wasSuccessful() else 1
+    return guest_testlib.run("linux_boot", ["MVM_TEST_FIRECRACKER", "MVM_TEST_LINUX_KERNEL"], rest)
 
 
 if __name__ == "__main__":
