@@ -119,7 +119,7 @@ mvm_code core_console_follow(core *c, const char *tenant, const char *id, bool f
     /* No log before the instance has a directory; once opened, the log
      * lives as long as the entry (the reference held here). */
     pthread_mutex_lock(&in->mu);
-    vmm_logpipe *lp = in->console;
+    vmm_logpipe *lp = in->logs[CORE_LOG_CONSOLE];
     pthread_mutex_unlock(&in->mu);
     if (lp) {
         uint64_t endoff = vmm_logpipe_end(lp);

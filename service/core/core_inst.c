@@ -15,9 +15,21 @@ static unsigned slot_of(const char *id) {
     return h % CORE_TABLE_SIZE;
 }
 
+/* The logs each instance keeps: FIFO, bounded file, cap (0: the host's
+ * console cap), and whether console followers see it. */
+static const struct {
+    const char *fifo, *file;
+    size_t max_bytes;
+    bool followed;
+} log_table[CORE_LOG_COUNT] = {
+    [CORE_LOG_CONSOLE] = {"console.fifo", "console.log", 0, true},
+    [CORE_LOG_FIRECRACKER] = {"fc.fifo", "firecracker.log", 0, false},
+    [CORE_LOG_METRICS] = {"metrics.fifo", "metrics.json", 256u << 10, false},
+};
+
 static void inst_free(core_inst *in) {
-    vmm_logpipe_close(in->console);
-    vmm_logpipe_close(in->fclog);
+    for (int l = 0; l < CORE_LOG_COUNT; l++)
+        vmm_logpipe_close(in->logs[l]);
     pthread_mutex_destroy(&in->mu);
     pthread_mutex_destroy(&in->con_mu);
     free(in);
@@ -49,9 +61,9 @@ core_inst *core_inst_get(core *c, const char *tenant, const char *id, mvm_error 
     vmm_instance_dir(c->vmm, id, fresh->dir, sizeof fresh->dir);
     pthread_mutex_init(&fresh->mu, NULL);
     pthread_mutex_init(&fresh->con_mu, NULL);
-    fresh->w_proc = (core_watch){CORE_WATCH_PROC, fresh, -1};
-    fresh->w_console = (core_watch){CORE_WATCH_CONSOLE, fresh, -1};
-    fresh->w_fclog = (core_watch){CORE_WATCH_FCLOG, fresh, -1};
+    fresh->w_proc = (core_watch){CORE_WATCH_PROC, 0, fresh, -1};
+    for (int l = 0; l < CORE_LOG_COUNT; l++)
+        fresh->w_logs[l] = (core_watch){CORE_WATCH_LOG, (core_log)l, fresh, -1};
     unsigned s = slot_of(id);
     pthread_mutex_lock(&c->tab_mu);
     for (in = c->tab[s]; in && strcmp(in->id, id) != 0; in = in->hnext)
@@ -125,44 +137,46 @@ void core_inst_release(core_inst *in) {
 /* ---- logs ---- */
 
 mvm_code core_inst_open_logs(core_inst *in, mvm_error *err) {
-    if (in->console)
+    if (in->logs[CORE_LOG_CONSOLE])
         return MVM_OK;
     const vmm_host_config *hc = vmm_host_config_of(in->core->vmm);
-    vmm_logpipe *con = NULL, *fcl = NULL;
-    mvm_code rc = vmm_logpipe_open(in->dir, "console.fifo", "console.log",
-                                   hc->console_max_bytes, &con, err);
-    if (!rc)
-        rc = vmm_logpipe_open(in->dir, "fc.fifo", "firecracker.log", hc->console_max_bytes, &fcl,
-                              err);
-    if (rc) {
-        vmm_logpipe_close(con);
-        return rc;
+    vmm_logpipe *lp[CORE_LOG_COUNT] = {0};
+    for (int l = 0; l < CORE_LOG_COUNT; l++) {
+        size_t max = log_table[l].max_bytes ? log_table[l].max_bytes : hc->console_max_bytes;
+        mvm_code rc = vmm_logpipe_open(in->dir, log_table[l].fifo, log_table[l].file, max, &lp[l],
+                                       err);
+        if (rc) {
+            for (int k = 0; k < l; k++)
+                vmm_logpipe_close(lp[k]);
+            return rc;
+        }
     }
     pthread_mutex_lock(&in->mu);
-    in->console = con;
-    in->fclog = fcl;
+    for (int l = 0; l < CORE_LOG_COUNT; l++)
+        in->logs[l] = lp[l];
     pthread_mutex_unlock(&in->mu);
-    in->w_console.fd = vmm_logpipe_fd(con);
-    in->w_fclog.fd = vmm_logpipe_fd(fcl);
-    core_sup_add(in->core, &in->w_console);
-    core_sup_add(in->core, &in->w_fclog);
+    for (int l = 0; l < CORE_LOG_COUNT; l++) {
+        in->w_logs[l].fd = vmm_logpipe_fd(lp[l]);
+        core_sup_add(in->core, &in->w_logs[l]);
+    }
     return MVM_OK;
 }
 
+void core_inst_pump_log(core_inst *in, core_log log) {
+    if (in->logs[log])
+        vmm_logpipe_pump(in->logs[log], log_table[log].followed ? core_console_deliver : NULL,
+                         in);
+}
+
 void core_inst_pump_logs(core_inst *in) {
-    if (in->console)
-        vmm_logpipe_pump(in->console, core_console_deliver, in);
-    if (in->fclog)
-        vmm_logpipe_pump(in->fclog, NULL, NULL);
+    for (int l = 0; l < CORE_LOG_COUNT; l++)
+        core_inst_pump_log(in, (core_log)l);
 }
 
 void core_inst_stop_logs(core_inst *in) {
-    if (!in->console)
-        return;
-    if (in->w_console.fd >= 0)
-        core_sup_del(in->core, &in->w_console);
-    if (in->w_fclog.fd >= 0)
-        core_sup_del(in->core, &in->w_fclog);
+    for (int l = 0; l < CORE_LOG_COUNT; l++)
+        if (in->w_logs[l].fd >= 0)
+            core_sup_del(in->core, &in->w_logs[l]);
     core_inst_pump_logs(in);
 }
 

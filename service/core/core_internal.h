@@ -24,11 +24,21 @@
 
 typedef struct core_inst core_inst;
 
+/* The FIFOs each Firecracker process writes, pumped into bounded files in
+ * its instance directory (the table is in core_inst.c). */
+typedef enum core_log {
+    CORE_LOG_CONSOLE,     /* the guest's serial output, also sent to followers */
+    CORE_LOG_FIRECRACKER, /* Firecracker's own log */
+    CORE_LOG_METRICS,     /* Firecracker's metrics, one JSON object per line */
+    CORE_LOG_COUNT
+} core_log;
+
 /* What an epoll registration of the supervisor refers to. */
-typedef enum core_watch_kind { CORE_WATCH_PROC, CORE_WATCH_CONSOLE, CORE_WATCH_FCLOG } core_watch_kind;
+typedef enum core_watch_kind { CORE_WATCH_PROC, CORE_WATCH_LOG } core_watch_kind;
 
 typedef struct core_watch {
     core_watch_kind kind;
+    core_log log;    /* CORE_WATCH_LOG: which */
     core_inst *inst;
     int fd;          /* registered fd, -1 when not registered */
 } core_watch;
@@ -68,9 +78,9 @@ struct core_inst {
     uint32_t vcpus;            /* counted in running capacity while m is set */
     uint64_t mem_mib;
 
-    vmm_logpipe *console, *fclog; /* opened once the directory exists (set
-                                     under mu), closed when the entry is freed */
-    core_watch w_proc, w_console, w_fclog;
+    vmm_logpipe *logs[CORE_LOG_COUNT]; /* opened once the directory exists (set
+                                          under mu), closed when the entry is freed */
+    core_watch w_proc, w_logs[CORE_LOG_COUNT];
 
     pthread_mutex_t con_mu;
     core_console_sub *subs;
@@ -124,10 +134,9 @@ void core_inst_forget(core_inst *in);
 /* Claims the instance for operation op: ABORTED naming the one under way. */
 mvm_code core_inst_claim(core_inst *in, const char *op, mvm_error *err);
 void core_inst_release(core_inst *in);
-/* Opens the instance's console and Firecracker logs (once) and has the
- * supervisor pump them. */
+/* Opens the instance's logs (once) and has the supervisor pump them. */
 mvm_code core_inst_open_logs(core_inst *in, mvm_error *err);
-/* Pumps both logs now (e.g. before reading an error out of them). */
+/* Pumps every log now (e.g. before reading an error out of them). */
 void core_inst_pump_logs(core_inst *in);
 /* Pumps once more, then stops pumping (the instance is being deleted). The
  * logs stay open, readable by followers still holding the entry, until the
@@ -188,7 +197,9 @@ void core_failpoint(const char *name);
 
 /* ---- console (core_console.c) ---- */
 
-/* Called by the supervisor for each chunk pumped from the console. */
+/* Pumps one log (supervisor thread, or an operation holding the entry). */
+void core_inst_pump_log(core_inst *in, core_log log);
+/* Called for each chunk pumped from the console. */
 void core_console_deliver(void *inst, const uint8_t *data, size_t len, uint64_t offset);
 /* Ends every follower of in (instance deleted). */
 void core_console_end_all(core_inst *in);

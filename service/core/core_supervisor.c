@@ -1,7 +1,7 @@
 /* core_supervisor.c - the supervisor thread: one epoll loop over every
  * machine's pidfd (readable when its Firecracker process ends) and every
- * instance's log FIFOs (the guest console and Firecracker's log, pumped
- * into their bounded files and out to console followers). Registrations
+ * instance's log FIFOs (the guest console, Firecracker's log and metrics,
+ * pumped into their bounded files, the console also out to followers). Registrations
  * change only on this thread, through commands other threads post and wait
  * for, so no event is ever handled for a registration already removed. */
 #include "core_internal.h"
@@ -41,13 +41,8 @@ static void handle(core *c, core_watch *w) {
     case CORE_WATCH_PROC:
         on_proc_end(c, w->inst);
         break;
-    case CORE_WATCH_CONSOLE:
-        if (w->inst->console)
-            vmm_logpipe_pump(w->inst->console, core_console_deliver, w->inst);
-        break;
-    case CORE_WATCH_FCLOG:
-        if (w->inst->fclog)
-            vmm_logpipe_pump(w->inst->fclog, NULL, NULL);
+    case CORE_WATCH_LOG:
+        core_inst_pump_log(w->inst, w->log);
         break;
     }
 }

@@ -9,8 +9,9 @@ usage: lifecycle_test.py --build BUILD --mode sim|real [-v] [TestName ...]
   sim:  --firecracker defaults to tests/fcsim/firecracker_sim.py
   real: --firecracker defaults to $MVM_TEST_FIRECRACKER and --guest-kernel to
         $MVM_TEST_GUEST_KERNEL; without them the suite prints SKIP and exits 77.
-  --linux-kernel VMLINUX (or $MVM_TEST_LINUX_KERNEL) with --linux-initrd CPIO
-  (or $MVM_TEST_LINUX_INITRD) adds the real-Linux case (real mode only).
+  --linux-kernel VMLINUX (or $MVM_TEST_LINUX_KERNEL) adds the real-Linux case
+  (real mode only), with a busybox initramfs built by
+  tests/guest/linux/build_initramfs.py into --linux-cache.
 
 Covers: create, start (the console shows the guest's first lines), stop
 (Ctrl-Alt-Del, sockets removed), start again (a fresh boot on the same
@@ -52,7 +53,7 @@ def parse_args():
     p.add_argument("--firecracker")
     p.add_argument("--guest-kernel")
     p.add_argument("--linux-kernel")
-    p.add_argument("--linux-initrd")
+    p.add_argument("--linux-cache", help="where the busybox initramfs is built and kept")
     a, rest = p.parse_known_args()
     if a.mode == "sim":
         a.firecracker = a.firecracker or os.path.join(REPO, "tests", "fcsim", "firecracker_sim.py")
@@ -60,7 +61,6 @@ def parse_args():
         a.firecracker = a.firecracker or os.environ.get("MVM_TEST_FIRECRACKER")
         a.guest_kernel = a.guest_kernel or os.environ.get("MVM_TEST_GUEST_KERNEL")
         a.linux_kernel = a.linux_kernel or os.environ.get("MVM_TEST_LINUX_KERNEL")
-        a.linux_initrd = a.linux_initrd or os.environ.get("MVM_TEST_LINUX_INITRD")
     return a, rest
 
 
@@ -662,13 +662,17 @@ class RealLinux(unittest.TestCase):
     userspace console line (about a minute on emulated KVM)."""
 
     def test_linux_userspace(self):
-        if ARGS.mode != "real" or not (ARGS.linux_kernel and ARGS.linux_initrd):
-            self.skipTest("SKIP: needs --mode real with --linux-kernel and --linux-initrd "
-                          "($MVM_TEST_LINUX_KERNEL, $MVM_TEST_LINUX_INITRD)")
+        if ARGS.mode != "real" or not ARGS.linux_kernel:
+            self.skipTest("SKIP: needs --mode real and --linux-kernel ($MVM_TEST_LINUX_KERNEL)")
+        sys.path.insert(0, os.path.join(REPO, "tests", "guest", "linux"))
+        import build_initramfs
+        cache = ARGS.linux_cache or os.path.join(ARGS.build, "tests", "guest", "linux")
+        os.makedirs(cache, exist_ok=True)
+        initrd = build_initramfs.build(os.path.join(cache, "initramfs-lifecycle.cpio"), cache)
         n = NODE or Node()
         args_file = os.path.join(os.path.dirname(ARGS.linux_kernel), "boot-args")
         boot_args = open(args_file).read().strip() if os.path.exists(args_file) else "console=ttyS0"
-        t = n.tenant_pool(kernel_image=ARGS.linux_kernel, initrd_image=ARGS.linux_initrd,
+        t = n.tenant_pool(kernel_image=ARGS.linux_kernel, initrd_image=initrd,
                           boot_args=boot_args)
         inst = n.create(t)
         n.start(t, inst.id)

@@ -1,0 +1,29 @@
+# tests/integration/lifecycle.cmake - the instance lifecycle suite
+# (lifecycle_test.py), run twice: against the Firecracker simulator
+# (lifecycle_sim) and against the real binary named by MVM_TEST_FIRECRACKER
+# in ctest's environment (lifecycle_fc; .ci/run sets it when
+# ../shared/firecracker exists). Both boot the test guest built by
+# tests/guest/guest.cmake (MVM_TEST_GUEST_KERNEL). lifecycle_fc exits 77,
+# shown as skipped with its reason, when there is no real binary; its Linux
+# case runs when MVM_TEST_LINUX_KERNEL names the test kernel.
+if(NOT TARGET mvmd OR NOT MVM_PYTHON_CLIENT)
+  message(FATAL_ERROR "tests/integration/lifecycle.cmake needs mvmd and the Python client")
+endif()
+if(NOT MVM_FCSIM OR NOT MVM_TEST_GUEST_KERNEL)
+  message(FATAL_ERROR "tests/integration/lifecycle.cmake needs the simulator (tests/fcsim) "
+                      "and the test guest (tests/guest)")
+endif()
+foreach(mode sim fc)
+  if(mode STREQUAL "sim")
+    set(args --mode sim --firecracker ${MVM_FCSIM})
+  else()
+    set(args --mode real)
+  endif()
+  add_test(NAME lifecycle_${mode}
+    COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.py --build ${CMAKE_BINARY_DIR}
+            ${args} --guest-kernel ${MVM_TEST_GUEST_KERNEL}
+            --linux-cache ${CMAKE_BINARY_DIR}/tests/guest/linux)
+  set_tests_properties(lifecycle_${mode} PROPERTIES
+    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;FCSIM_PYCACHE=${CMAKE_BINARY_DIR}/fcsim-pycache;GRPC_VERBOSITY=ERROR"
+    LABELS "integration;lifecycle;firecracker" TIMEOUT 900 SKIP_RETURN_CODE 77)
+endforeach()
