@@ -69,7 +69,7 @@ void mvmd_config_usage(const char *argv0) {
     for (size_t i = 0; i < NOPTS; i++) {
         const opt *o = &opts[i];
         int w = printf("  --%s%s%s", o->name, *o->arg ? " " : "", o->arg);
-        printf("%*s%s", w < 28 ? 28 - w : 1, "", o->help);
+        printf("%*s%s", w < 31 ? 31 - w : 1, "", o->help);
         if (o->kind == OPT_INT)
             printf(" [%ld-%ld]", o->min, o->max);
         printf("\n");

@@ -1,7 +1,7 @@
 #!/bin/sh
 # configure_test.sh SRC CC - the build's promises about what it needs, each a
-# configure (no build) in a temp dir with the optional tools hidden by
-# pointing their cache entries at paths that do not exist:
+# configure (no build) in a temp dir with the optional tools hidden
+# (hide_tools.sh):
 #   - mvmd and mvm-cli configure with no Go, no Python and no test tools
 #     (BUILD_TESTING=OFF), the clients in AUTO are skipped with a warning
 #     saying why, and no test is registered;
@@ -19,8 +19,8 @@ tmp=$(mktemp -d /tmp/mvm-configure-test-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
 failed=0
-hide="-DMVM_PYTHON=/nonexistent/python3 -DMVM_GO=/nonexistent/go -DMVM_GOCODE=/nonexistent/gocode"
-hide="$hide -DMVM_OPENSSL=/nonexistent/openssl -DMVM_H2LOAD=/nonexistent/h2load"
+. "$(dirname "$0")/hide_tools.sh"
+hide=$MVM_HIDE_TOOLS
 n=0
 
 # configure SRC ARGS...: configures SRC in a fresh dir ($dir); its output in $out, status in $rc.
