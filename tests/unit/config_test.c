@@ -177,22 +177,30 @@ static void test_long_files(void) {
 }
 
 static void test_refusals_name_the_line(void) {
-    check_refused_at("listen = 127.0.0.1:7443\n\nlisen = 127.0.0.1:7443\n", 3, "unknown key \"lisen\"");
-    check_refused_at("# a\nlisten = 127.0.0.1:1\nsocket = /a\nlisten = 127.0.0.1:2\n", 4,
-                     "listen is set twice, here and on line 2");
-    check_refused_at("socket = /a\nlisten =\n", 2, "listen has no value");
-    check_refused_at("listen =    # only a comment\n", 1, "listen has no value");
-    check_refused_at("[mvmd]\nlisten = 127.0.0.1:1\n", 1, "sections are not used");
-    check_refused_at("listen: 127.0.0.1:1\n", 1, "is not \"key = value\"");
-    check_refused_at("socket /run/mvm.sock\n", 1, "is not \"key = value\"");
-    check_refused_at("= /run/mvm.sock\n", 1, "is not \"key = value\"");
-    check_refused_at("socket = \"/run/mvm.sock\"\n", 1, "without quotes");
-    check_refused_at("tls-cert = certs/server.pem\n", 1, "not an absolute path");
-    check_refused_at("config = /etc/other.conf\n", 1, "config is a flag only");
-    check_refused_at("help = true\n", 1, "help is a flag only");
-    check_refused_at("insecure = yes\n", 1, "insecure: \"yes\" is not true or false");
-    check_refused_at("socket = /a\tb\n", 1, "control character (byte 0x09)");
-    check_refused_at("socket = /a\x01\n", 1, "control character (byte 0x01)");
+    static const struct {
+        const char *text;
+        int line;
+        const char *what;
+    } cases[] = {
+        {"listen = 127.0.0.1:7443\n\nlisen = 127.0.0.1:7443\n", 3, "unknown key \"lisen\""},
+        {"# a\nlisten = 127.0.0.1:1\nsocket = /a\nlisten = 127.0.0.1:2\n", 4,
+         "listen is set twice, here and on line 2"},
+        {"socket = /a\nlisten =\n", 2, "listen has no value"},
+        {"listen =    # only a comment\n", 1, "listen has no value"},
+        {"[mvmd]\nlisten = 127.0.0.1:1\n", 1, "sections are not used"},
+        {"listen: 127.0.0.1:1\n", 1, "is not \"key = value\""},
+        {"socket /run/mvm.sock\n", 1, "is not \"key = value\""},
+        {"= /run/mvm.sock\n", 1, "is not \"key = value\""},
+        {"socket = \"/run/mvm.sock\"\n", 1, "without quotes"},
+        {"tls-cert = certs/server.pem\n", 1, "not an absolute path"},
+        {"config = /etc/other.conf\n", 1, "config is a flag only"},
+        {"help = true\n", 1, "help is a flag only"},
+        {"insecure = yes\n", 1, "insecure: \"yes\" is not true or false"},
+        {"socket = /a\tb\n", 1, "control character (byte 0x09)"},
+        {"socket = /a\x01\n", 1, "control character (byte 0x01)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_refused_at(cases[i].text, cases[i].line, cases[i].what);
     mvmd_config cfg;
     mvm_error err;
     static const char nul[] = "socket = /a\nlisten = 127.0.0.1:1\0\n";
