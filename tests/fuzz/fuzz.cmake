@@ -21,4 +21,7 @@ if(CMAKE_C_COMPILER_ID MATCHES "Clang")
                    -artifact_prefix=${mvm_fuzz_out}/artifacts/
                    ${mvm_fuzz_out}/corpus ${CMAKE_CURRENT_LIST_DIR}/corpus/grpc_wire)
   set_tests_properties(fuzz_grpc_wire_smoke PROPERTIES LABELS "fuzz" TIMEOUT 60)
+else()
+  # libFuzzer is clang's: the clang build of scripts/test.sh builds and runs it.
+  message(STATUS "tests/fuzz: fuzz_grpc_wire needs clang (libFuzzer); not in this ${CMAKE_C_COMPILER_ID} build")
 endif()

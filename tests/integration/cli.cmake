@@ -11,19 +11,17 @@ set_tests_properties(cli_unit PROPERTIES LABELS "cli;unit")
 
 set(MVM_CLI_TEST_PY ${CMAKE_CURRENT_LIST_DIR}/cli_test.py)
 add_test(NAME cli_help
-  COMMAND /usr/bin/python3 ${MVM_CLI_TEST_PY} --cli $<TARGET_FILE:mvm-cli> help)
+  COMMAND ${MVM_PYTHON} ${MVM_CLI_TEST_PY} --cli $<TARGET_FILE:mvm-cli> help)
 add_test(NAME cli_wire
-  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/cli_wire_test.py
+  COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/cli_wire_test.py
           --cli $<TARGET_FILE:mvm-cli>)
 set_tests_properties(cli_help cli_wire PROPERTIES LABELS "cli;integration")
 
-if(TARGET mvmd)
-  foreach(scenario crud_tls crud_unix errors refused watch config health)
-    add_test(NAME cli_${scenario}
-      COMMAND /usr/bin/python3 ${MVM_CLI_TEST_PY}
-              --cli $<TARGET_FILE:mvm-cli> --mvmd $<TARGET_FILE:mvmd>
-              --gen-certs ${MVM_TEST_CERT_SCRIPT} ${scenario})
-    set_tests_properties(cli_${scenario} PROPERTIES TIMEOUT 120
-                         LABELS "cli;integration")
-  endforeach()
-endif()
+foreach(scenario crud_tls crud_unix errors refused watch config health)
+  add_test(NAME cli_${scenario}
+    COMMAND ${MVM_PYTHON} ${MVM_CLI_TEST_PY}
+            --cli $<TARGET_FILE:mvm-cli> --mvmd $<TARGET_FILE:mvmd>
+            --gen-certs ${MVM_TEST_CERT_SCRIPT} ${scenario})
+  set_tests_properties(cli_${scenario} PROPERTIES TIMEOUT 120
+                       LABELS "cli;integration")
+endforeach()

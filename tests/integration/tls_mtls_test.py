@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """tls_mtls_test - mvmd's TLS listener admits only mutually authenticated
-TLS 1.2+ with ALPN h2, and plaintext TCP only on loopback.
+TLS 1.2+ with ALPN h2, and plaintext TCP only on loopback. Every mvmd here
+is started by tests/integration/harness.py.
 
 Run: python3 tls_mtls_test.py BUILD_DIR
 """
@@ -14,8 +15,9 @@ import time
 import unittest
 
 from wire_h2 import (
-    OK, PREFACE, SETTINGS, TENANT_SVC, H2Conn, SharedMvmd, connect_tls, grpc_frame,
+    BUILD_DIR, OK, PREFACE, SETTINGS, TENANT_SVC, H2Conn, SharedMvmd, connect_tls, grpc_frame,
     parse_addr, raw_frame, tls_context, main)
+from harness import Mvmd, MvmdError
 
 
 def h2_hello():
@@ -288,54 +290,50 @@ class UnixSocketAccess(SharedMvmd, unittest.TestCase):
 
 
 class InsecureListen(unittest.TestCase):
-    """--insecure (plaintext TCP) is refused unless the address is loopback."""
+    """--insecure (plaintext TCP) is refused unless the address is loopback.
+    mvmd is started by the shared harness (harness.py); the --listen given
+    here comes after the harness's own, and the last one counts."""
 
-    def setUp(self):
-        from wire_h2 import BUILD_DIR
-        self.binary = os.environ.get("MVMD") or os.path.join(BUILD_DIR, "service", "mvmd")
-        self.tmp = tempfile.mkdtemp(prefix="mvm-tls-test-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        os.mkdir(os.path.join(self.tmp, "state"), 0o700)
-
-    def run_mvmd(self, listen, timeout=20):
-        ready = os.path.join(self.tmp, "ready")
-        args = [self.binary, "--insecure", "--listen", listen, "--metrics-listen", "127.0.0.1:0",
-                "--socket", os.path.join(self.tmp, "mvmd.sock"),
-                "--state-dir", os.path.join(self.tmp, "state"), "--ready-file", ready]
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
-        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(), p.stdout.close()))
-        return p, ready
+    def mvmd(self, listen):
+        m = Mvmd(BUILD_DIR, extra_args=["--insecure", "--listen", listen], ready_timeout=20)
+        self.addCleanup(m.close)
+        return m
 
     def test_insecure_on_non_loopback_refuses_to_start(self):
         for listen in ("0.0.0.0:0", "[::]:0"):
             with self.subTest(listen=listen):
-                p, ready = self.run_mvmd(listen)
+                m = self.mvmd(listen)
                 try:
-                    out, _ = p.communicate(timeout=20)
-                except subprocess.TimeoutExpired:
-                    self.fail("mvmd --insecure --listen %s still running after 20s" % listen)
-                self.assertNotEqual(p.returncode, 0, "mvmd --insecure --listen %s exited 0" % listen)
-                self.assertGreater(p.returncode, 0, "mvmd died of signal %d" % -p.returncode)
-                text = out.decode("utf-8", "replace").lower()
+                    m.start()
+                except MvmdError as e:
+                    refusal = str(e)
+                else:
+                    self.fail("mvmd --insecure --listen %s started, serving %s"
+                              % (listen, m.insecure_addr))
+                rc = m.proc.returncode
+                self.assertIsNotNone(rc, "mvmd --insecure --listen %s still running" % listen)
+                self.assertGreater(rc, 0, "mvmd --insecure --listen %s: %s" % (listen, refusal))
+                text = m.log_tail().lower()
                 self.assertTrue("loopback" in text or "insecure" in text,
                                 "no clear message for --insecure on %s: %r" % (listen, text))
-                self.assertEqual(read_text(ready), "", "mvmd reported listeners before refusing")
+                # where the harness has mvmd write its ready file
+                self.assertEqual(read_text(os.path.join(m.tmp, "ready")), "",
+                                 "mvmd reported listeners before refusing")
 
     def test_insecure_on_loopback_starts(self):
         # The control for the test above: the same command line on loopback
-        # runs and drains on SIGTERM.
-        p, ready = self.run_mvmd("127.0.0.1:0")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and p.poll() is None:
-            if "unix" in read_text(ready):
-                break
-            time.sleep(0.05)
-        if p.poll() is not None:
-            self.fail("mvmd --insecure on loopback exited %d: %r" % (p.returncode, p.stdout.read()))
-        self.assertIn("unix", read_text(ready), "mvmd --insecure on loopback never became ready")
-        p.terminate()
-        self.assertEqual(p.wait(30), 0)
+        # serves plaintext HTTP/2 and drains on SIGTERM.
+        m = self.mvmd("127.0.0.1:0")
+        m.start()
+        self.assertIsNone(m.tls_addr)
+        s = socket.create_connection(parse_addr(m.insecure_addr), timeout=10)
+        c = H2Conn(s, "http")
+        try:
+            r = c.call(TENANT_SVC + "ListTenants", b"")
+        finally:
+            c.close()
+        self.assertEqual(r.grpc_status, OK, "h2c ListTenants on %s: %s" % (m.insecure_addr, r))
+        self.assertEqual(m.stop(30), 0, m.log_tail())
 
 
 if __name__ == "__main__":
