@@ -3,9 +3,9 @@
 #include "grpc/health/v1/health.pb-c.h"
 
 static const cli_verb verbs[] = {
-    {"check", &grpc__health__v1__health__descriptor, "Check", "service"},
-    {"watch", &grpc__health__v1__health__descriptor, "Watch", "service"},
-    {NULL, NULL, NULL, NULL},
+    {"check", &grpc__health__v1__health__descriptor, "Check", "service", NULL},
+    {"watch", &grpc__health__v1__health__descriptor, "Watch", "service", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column status_columns[] = {

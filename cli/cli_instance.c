@@ -6,16 +6,16 @@
 #define SVC (&mvm__v1__instance_service__descriptor)
 
 static const cli_verb verbs[] = {
-    {"create", SVC, "CreateInstance", NULL},
-    {"get", SVC, "GetInstance", NULL},
-    {"list", SVC, "ListInstances", NULL},
-    {"start", SVC, "StartInstance", NULL},
-    {"stop", SVC, "StopInstance", NULL},
-    {"sleep", SVC, "SleepInstance", NULL},
-    {"wake", SVC, "WakeInstance", NULL},
-    {"delete", SVC, "DeleteInstance", NULL},
-    {"watch", SVC, "WatchInstances", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"create", SVC, "CreateInstance", NULL, NULL},
+    {"get", SVC, "GetInstance", NULL, NULL},
+    {"list", SVC, "ListInstances", NULL, NULL},
+    {"start", SVC, "StartInstance", NULL, NULL},
+    {"stop", SVC, "StopInstance", NULL, NULL},
+    {"sleep", SVC, "SleepInstance", NULL, NULL},
+    {"wake", SVC, "WakeInstance", NULL, NULL},
+    {"delete", SVC, "DeleteInstance", NULL, "deleted"},
+    {"watch", SVC, "WatchInstances", NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column instance_columns[] = {

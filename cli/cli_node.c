@@ -3,8 +3,8 @@
 #include "mvm/v1/node.pb-c.h"
 
 static const cli_verb verbs[] = {
-    {"info", &mvm__v1__node_service__descriptor, "GetInfo", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"info", &mvm__v1__node_service__descriptor, "GetInfo", NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column info_rows[] = {
