@@ -30,4 +30,8 @@ if(TARGET mvmd)
     set_tests_properties(cli_${scenario} PROPERTIES TIMEOUT 120
                          LABELS "cli;integration")
   endforeach()
+  # The quickstart's mvmd is the build's own (build/service/mvmd).
+  add_test(NAME cli_quickstart
+    COMMAND /usr/bin/python3 ${MVM_CLI_TEST_PY} --cli $<TARGET_FILE:mvm-cli> quickstart)
+  set_tests_properties(cli_quickstart PROPERTIES TIMEOUT 300 LABELS "cli;integration")
 endif()

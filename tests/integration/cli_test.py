@@ -6,7 +6,8 @@ PKI, temporary state dir, loopback ports from the ready file), runs one
 scenario that drives mvm-cli over mTLS or the Unix socket and checks exit
 codes, stderr and parsed JSON output, then stops mvmd with SIGTERM (which
 must exit 0) and removes its files. 'help', 'options' and
-'handshake_timeout' need no mvmd.
+'handshake_timeout' need no mvmd; 'quickstart' runs scripts/quickstart.sh
+(without its apt and build steps) on the build mvm-cli belongs to.
 
 usage: cli_test.py --cli PATH [--mvmd PATH] SCENARIO
 """
@@ -450,8 +451,55 @@ def scenario_help(cli):
     check(rc == 64, "negative uint32: exit 64 (got %d)" % rc)
 
 
+def run_quickstart(build, dev, listen):
+    """scripts/quickstart.sh on the given build, dev dir and --listen address,
+    without its apt and build steps; returns (exit status, output)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVM_")}
+    env.update(MVM_SKIP_DEPS="1", MVM_SKIP_BUILD="1", MVM_BUILD_DIR=build,
+               MVM_DEV_DIR=dev, MVM_LISTEN=listen, HOME=dev)
+    p = subprocess.run(["sh", os.path.join(repo, "scripts", "quickstart.sh")], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    return p.returncode, p.stdout
+
+
+def scenario_quickstart(cli):
+    """The quickstart works while something else holds the default metrics
+    port (127.0.0.1:9464), and says what is in the way when its gRPC port is
+    taken."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(cli.path)))
+    dev = tempfile.mkdtemp(prefix="mvm-quickstart-")
+    metrics = socket.socket()
+    taken = socket.socket()
+    try:
+        try:
+            metrics.bind(("127.0.0.1", 9464))
+            metrics.listen(1)
+        except OSError:
+            pass  # someone else holds it already: just as good
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = free_port()
+        rc, out = run_quickstart(build, dev, "127.0.0.1:%d" % port)
+        check(rc == 0 and "Demo finished" in out, "quickstart with 9464 taken: exit 0 "
+              "and the demo ran (got %d):\n%s" % (rc, out))
+        ready = [l.split()[-1] for l in out.splitlines() if l.startswith("  ready: metrics ")]
+        check(len(ready) == 1 and ready[0].startswith("127.0.0.1:") and
+              not ready[0].endswith(":9464"), "its mvmd took a free metrics port: %r" % ready)
+        busy = "127.0.0.1:%d" % taken.getsockname()[1]
+        rc, out = run_quickstart(build, dev, busy)
+        check(rc == 1 and "cannot listen on %s: another program holds it" % busy in out
+              and "MVM_LISTEN" in out, "a taken gRPC port is named (got %d):\n%s" % (rc, out))
+    finally:
+        metrics.close()
+        taken.close()
+        shutil.rmtree(dev, ignore_errors=True)
+
+
 NO_SERVER = {"help": scenario_help, "options": scenario_options,
-             "handshake_timeout": scenario_handshake_timeout}
+             "handshake_timeout": scenario_handshake_timeout,
+             "quickstart": scenario_quickstart}
 
 
 def main():
