@@ -442,39 +442,35 @@ static void test_json_lists(void) {
     free(j);
 }
 
-/* What "delete" prints: the object and the fields that named it. */
-static void test_done_text(void) {
+/* The line obj's "delete" verb prints after a success, given its arguments
+ * (buf gets "" if the verb is missing or the arguments do not parse). */
+static void delete_says(const cli_object *obj, int argc, char **argv, char *buf, size_t cap) {
     const cli_verb *del = NULL;
-    for (const cli_verb *v = cli_pool_object.verbs; v->name; v++)
-        if (!strcmp(v->name, "delete"))
-            del = v;
-    CHECK(del && del->done);
-    if (!del)
-        return;
     cli_flagset fs;
     mvm_error err;
     ProtobufCMessage *m = NULL;
-    char *argv[] = {"web", "--tenant", "acme"};
-    char buf[128];
-    CHECK_EQ_INT(cli_verb_flags(del, &fs, &err), MVM_OK);
-    CHECK_EQ_INT(cli_flags_parse(&fs, 3, argv, &m, &err), MVM_OK);
-    if (m) {
-        cli_table_done(buf, sizeof buf, &cli_pool_object, del, &fs, m);
-        CHECK_EQ_STR(buf, "deleted pool web (tenant acme)");
-        protobuf_c_message_free_unpacked(m, NULL);
-    }
-    cli_flags_free(&fs);
-    for (const cli_verb *v = cli_tenant_object.verbs; v->name; v++)
+    buf[0] = '\0';
+    for (const cli_verb *v = obj->verbs; v->name; v++)
         if (!strcmp(v->name, "delete"))
             del = v;
-    CHECK_EQ_INT(cli_verb_flags(del, &fs, &err), MVM_OK);
-    CHECK_EQ_INT(cli_flags_parse(&fs, 1, argv, &m, &err), MVM_OK);
-    if (m) {
-        cli_table_done(buf, sizeof buf, &cli_tenant_object, del, &fs, m);
-        CHECK_EQ_STR(buf, "deleted tenant web");
+    CHECK(del && del->done);
+    if (!del || cli_verb_flags(del, &fs, &err) != MVM_OK)
+        return;
+    if (cli_flags_parse(&fs, argc, argv, &m, &err) == MVM_OK) {
+        cli_table_done(buf, cap, obj, del, &fs, m);
         protobuf_c_message_free_unpacked(m, NULL);
     }
     cli_flags_free(&fs);
+}
+
+/* What "delete" prints: the object and the fields that named it. */
+static void test_done_text(void) {
+    char *argv[] = {"web", "--tenant", "acme"};
+    char buf[128];
+    delete_says(&cli_pool_object, 3, argv, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "deleted pool web (tenant acme)");
+    delete_says(&cli_tenant_object, 1, argv, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "deleted tenant web");
 }
 
 int main(void) {
