@@ -23,11 +23,13 @@ typedef struct cli_column {
 } cli_column;
 
 /* How one message type is shown in tables: rows with these columns, or, if
- * vertical, one "HEADER  value" line per column. */
+ * vertical, one "HEADER  value" line per column, or, if raw names a bytes
+ * field, that field's bytes as they are (a console stream). */
 typedef struct cli_view {
     const ProtobufCMessageDescriptor *msg;
-    const cli_column *columns; /* ends with {NULL, NULL} */
+    const cli_column *columns; /* ends with {NULL, NULL}; NULL with raw */
     int vertical;
+    const char *raw;
 } cli_view;
 
 typedef struct cli_verb {
@@ -36,6 +38,10 @@ typedef struct cli_verb {
     const char *method;                       /* "CreateTenant" */
     const char *positional;                   /* field the argument fills;
                                                  NULL: "name" or "id" */
+    const char *done;                         /* table output of a success
+                                                 whose reply is empty: "deleted"
+                                                 -> "deleted tenant acme";
+                                                 NULL: print the reply */
 } cli_verb;
 
 typedef struct cli_object {
@@ -60,6 +66,14 @@ const char *cli_docs_method(const char *service, const char *method);
 /* 1 if the method streams replies, 0 if not, -1 if unknown. */
 int cli_docs_server_streaming(const char *service, const char *method);
 
+/* Field behaviours declared in the proto with
+ * [(mvm.v1.field_behavior) = REQUIRED | IDENTIFIER] (see
+ * proto/mvm/v1/options.proto for what each means). */
+#define CLI_FIELD_REQUIRED 1u
+#define CLI_FIELD_IDENTIFIER 2u
+/* The CLI_FIELD_* bits of a field (0 if none, or unknown). */
+unsigned cli_docs_field_behavior(const char *msg, const char *field);
+
 /* ---- cli_flags.c: request flags derived from the request descriptor ---- */
 
 typedef struct cli_flag {
@@ -68,6 +82,8 @@ typedef struct cli_flag {
     int depth;
     char mask_path[128]; /* "quota.max_instances"; "" if not for update_mask */
     int positional;
+    int required;   /* the call needs it (see cli_flags_build) */
+    int identifier; /* selects the resource of an update: not a mask path */
 } cli_flag;
 
 typedef struct cli_flagset {
@@ -80,19 +96,25 @@ typedef struct cli_flagset {
 } cli_flagset;
 
 /* Builds the flags of a request type. positional names the field the
- * positional argument fills (NULL: a "name" or "id" field, if any). */
+ * positional argument fills (NULL: a "name" or "id" field, if any).
+ * A flag is required when every field on its path is declared REQUIRED or
+ * IDENTIFIER; inside the resource of a request with update_mask only
+ * IDENTIFIER fields count (an update sets just the fields given). */
 mvm_code cli_flags_build(const ProtobufCMessageDescriptor *req,
                          const char *positional, cli_flagset *fs, mvm_error *err);
 void cli_flags_free(cli_flagset *fs);
-/* Fills a new request from args (flags and at most one positional). For a
- * request with update_mask, fills it with the mask paths of the flags given,
- * leaving out those named in selectors (NULL-terminated field names).
- * INVALID_ARGUMENT with a message on any usage error. */
+/* Fills a new request from args (flags and at most one positional; after
+ * "--" every argument is positional). For a request with update_mask, fills
+ * it with the mask paths of the flags given, leaving out the identifier
+ * fields and resource_version. INVALID_ARGUMENT with a message on any usage
+ * error, naming every required flag that is missing. */
 mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
-                         const char *const *selectors, ProtobufCMessage **out,
-                         mvm_error *err);
-/* Writes "--name TYPE  comment" lines for every flag. */
+                         ProtobufCMessage **out, mvm_error *err);
+/* Writes "--name TYPE  comment" entries for every flag, the comment (the
+ * field's own, from the proto) wrapped to the terminal's usual width. */
 void cli_flags_help(const cli_flagset *fs, FILE *out);
+/* The proto comment of a flag's field, or NULL. */
+const char *cli_flags_doc(const cli_flagset *fs, const cli_flag *fl);
 /* " --a --b ..." list of flag names into buf. */
 void cli_flags_names(const cli_flagset *fs, char *buf, size_t cap);
 /* Sets one leaf (scalar, enum, bool, string; or appends to a repeated/map
@@ -129,13 +151,23 @@ void cli_value_text(const ProtobufCMessage *msg, const char *path, char *buf,
 
 /* ---- cli_json.c: proto3 JSON mapping ---- */
 
+/* Repeated fields of the top message appear even when empty
+ * ({"tenants": []}): a list reply always has its list. */
+#define CLI_JSON_TOP_LISTS 1u
 /* Encodes m as JSON; indent 0 writes one line. Returns malloc'd text. */
-char *cli_json_encode(const ProtobufCMessage *m, int indent);
+char *cli_json_encode(const ProtobufCMessage *m, int indent, unsigned flags);
 
 /* ---- cli_table.c ---- */
 
-/* Prints a reply: rows of the list inside it or the reply itself. */
+/* Prints a reply: rows of the list inside it or the reply itself. A page
+ * with a next_page_token ends with a "more results: --page-token T" line
+ * on stderr (after stdout is flushed, so that it comes last). */
 void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m);
+/* "deleted tenant acme", "deleted pool web (tenant acme)": what a verb with
+ * a done word did to the object its request names. */
+void cli_table_done(char *buf, size_t cap, const cli_object *obj,
+                    const cli_verb *verb, const cli_flagset *fs,
+                    const ProtobufCMessage *req);
 /* Prints one streamed message as a row; header the first time. */
 void cli_table_stream_row(FILE *out, const cli_object *obj,
                           const ProtobufCMessage *m, int first);
@@ -160,7 +192,9 @@ mvm_code cli_config_load(cli_config *c, const char *path, int required,
 /* Sets one option from text ("endpoint", "timeout", ...). */
 mvm_code cli_config_set(cli_config *c, const char *key, const char *value,
                         mvm_error *err);
-/* "30s", "500ms", "2m", "10" (seconds) -> milliseconds, or -1. */
+/* A positive duration with its unit ("30s", "500ms", "1.5m", "2h") ->
+ * milliseconds; -1 for anything else (no unit, zero, negative, garbage,
+ * under 1 ms, over 24 days). */
 int cli_parse_duration(const char *s);
 
 /* ---- cli_run.c ---- */

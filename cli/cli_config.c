@@ -31,23 +31,22 @@ void cli_config_merge(cli_config *dst, const cli_config *src) {
 #undef TAKE
 
 int cli_parse_duration(const char *s) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0)
+    static const struct { const char *unit; double ms; } units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+    };
+    size_t digits = strspn(s, "0123456789"), frac = 0;
+    if (digits == 0)
         return -1;
-    double ms;
-    if (!*end || !strcmp(end, "s"))
-        ms = v * 1000;
-    else if (!strcmp(end, "ms"))
-        ms = v;
-    else if (!strcmp(end, "m"))
-        ms = v * 60000;
-    else if (!strcmp(end, "h"))
-        ms = v * 3600000;
-    else
+    if (s[digits] == '.' && (frac = strspn(s + digits + 1, "0123456789")) == 0)
         return -1;
-    return ms > 2147483647.0 ? -1 : (int)ms;
+    const char *unit = s + digits + (frac ? frac + 1 : 0);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].unit) != 0)
+            continue;
+        double ms = strtod(s, NULL) * units[i].ms;
+        return ms >= 1 && ms <= 2147483647.0 ? (int)ms : -1;
+    }
+    return -1;
 }
 
 mvm_code cli_config_set(cli_config *c, const char *key, const char *value,
@@ -79,7 +78,8 @@ mvm_code cli_config_set(cli_config *c, const char *key, const char *value,
     } else if (!strcmp(key, "timeout")) {
         if ((c->timeout_ms = cli_parse_duration(value)) < 0)
             return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                            "bad timeout \"%s\" (want e.g. 30s, 500ms, 2m)", value);
+                            "bad timeout \"%s\": want a number above zero and a unit, "
+                            "ms, s, m or h (30s, 500ms, 1.5m)", value);
         return MVM_OK;
     } else {
         return mvm_fail(err, MVM_INVALID_ARGUMENT,

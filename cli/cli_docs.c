@@ -1,6 +1,8 @@
-/* cli_docs.c - the proto comments and streaming kinds mvm-cli shows in its
- * help, read from the descriptor set (with source info) that the build
- * embeds as mvm_descriptor_set[]. Parsed once, on first use. */
+/* cli_docs.c - what the descriptor set the build embeds (mvm_descriptor_set[],
+ * with source info) tells mvm-cli beyond protobuf-c's descriptors: the proto
+ * comments shown in help, streaming kinds, and the field behaviours declared
+ * with [(mvm.v1.field_behavior) = ...] (proto/mvm/v1/options.proto). Parsed
+ * once, on first use. */
 #include "cli.h"
 
 #include <stdint.h>
@@ -142,4 +144,96 @@ int cli_docs_server_streaming(const char *service, const char *method) {
     if (!find_method(service, method, p, &m))
         return -1;
     return m->has_server_streaming && m->server_streaming;
+}
+
+/* ---- field behaviours ---- */
+
+/* The extension's number and the FieldBehavior values we act on, as
+ * options.proto declares them (looked up by name, so the proto stays the
+ * one place that defines them). */
+typedef struct behavior_decl {
+    int32_t number;           /* 0: not found */
+    int32_t required, identifier;
+} behavior_decl;
+
+static const behavior_decl *behaviors(void) {
+    static behavior_decl d;
+    static int tried;
+    Google__Protobuf__FileDescriptorSet *set = docs_set();
+    if (tried)
+        return &d;
+    tried = 1;
+    for (size_t fi = 0; set && fi < set->n_file; fi++) {
+        const Google__Protobuf__FileDescriptorProto *f = set->file[fi];
+        if (!f->package || strcmp(f->package, "mvm.v1") != 0)
+            continue;
+        for (size_t i = 0; i < f->n_extension; i++) {
+            const Google__Protobuf__FieldDescriptorProto *x = f->extension[i];
+            if (x->name && strcmp(x->name, "field_behavior") == 0 && x->extendee &&
+                strcmp(x->extendee, ".google.protobuf.FieldOptions") == 0)
+                d.number = x->number;
+        }
+        for (size_t i = 0; i < f->n_enum_type; i++) {
+            const Google__Protobuf__EnumDescriptorProto *e = f->enum_type[i];
+            if (!e->name || strcmp(e->name, "FieldBehavior") != 0)
+                continue;
+            for (size_t k = 0; k < e->n_value; k++) {
+                if (strcmp(e->value[k]->name, "REQUIRED") == 0)
+                    d.required = e->value[k]->number;
+                else if (strcmp(e->value[k]->name, "IDENTIFIER") == 0)
+                    d.identifier = e->value[k]->number;
+            }
+        }
+    }
+    return &d;
+}
+
+/* Reads one varint at *p (before end); 0 if malformed. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 1;
+    }
+    return 0;
+}
+
+static unsigned behavior_bit(const behavior_decl *d, uint64_t v) {
+    if (d->required && v == (uint64_t)d->required)
+        return CLI_FIELD_REQUIRED;
+    if (d->identifier && v == (uint64_t)d->identifier)
+        return CLI_FIELD_IDENTIFIER;
+    return 0;
+}
+
+unsigned cli_docs_field_behavior(const char *msg, const char *field) {
+    int32_t p[16];
+    size_t n;
+    const Google__Protobuf__DescriptorProto *m;
+    const behavior_decl *d = behaviors();
+    if (!d->number || !find_message(msg, p, &n, &m))
+        return 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < m->n_field; i++) {
+        const Google__Protobuf__FieldOptions *o = m->field[i]->options;
+        if (strcmp(m->field[i]->name, field) != 0 || !o)
+            continue;
+        /* protobuf-c keeps extensions it does not know as unknown fields:
+         * one varint per value, or (packed) a run of varints. */
+        for (unsigned k = 0; k < o->base.n_unknown_fields; k++) {
+            const ProtobufCMessageUnknownField *u = &o->base.unknown_fields[k];
+            const uint8_t *q = u->data, *end = u->data + u->len;
+            uint64_t v;
+            if (u->tag != (uint32_t)d->number)
+                continue;
+            if (u->wire_type == PROTOBUF_C_WIRE_TYPE_VARINT && read_varint(&q, end, &v))
+                bits |= behavior_bit(d, v);
+            else if (u->wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+                while (q < end && read_varint(&q, end, &v))
+                    bits |= behavior_bit(d, v);
+        }
+    }
+    return bits;
 }

@@ -8,7 +8,9 @@
  * repeatable flag (labels -> --label k=v). Output-only fields and
  * google.protobuf.* messages have no flag, except resource_version on
  * requests with an update_mask, where it makes the update conditional.
- * The update_mask itself is filled with the paths of the flags given. */
+ * The update_mask itself is filled with the paths of the flags given.
+ * Which flags are required comes from the proto's field behaviours
+ * ([(mvm.v1.field_behavior) = REQUIRED | IDENTIFIER], cli_docs.c). */
 #include "cli.h"
 
 #include <ctype.h>
@@ -49,8 +51,22 @@ typedef struct walk_ctx {
     mvm_error *err;
 } walk_ctx;
 
-static mvm_code add_flag(walk_ctx *w, int depth, const ProtobufCFieldDescriptor *f,
-                         const char *name_prefix, const char *mask_prefix) {
+/* Whether field f of message d is required, given that the path to d is
+ * (parent_required): REQUIRED or IDENTIFIER, except that inside the
+ * resource of an update only IDENTIFIER counts. */
+static int field_required(const walk_ctx *w, const ProtobufCMessageDescriptor *d,
+                          const ProtobufCFieldDescriptor *f, int depth,
+                          int parent_required) {
+    unsigned b = cli_docs_field_behavior(d->name, f->name);
+    unsigned counts = w->updating && depth > 0
+                          ? CLI_FIELD_IDENTIFIER
+                          : CLI_FIELD_REQUIRED | CLI_FIELD_IDENTIFIER;
+    return parent_required && (b & counts) != 0;
+}
+
+static mvm_code add_flag(walk_ctx *w, const ProtobufCMessageDescriptor *d, int depth,
+                         const ProtobufCFieldDescriptor *f, const char *name_prefix,
+                         const char *mask_prefix, int parent_required) {
     cli_flagset *fs = w->fs;
     cli_flag *nf = realloc(fs->flags, (fs->n + 1) * sizeof *nf);
     if (!nf)
@@ -71,12 +87,16 @@ static mvm_code add_flag(walk_ctx *w, int depth, const ProtobufCFieldDescriptor 
             *p = '-';
     if (mask_prefix)
         snprintf(fl->mask_path, sizeof fl->mask_path, "%s%s", mask_prefix, f->name);
+    fl->required = field_required(w, d, f, depth, parent_required);
+    fl->identifier = depth == 1 && w->path[0] == fs->wrapper &&
+                     (cli_docs_field_behavior(d->name, f->name) & CLI_FIELD_IDENTIFIER);
     return MVM_OK;
 }
 
-/* Adds the flags of message d, reached through w->path[0..depth). */
+/* Adds the flags of message d, reached through w->path[0..depth) (all of
+ * it required if required). */
 static mvm_code walk(walk_ctx *w, const ProtobufCMessageDescriptor *d, int depth,
-                     const char *name_prefix, const char *mask_prefix) {
+                     const char *name_prefix, const char *mask_prefix, int required) {
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const ProtobufCMessageDescriptor *sub = f->descriptor;
@@ -106,9 +126,10 @@ static mvm_code walk(walk_ctx *w, const ProtobufCMessageDescriptor *d, int depth
                 if (nl < 0 || nl >= (int)sizeof np || ml < 0 || ml >= (int)sizeof mp)
                     continue; /* a path too deep to name as a flag */
             }
-            rc = walk(w, sub, depth + 1, np, mask_prefix || depth == 0 ? mp : NULL);
+            rc = walk(w, sub, depth + 1, np, mask_prefix || depth == 0 ? mp : NULL,
+                      field_required(w, d, f, depth, required));
         } else {
-            rc = add_flag(w, depth, f, name_prefix, mask_prefix);
+            rc = add_flag(w, d, depth, f, name_prefix, mask_prefix, required);
         }
         if (rc)
             return rc;
@@ -122,7 +143,7 @@ mvm_code cli_flags_build(const ProtobufCMessageDescriptor *req,
     fs->req = req;
     walk_ctx w = {.fs = fs, .err = err};
     w.updating = protobuf_c_message_descriptor_get_field_by_name(req, "update_mask") != NULL;
-    mvm_code rc = walk(&w, req, 0, "", NULL);
+    mvm_code rc = walk(&w, req, 0, "", NULL, 1);
     if (rc)
         return rc;
     /* Only a second-level path under the wrapper is relative to it. */
@@ -364,20 +385,16 @@ static const cli_flag *find_flag(const cli_flagset *fs, const char *name, size_t
     return NULL;
 }
 
-static int is_selector(const cli_flag *fl, const char *const *selectors) {
+/* A flag that selects the resource of an update, or makes it conditional:
+ * not a path of its update_mask. */
+static int is_selector(const cli_flag *fl) {
     const char *leaf = fl->path[fl->depth - 1]->name;
-    if (strcmp(leaf, "resource_version") == 0 && fl->depth == 2)
-        return 1;
-    for (; selectors && *selectors; selectors++)
-        if (fl->depth == 2 && strcmp(leaf, *selectors) == 0)
-            return 1;
-    return 0;
+    return fl->identifier || (fl->depth == 2 && strcmp(leaf, "resource_version") == 0);
 }
 
 /* Fills the request's update_mask with the mask paths of the given flags. */
 static mvm_code fill_mask(const cli_flagset *fs, ProtobufCMessage *req,
-                          const unsigned char *given, const char *const *sel,
-                          mvm_error *err) {
+                          const unsigned char *given, mvm_error *err) {
     const ProtobufCMessageDescriptor *md = fs->mask_field->descriptor;
     const ProtobufCFieldDescriptor *paths =
         protobuf_c_message_descriptor_get_field_by_name(md, "paths");
@@ -388,7 +405,7 @@ static mvm_code fill_mask(const cli_flagset *fs, ProtobufCMessage *req,
     snprintf(pf.name, sizeof pf.name, "update-mask");
     for (size_t i = 0; i < fs->n; i++) {
         const cli_flag *fl = &fs->flags[i];
-        if (!given[i] || !fl->mask_path[0] || is_selector(fl, sel))
+        if (!given[i] || !fl->mask_path[0] || is_selector(fl))
             continue;
         int dup = 0;
         for (size_t k = 0; k < i; k++)
@@ -403,17 +420,53 @@ static mvm_code fill_mask(const cli_flagset *fs, ProtobufCMessage *req,
     return MVM_OK;
 }
 
+/* The flag a positional argument fills, or NULL. */
+static const cli_flag *positional_flag(const cli_flagset *fs) {
+    for (size_t k = 0; k < fs->n; k++)
+        if (fs->flags[k].positional)
+            return &fs->flags[k];
+    return NULL;
+}
+
+/* INVALID_ARGUMENT naming every required flag not given, or MVM_OK. */
+static mvm_code check_required(const cli_flagset *fs, const unsigned char *given,
+                               mvm_error *err) {
+    char names[1024] = "";
+    size_t o = 0, missing = 0;
+    for (size_t i = 0; i < fs->n && o < sizeof names; i++) {
+        const cli_flag *fl = &fs->flags[i];
+        if (!fl->required || given[i])
+            continue;
+        char upper[96];
+        size_t k = 0;
+        for (; fl->positional && fl->name[k] && k + 1 < sizeof upper; k++)
+            upper[k] = (char)toupper((unsigned char)fl->name[k]);
+        upper[k] = '\0';
+        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s%s%s%s",
+                              missing++ ? ", " : "", upper, fl->positional ? " (or --" : "--",
+                              fl->name, fl->positional ? ")" : "");
+    }
+    if (!missing)
+        return MVM_OK;
+    return mvm_fail(err, MVM_INVALID_ARGUMENT, "missing required %s: %s",
+                    missing > 1 ? "arguments" : "argument", names);
+}
+
 mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
-                         const char *const *sel, ProtobufCMessage **out,
-                         mvm_error *err) {
+                         ProtobufCMessage **out, mvm_error *err) {
     ProtobufCMessage *req = new_message(fs->req);
     unsigned char *given = calloc(fs->n + 1, 1);
     mvm_code rc = req && given ? MVM_OK
                                : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    int options = 1; /* until "--" */
     for (int i = 0; !rc && i < argc; i++) {
         const char *a = argv[i], *val = NULL;
         const cli_flag *fl = NULL;
-        if (a[0] == '-' && a[1] == '-' && a[2]) {
+        if (options && strcmp(a, "--") == 0) {
+            options = 0;
+            continue;
+        }
+        if (options && a[0] == '-' && a[1] == '-') {
             const char *name = a + 2, *eq = strchr(name, '=');
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
             fl = find_flag(fs, name, len);
@@ -436,14 +489,12 @@ mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
                 rc = mvm_fail(err, MVM_INVALID_ARGUMENT, "--%s needs a value", fl->name);
                 break;
             }
-        } else if (a[0] == '-' && a[1]) {
-            rc = mvm_fail(err, MVM_INVALID_ARGUMENT, "unknown option %s", a);
+        } else if (options && a[0] == '-' && a[1]) {
+            rc = mvm_fail(err, MVM_INVALID_ARGUMENT,
+                          "unknown option %s (an argument that starts with '-' goes after \"--\")", a);
             break;
         } else {
-            for (size_t k = 0; k < fs->n && !fl; k++)
-                if (fs->flags[k].positional)
-                    fl = &fs->flags[k];
-            if (!fl) {
+            if (!(fl = positional_flag(fs))) {
                 rc = mvm_fail(err, MVM_INVALID_ARGUMENT, "unexpected argument \"%s\"", a);
                 break;
             }
@@ -458,8 +509,10 @@ mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
         given[idx] = 1;
         rc = cli_flags_set(req, fl, val, err);
     }
+    if (!rc)
+        rc = check_required(fs, given, err);
     if (!rc && fs->mask_field)
-        rc = fill_mask(fs, req, given, sel, err);
+        rc = fill_mask(fs, req, given, err);
     free(given);
     if (rc) {
         if (req)
@@ -496,31 +549,55 @@ void cli_flags_type(const cli_flag *fl, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", names[f->type]);
 }
 
+const char *cli_flags_doc(const cli_flagset *fs, const cli_flag *fl) {
+    const ProtobufCMessageDescriptor *owner =
+        fl->depth > 1 ? fl->path[fl->depth - 2]->descriptor : fs->req;
+    return cli_docs_field(owner->name, fl->path[fl->depth - 1]->name);
+}
+
+#define HELP_WIDTH 79
+#define HELP_TEXT_COL 37 /* where the descriptions start */
+
+/* Writes text (whitespace-separated words) from column col on, wrapping at
+ * HELP_WIDTH onto lines indented to HELP_TEXT_COL. */
+static void wrap(FILE *out, const char *text, int col) {
+    for (const char *p = text; *p;) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        size_t n = strcspn(p, " \n");
+        if (!n)
+            break;
+        if (col > HELP_TEXT_COL && col + 1 + (int)n > HELP_WIDTH) {
+            fprintf(out, "\n%*s", HELP_TEXT_COL, "");
+            col = HELP_TEXT_COL;
+        } else if (col > HELP_TEXT_COL) {
+            fputc(' ', out);
+            col++;
+        }
+        fprintf(out, "%.*s", (int)n, p);
+        col += (int)n;
+        p += n;
+    }
+    fputc('\n', out);
+}
+
 void cli_flags_help(const cli_flagset *fs, FILE *out) {
     for (size_t i = 0; i < fs->n; i++) {
         const cli_flag *fl = &fs->flags[i];
         const ProtobufCFieldDescriptor *f = fl->path[fl->depth - 1];
-        const ProtobufCMessageDescriptor *owner =
-            fl->depth > 1 ? fl->path[fl->depth - 2]->descriptor : fs->req;
-        char type[256], left[384];
+        char type[256], left[384], text[2048];
         cli_flags_type(fl, type, sizeof type);
-        snprintf(left, sizeof left, "--%s %s", fl->name, type);
-        const char *doc = cli_docs_field(owner->name, f->name);
-        char line[256] = "";
-        if (doc) { /* the comment, joined onto one line */
-            size_t o = 0;
-            for (const char *p = doc; *p && o + 1 < sizeof line; p++) {
-                char ch = *p == '\n' ? ' ' : *p;
-                if (ch == ' ' && (o == 0 || line[o - 1] == ' '))
-                    continue;
-                line[o++] = ch;
-            }
-            while (o > 0 && line[o - 1] == ' ')
-                o--;
-            line[o] = '\0';
+        int col = snprintf(left, sizeof left, "  --%s %s", fl->name, type);
+        const char *doc = cli_flags_doc(fs, fl);
+        snprintf(text, sizeof text, "%s%s%s%s", fl->required ? "(required) " : "",
+                 doc ? doc : "", f->label == PROTOBUF_C_LABEL_REPEATED ? " (repeatable)" : "",
+                 fl->positional ? " (or as the argument)" : "");
+        fputs(left, out);
+        if (col + 1 > HELP_TEXT_COL) {
+            fprintf(out, "\n%*s", HELP_TEXT_COL, "");
+        } else {
+            fprintf(out, "%*s", HELP_TEXT_COL - col, "");
         }
-        fprintf(out, "  %-34s %s%s%s\n", left, line,
-                f->label == PROTOBUF_C_LABEL_REPEATED ? " (repeatable)" : "",
-                fl->positional ? " (or as the argument)" : "");
+        wrap(out, text, HELP_TEXT_COL);
     }
 }

@@ -19,21 +19,24 @@ void cli_help_top(FILE *out) {
           "\nObjects:\n", out);
     for (const cli_object *const *o = cli_objects; *o; o++)
         fprintf(out, "  %-10s %s\n", (*o)->name, (*o)->summary);
-    fputs("\nOptions (anywhere on the line):\n"
+    fputs("\nOptions (anywhere on the line before \"--\"):\n"
           "  --endpoint E     unix:/path/to/mvmd.sock, or HOST:PORT (TLS, mTLS)\n"
           "  --cert F         client certificate (PEM)\n"
           "  --key F          client key (PEM)\n"
           "  --ca F           CA that signed the server certificate (PEM)\n"
           "  --insecure       plaintext HTTP/2 to HOST:PORT, no TLS\n"
-          "  --timeout D      deadline per call: 30s, 500ms, 2m (default 30s; a\n"
-          "                   watch runs until stopped, or for D then exits 0)\n"
+          "  --timeout D      deadline per call, a number and a unit: 500ms, 30s,\n"
+          "                   1.5m, 2h (default 30s; a watch runs until stopped,\n"
+          "                   or for D then exits 0)\n"
           "  --count N        watch verbs: stop after N messages\n"
           "  -o, --output F   table (default) or json (proto3 JSON mapping;\n"
-          "                   one object per line for watch)\n"
+          "                   one object per line for watch); also -oF\n"
           "  --config F       config file (default $MVM_CONFIG, then\n"
           "                   ~/.config/mvm/cli.conf): \"key = value\" lines with\n"
           "                   keys endpoint, cert, key, ca, insecure, timeout, output\n"
           "  -h, --help       help; also after OBJECT and after VERB\n"
+          "  --version        print mvm-cli's version\n"
+          "  --               ends the options: what follows is an argument\n"
           "\n"
           "Environment: MVM_ENDPOINT, MVM_CERT, MVM_KEY, MVM_CA (also MVM_INSECURE,\n"
           "MVM_TIMEOUT, MVM_OUTPUT). Precedence: options > environment > file.\n"
@@ -42,8 +45,11 @@ void cli_help_top(FILE *out) {
           "  0      success\n"
           "  1-16   the call failed with that gRPC status code (5 NOT_FOUND,\n"
           "         6 ALREADY_EXISTS, 3 INVALID_ARGUMENT, 10 ABORTED, ...)\n"
-          "  14     UNAVAILABLE: the server cannot be reached (or refused TLS)\n"
-          "  64     usage error: bad command line, configuration or cert files\n"
+          "  14     UNAVAILABLE: the server cannot be reached, refused TLS, or\n"
+          "         the TLS handshake did not finish within the timeout\n"
+          "  64     usage error: bad command line or configuration, a missing\n"
+          "         required flag, a certificate, key or CA file that is\n"
+          "         missing, unreadable or not PEM\n"
           "\n"
           "Errors go to stderr as \"mvm-cli: CODE: message\".\n"
           "Example: mvm-cli tenant create acme --net-id 3 --subnet 10.240.3.0/24\n",
@@ -86,15 +92,18 @@ void cli_help_verb(FILE *out, const cli_object *obj, const cli_verb *verb) {
         return;
     }
     const char *pos = NULL;
+    int pos_required = 0;
     for (size_t i = 0; i < fs.n; i++)
-        if (fs.flags[i].positional)
+        if (fs.flags[i].positional) {
             pos = fs.flags[i].name;
+            pos_required = fs.flags[i].required;
+        }
     char upper[96] = "";
     for (size_t i = 0; pos && pos[i] && i + 1 < sizeof upper; i++)
         upper[i] = (char)(pos[i] >= 'a' && pos[i] <= 'z' ? pos[i] - 32 : pos[i]);
     int streams = cli_docs_server_streaming(verb->service->name, verb->method) == 1;
     fprintf(out, "Usage: mvm-cli %s %s%s%s%s [FLAGS]\n\n", obj->name, verb->name,
-            pos ? " [" : "", upper, pos ? "]" : "");
+            !pos ? "" : pos_required ? " " : " [", upper, pos && !pos_required ? "]" : "");
     fprintf(out, "Calls %s/%s%s.\n", verb->service->name, verb->method,
             streams ? " (a stream: runs until stopped, --timeout or --count)" : "");
     const char *doc = cli_docs_method(verb->service->name, verb->method);

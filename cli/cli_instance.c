@@ -1,21 +1,23 @@
-/* cli_instance.c - "mvm-cli instance ...": InstanceService verbs and the
- * columns of instances and watch events. */
+/* cli_instance.c - "mvm-cli instance ...": InstanceService verbs, the
+ * columns of instances and watch events, and console output written as it
+ * comes (instance logs). */
 #include "cli.h"
 #include "mvm/v1/instance.pb-c.h"
 
 #define SVC (&mvm__v1__instance_service__descriptor)
 
 static const cli_verb verbs[] = {
-    {"create", SVC, "CreateInstance", NULL},
-    {"get", SVC, "GetInstance", NULL},
-    {"list", SVC, "ListInstances", NULL},
-    {"start", SVC, "StartInstance", NULL},
-    {"stop", SVC, "StopInstance", NULL},
-    {"sleep", SVC, "SleepInstance", NULL},
-    {"wake", SVC, "WakeInstance", NULL},
-    {"delete", SVC, "DeleteInstance", NULL},
-    {"watch", SVC, "WatchInstances", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"create", SVC, "CreateInstance", NULL, NULL},
+    {"get", SVC, "GetInstance", NULL, NULL},
+    {"list", SVC, "ListInstances", NULL, NULL},
+    {"start", SVC, "StartInstance", NULL, NULL},
+    {"stop", SVC, "StopInstance", NULL, NULL},
+    {"sleep", SVC, "SleepInstance", NULL, NULL},
+    {"wake", SVC, "WakeInstance", NULL, NULL},
+    {"delete", SVC, "DeleteInstance", NULL, "deleted"},
+    {"watch", SVC, "WatchInstances", NULL, NULL},
+    {"logs", SVC, "StreamConsole", NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column instance_columns[] = {
@@ -31,9 +33,10 @@ static const cli_column event_columns[] = {
 };
 
 static const cli_view views[] = {
-    {&mvm__v1__instance__descriptor, instance_columns, 0},
-    {&mvm__v1__instance_event__descriptor, event_columns, 0},
-    {NULL, NULL, 0},
+    {&mvm__v1__instance__descriptor, instance_columns, 0, NULL},
+    {&mvm__v1__instance_event__descriptor, event_columns, 0, NULL},
+    {&mvm__v1__console_chunk__descriptor, NULL, 0, "data"},
+    {NULL, NULL, 0, NULL},
 };
 
 const cli_object cli_instance_object = {

@@ -1,7 +1,9 @@
 /* cli_json.c - a descriptor-driven JSON encoder in the style of the proto3
  * JSON mapping: lowerCamelCase names, fields at their default left out,
  * 64-bit integers as strings, enums by name, maps as objects, bytes in
- * base64, google.protobuf.Timestamp as RFC 3339 and FieldMask as a string. */
+ * base64, google.protobuf.Timestamp as RFC 3339 and FieldMask as a string.
+ * One departure on request: a list reply shows its empty list as [] (proto3
+ * JSON would leave it out, and {"tenants": []} is what a reader expects). */
 #include "cli.h"
 
 #include <inttypes.h>
@@ -59,7 +61,8 @@ static void newline(FILE *o, int indent, int level) {
         fputc(' ', o);
 }
 
-static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int level);
+static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int level,
+                        unsigned flags);
 
 static void put_double(FILE *o, double d) {
     if (isnan(d))
@@ -116,7 +119,7 @@ static void put_value(FILE *o, const ProtobufCFieldDescriptor *f, const void *v,
         put_base64(o, v);
         break;
     case PROTOBUF_C_TYPE_MESSAGE:
-        put_message(o, *(ProtobufCMessage *const *)v, indent, level);
+        put_message(o, *(ProtobufCMessage *const *)v, indent, level, 0);
         break;
     }
 }
@@ -165,7 +168,9 @@ static int put_wkt(FILE *o, const ProtobufCMessage *m) {
     return 0;
 }
 
-static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int level) {
+/* flags: CLI_JSON_TOP_LISTS applies to m (not to the messages inside it). */
+static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int level,
+                        unsigned flags) {
     if (put_wkt(o, m))
         return;
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -174,7 +179,7 @@ static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int leve
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         size_t n = cli_field_count(m, f);
-        if (n == 0)
+        if (n == 0 && !(f->label == PROTOBUF_C_LABEL_REPEATED && (flags & CLI_JSON_TOP_LISTS)))
             continue;
         char jn[128];
         cli_json_name(f->name, jn, sizeof jn);
@@ -195,7 +200,8 @@ static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int leve
                 newline(o, indent, level + 2);
                 put_value(o, f, cli_field_value(m, f, k), indent, level + 2, 0);
             }
-            newline(o, indent, level + 1);
+            if (n)
+                newline(o, indent, level + 1);
             fputc(']', o);
         }
     }
@@ -204,13 +210,13 @@ static void put_message(FILE *o, const ProtobufCMessage *m, int indent, int leve
     fputc('}', o);
 }
 
-char *cli_json_encode(const ProtobufCMessage *m, int indent) {
+char *cli_json_encode(const ProtobufCMessage *m, int indent, unsigned flags) {
     char *buf = NULL;
     size_t len = 0;
     FILE *o = open_memstream(&buf, &len);
     if (!o)
         return NULL;
-    put_message(o, m, indent, 0);
+    put_message(o, m, indent, 0, flags);
     fclose(o);
     return buf;
 }

@@ -1,6 +1,7 @@
 /* cli_main.c - mvm-cli's entry point: global options (accepted anywhere on
- * the line), configuration precedence (options > environment > file), the
- * OBJECT VERB dispatch and the help levels. See cli_help.c for the text. */
+ * the line up to "--"), --version, configuration precedence (options >
+ * environment > file), the OBJECT VERB dispatch and the help levels. See
+ * cli_help.c for the text. */
 #include "cli.h"
 #include "cli_help.h"
 
@@ -8,13 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef MVM_VERSION
+#define MVM_VERSION "0.0.0"
+#endif
+
 static int usage(const char *msg, const char *what) {
     fprintf(stderr, "mvm-cli: %s\nTry 'mvm-cli%s%s --help'.\n", msg,
             what ? " " : "", what ? what : "");
     return CLI_EXIT_USAGE;
 }
 
-/* Global options that take a value, and the config key each sets. */
+/* Global options that take a value, and the config key each sets. A short
+ * one (-o) also takes its value attached (-ojson). */
 static const char *const valued[][2] = {
     {"--endpoint", "endpoint"}, {"--cert", "cert"}, {"--key", "key"},
     {"--ca", "ca"}, {"--timeout", "timeout"}, {"--output", "output"},
@@ -24,12 +30,34 @@ static const char *const valued[][2] = {
 typedef struct args {
     cli_config flags;
     const char *config;
-    int count, help;
+    int count, help, version;
     int n;
-    char **rest;
+    char **rest; /* OBJECT VERB ARGS..., with "--" kept where it was */
 } args;
 
-/* Takes the global options out of argv; the rest stays in order. */
+/* Matches s against valued option name; sets *val (NULL if the value is the
+ * next argument). */
+static int match_valued(const char *s, const char *name, const char **val) {
+    size_t l = strlen(name);
+    if (strncmp(s, name, l) != 0)
+        return 0;
+    if (!s[l]) {
+        *val = NULL;
+        return 1;
+    }
+    if (s[l] == '=' && name[1] == '-') { /* --name=value */
+        *val = s + l + 1;
+        return 1;
+    }
+    if (name[1] != '-') { /* -ovalue */
+        *val = s + l;
+        return 1;
+    }
+    return 0;
+}
+
+/* Takes the global options out of argv; the rest stays in order. "--" ends
+ * the options: what follows it is kept as it is. */
 static int parse_globals(int argc, char **argv, args *a) {
     mvm_error err;
     cli_config_init(&a->flags);
@@ -38,8 +66,17 @@ static int parse_globals(int argc, char **argv, args *a) {
         return usage("out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         char *s = argv[i];
+        if (!strcmp(s, "--")) {
+            while (i < argc)
+                a->rest[a->n++] = argv[i++];
+            break;
+        }
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             a->help = 1;
+            continue;
+        }
+        if (!strcmp(s, "--version")) {
+            a->version = 1;
             continue;
         }
         if (!strcmp(s, "--insecure")) {
@@ -48,20 +85,14 @@ static int parse_globals(int argc, char **argv, args *a) {
         }
         size_t k, nv = sizeof valued / sizeof valued[0];
         const char *val = NULL;
-        for (k = 0; k < nv; k++) {
-            size_t l = strlen(valued[k][0]);
-            if (!strncmp(s, valued[k][0], l) && (s[l] == '=' || !s[l])) {
-                if (s[l] == '=')
-                    val = s + l + 1;
-                else if (i + 1 < argc)
-                    val = argv[++i];
-                break;
-            }
-        }
+        for (k = 0; k < nv && !match_valued(s, valued[k][0], &val); k++)
+            ;
         if (k == nv) {
             a->rest[a->n++] = s;
             continue;
         }
+        if (!val && i + 1 < argc)
+            val = argv[++i];
         if (!val) {
             fprintf(stderr, "mvm-cli: %s needs a value\n", valued[k][0]);
             return CLI_EXIT_USAGE;
@@ -74,7 +105,7 @@ static int parse_globals(int argc, char **argv, args *a) {
         } else {
             char *end;
             long c = strtol(val, &end, 10);
-            if (*end || c <= 0 || c > 1000000000)
+            if (!*val || *end || c <= 0 || c > 1000000000)
                 return usage("--count wants a positive number", NULL);
             a->count = (int)c;
         }
@@ -107,6 +138,30 @@ static int load_config(args *a, cli_config *cfg) {
     return 0;
 }
 
+/* OBJECT and VERB are the first two words of rest that are not "--"; a
+ * "--" before them still makes every later argument positional. */
+static int verb_args(args *a, char **words[2], char ***out, int *n) {
+    int nw = 0, dashdash = 0, k = 0;
+    for (; k < a->n && nw < 2; k++) {
+        if (!strcmp(a->rest[k], "--") && !dashdash)
+            dashdash = 1;
+        else
+            words[nw++] = &a->rest[k];
+    }
+    for (; nw < 2; nw++)
+        words[nw] = NULL;
+    *n = a->n - k + (dashdash && (k >= a->n || strcmp(a->rest[k], "--") != 0));
+    *out = calloc((size_t)*n + 1, sizeof **out);
+    if (!*out)
+        return -1;
+    int o = 0;
+    if (*n > a->n - k)
+        (*out)[o++] = "--";
+    while (k < a->n)
+        (*out)[o++] = a->rest[k++];
+    return 0;
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     args a = {0};
@@ -115,33 +170,48 @@ int main(int argc, char **argv) {
         free(a.rest);
         return rc;
     }
+    if (a.version) {
+        printf("mvm-cli %s\n", MVM_VERSION);
+        free(a.rest);
+        return 0;
+    }
+    char **words[2], **vargs = NULL;
+    int nvargs = 0;
+    if (verb_args(&a, words, &vargs, &nvargs)) {
+        free(a.rest);
+        return usage("out of memory", NULL);
+    }
+    const char *oname = words[0] ? *words[0] : NULL, *vname = words[1] ? *words[1] : NULL;
     const cli_object *obj = NULL;
     const cli_verb *verb = NULL;
-    if (a.n > 0)
+    if (oname)
         for (const cli_object *const *o = cli_objects; *o; o++)
-            if (!strcmp((*o)->name, a.rest[0]))
+            if (!strcmp((*o)->name, oname))
                 obj = *o;
-    if (obj && a.n > 1)
+    if (obj && vname)
         for (const cli_verb *v = obj->verbs; v->name; v++)
-            if (!strcmp(v->name, a.rest[1]))
+            if (!strcmp(v->name, vname))
                 verb = v;
     char msg[512];
-    if (a.n == 0 && a.help) {
+    if (!oname && a.help) {
         cli_help_top(stdout);
-    } else if (a.n == 0) {
+    } else if (!oname) {
         cli_help_top(stderr);
         rc = CLI_EXIT_USAGE;
+    } else if (!obj && oname[0] == '-') {
+        snprintf(msg, sizeof msg, "unknown option %s", oname);
+        rc = usage(msg, NULL);
     } else if (!obj) {
         snprintf(msg, sizeof msg, "unknown object \"%s\" (tenant, pool, instance, "
-                 "node, health)", a.rest[0]);
+                 "node, health)", oname);
         rc = usage(msg, NULL);
-    } else if (!verb && a.n == 1 && a.help) {
+    } else if (!verb && !vname && a.help) {
         cli_help_object(stdout, obj);
     } else if (!verb) {
         size_t o = 0;
-        o += (size_t)snprintf(msg, sizeof msg, a.n > 1 ? "unknown verb \"%s\" for %s; verbs:"
-                                                       : "%s%s: give a verb:",
-                              a.n > 1 ? a.rest[1] : "", obj->name);
+        o += (size_t)snprintf(msg, sizeof msg, vname ? "unknown verb \"%s\" for %s; verbs:"
+                                                     : "%s%s: give a verb:",
+                              vname ? vname : "", obj->name);
         for (const cli_verb *v = obj->verbs; v->name && o < sizeof msg; v++)
             o += (size_t)snprintf(msg + o, sizeof msg - o, " %s", v->name);
         rc = usage(msg, obj->name);
@@ -151,8 +221,9 @@ int main(int argc, char **argv) {
         cli_config cfg;
         rc = load_config(&a, &cfg);
         if (!rc)
-            rc = cli_run(obj, verb, a.n - 2, a.rest + 2, &cfg, a.count);
+            rc = cli_run(obj, verb, nvargs, vargs, &cfg, a.count);
     }
+    free(vargs);
     free(a.rest);
     return rc;
 }

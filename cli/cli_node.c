@@ -3,25 +3,32 @@
 #include "mvm/v1/node.pb-c.h"
 
 static const cli_verb verbs[] = {
-    {"info", &mvm__v1__node_service__descriptor, "GetInfo", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"info", &mvm__v1__node_service__descriptor, "GetInfo", NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column info_rows[] = {
     {"VERSION", "version"}, {"HOSTNAME", "hostname"},
     {"CPUS", "capacity.cpus"}, {"MEM-MIB", "capacity.mem_mib"},
+    {"OFFERED-VCPUS", "capacity.offered_vcpus"},
+    {"OFFERED-MEM-MIB", "capacity.offered_mem_mib"},
     {"ALLOCATED-VCPUS", "capacity.allocated_vcpus"},
     {"ALLOCATED-MEM-MIB", "capacity.allocated_mem_mib"},
+    {"RUNNING-VCPUS", "capacity.running_vcpus"},
+    {"RUNNING-MEM-MIB", "capacity.running_mem_mib"},
     {"FIRECRACKER", "firecracker_version"},
     {"FIRECRACKER-STATUS", "firecracker_status"},
+    {"FIRECRACKER-PATH", "firecracker_path"},
+    {"SNAPSHOT-VERSION", "snapshot_version"},
+    {"KVM-STATUS", "kvm_status"},
     {"STARTED", "start_time"}, {"UPTIME-SECONDS", "uptime_seconds"},
     {"TENANTS", "tenants"}, {"POOLS", "pools"}, {"INSTANCES", "instances"},
     {NULL, NULL},
 };
 
 static const cli_view views[] = {
-    {&mvm__v1__node_info__descriptor, info_rows, 1},
-    {NULL, NULL, 0},
+    {&mvm__v1__node_info__descriptor, info_rows, 1, NULL},
+    {NULL, NULL, 0, NULL},
 };
 
 const cli_object cli_node_object = {

@@ -3,12 +3,12 @@
 #include "mvm/v1/pool.pb-c.h"
 
 static const cli_verb verbs[] = {
-    {"create", &mvm__v1__pool_service__descriptor, "CreatePool", NULL},
-    {"get", &mvm__v1__pool_service__descriptor, "GetPool", NULL},
-    {"list", &mvm__v1__pool_service__descriptor, "ListPools", NULL},
-    {"update", &mvm__v1__pool_service__descriptor, "UpdatePool", NULL},
-    {"delete", &mvm__v1__pool_service__descriptor, "DeletePool", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"create", &mvm__v1__pool_service__descriptor, "CreatePool", NULL, NULL},
+    {"get", &mvm__v1__pool_service__descriptor, "GetPool", NULL, NULL},
+    {"list", &mvm__v1__pool_service__descriptor, "ListPools", NULL, NULL},
+    {"update", &mvm__v1__pool_service__descriptor, "UpdatePool", NULL, NULL},
+    {"delete", &mvm__v1__pool_service__descriptor, "DeletePool", NULL, "deleted"},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column pool_columns[] = {
@@ -19,8 +19,8 @@ static const cli_column pool_columns[] = {
 };
 
 static const cli_view views[] = {
-    {&mvm__v1__pool__descriptor, pool_columns, 0},
-    {NULL, NULL, 0},
+    {&mvm__v1__pool__descriptor, pool_columns, 0, NULL},
+    {NULL, NULL, 0, NULL},
 };
 
 const cli_object cli_pool_object = {

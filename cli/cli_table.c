@@ -88,9 +88,25 @@ static void print_fields(FILE *out, const ProtobufCMessage *m, const char *prefi
     }
 }
 
+/* Writes the bytes field v->raw of m as it is. */
+static void print_raw(FILE *out, const cli_view *v, const ProtobufCMessage *m) {
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+        m->descriptor, v->raw);
+    if (!f || f->type != PROTOBUF_C_TYPE_BYTES)
+        return;
+    const ProtobufCBinaryData *b = cli_member(m, f);
+    if (b->len)
+        fwrite(b->data, 1, b->len, out);
+}
+
 void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m) {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const cli_view *v = view_for(obj, d);
+    if (v && v->raw) {
+        print_raw(out, v, m);
+        fflush(out);
+        return;
+    }
     if (v) {
         if (v->vertical)
             print_vertical(out, v, m);
@@ -107,9 +123,11 @@ void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m
                    cli_field_count(m, f));
         const ProtobufCFieldDescriptor *tok =
             protobuf_c_message_descriptor_get_field_by_name(d, "next_page_token");
-        if (tok && cli_field_count(m, tok))
-            fprintf(stderr, "more: add --page-token %s for the next page\n",
+        if (tok && cli_field_count(m, tok)) {
+            fflush(out); /* the hint comes after the page */
+            fprintf(stderr, "more results: --page-token %s\n",
                     *(char **)cli_member(m, tok));
+        }
         return;
     }
     print_fields(out, m, "");
@@ -118,7 +136,9 @@ void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m
 void cli_table_stream_row(FILE *out, const cli_object *obj, const ProtobufCMessage *m,
                           int first) {
     const cli_view *v = view_for(obj, m->descriptor);
-    if (!v || v->vertical) {
+    if (v && v->raw) {
+        print_raw(out, v, m);
+    } else if (!v || v->vertical) {
         if (!first)
             fputc('\n', out);
         cli_table_print(out, obj, m);
@@ -132,4 +152,38 @@ void cli_table_stream_row(FILE *out, const cli_object *obj, const ProtobufCMessa
         }
     }
     fflush(out);
+}
+
+void cli_table_done(char *buf, size_t cap, const cli_object *obj,
+                    const cli_verb *verb, const cli_flagset *fs,
+                    const ProtobufCMessage *req) {
+    char v[CELL_MAX], path[256];
+    size_t o = 0;
+    /* The object's name: the positional field's value, then the other set
+     * fields as context ("(tenant acme)"). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < fs->n; i++) {
+            const cli_flag *fl = &fs->flags[i];
+            if (fl->positional != (pass == 0))
+                continue;
+            size_t p = 0;
+            for (int k = 0; k < fl->depth && p < sizeof path; k++)
+                p += (size_t)snprintf(path + p, sizeof path - p, "%s%s", k ? "." : "",
+                                      fl->path[k]->name);
+            cli_value_text(req, path, v, sizeof v);
+            const ProtobufCFieldDescriptor *f = fl->path[fl->depth - 1];
+            if (!v[0] || (f->type != PROTOBUF_C_TYPE_STRING && !strcmp(v, "0")))
+                continue;
+            int n = pass == 0 ? snprintf(buf + o, cap - o, "%s %s %s", verb->done, obj->name, v)
+                              : snprintf(buf + o, cap - o, " (%s %s)", fl->name, v);
+            if (n > 0)
+                o += (size_t)n;
+            if (o >= cap)
+                return;
+        }
+        if (pass == 0 && o == 0) {
+            int n = snprintf(buf, cap, "%s %s", verb->done, obj->name);
+            o = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+        }
+    }
 }

@@ -3,12 +3,12 @@
 #include "mvm/v1/tenant.pb-c.h"
 
 static const cli_verb verbs[] = {
-    {"create", &mvm__v1__tenant_service__descriptor, "CreateTenant", NULL},
-    {"get", &mvm__v1__tenant_service__descriptor, "GetTenant", NULL},
-    {"list", &mvm__v1__tenant_service__descriptor, "ListTenants", NULL},
-    {"update", &mvm__v1__tenant_service__descriptor, "UpdateTenant", NULL},
-    {"delete", &mvm__v1__tenant_service__descriptor, "DeleteTenant", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"create", &mvm__v1__tenant_service__descriptor, "CreateTenant", NULL, NULL},
+    {"get", &mvm__v1__tenant_service__descriptor, "GetTenant", NULL, NULL},
+    {"list", &mvm__v1__tenant_service__descriptor, "ListTenants", NULL, NULL},
+    {"update", &mvm__v1__tenant_service__descriptor, "UpdateTenant", NULL, NULL},
+    {"delete", &mvm__v1__tenant_service__descriptor, "DeleteTenant", NULL, "deleted"},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column tenant_columns[] = {
@@ -19,8 +19,8 @@ static const cli_column tenant_columns[] = {
 };
 
 static const cli_view views[] = {
-    {&mvm__v1__tenant__descriptor, tenant_columns, 0},
-    {NULL, NULL, 0},
+    {&mvm__v1__tenant__descriptor, tenant_columns, 0, NULL},
+    {NULL, NULL, 0, NULL},
 };
 
 const cli_object cli_tenant_object = {

@@ -24,12 +24,12 @@ static mvm_code reader_start(grpc_msg_reader *r, mvm_error *err) {
     if (r->prefix[0] != 0)
         return mvm_fail(err, MVM_INTERNAL,
                         "compressed-flag %u on a message, but no grpc-encoding is "
-                        "in use (mvmd accepts identity only)", r->prefix[0]);
+                        "in use (only identity is accepted)", r->prefix[0]);
     r->len = (uint32_t)r->prefix[1] << 24 | (uint32_t)r->prefix[2] << 16 |
              (uint32_t)r->prefix[3] << 8 | r->prefix[4];
     if (r->len > r->max_len)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
-                        "request message of %u bytes is larger than the limit of %u bytes",
+                        "message of %u bytes is larger than the limit of %u bytes",
                         r->len, r->max_len);
     r->have = 0;
     return MVM_OK;

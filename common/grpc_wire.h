@@ -1,6 +1,7 @@
 /* grpc_wire.h - the pure, I/O-free pieces of the gRPC over HTTP/2 wire format:
  * the length-prefixed message reader and writer, grpc-timeout values, and the
- * percent-encoding of grpc-message. Internal to service/rpc (and its tests). */
+ * percent-encoding of grpc-message. Shared by the server (service/rpc) and
+ * the C client (clients/c), so both read and write the wire the same way. */
 #ifndef MVM_GRPC_WIRE_H
 #define MVM_GRPC_WIRE_H
 
@@ -31,7 +32,7 @@ void grpc_msg_reader_init(grpc_msg_reader *r, uint32_t max_len);
 void grpc_msg_reader_free(grpc_msg_reader *r);
 /* Feeds n bytes. Fails RESOURCE_EXHAUSTED for a message over max_len (seen at
  * its prefix, before any of it is buffered) and INTERNAL for a compressed
- * message (mvmd accepts only identity encoding). */
+ * message (both sides use only identity encoding). */
 mvm_code grpc_msg_reader_feed(grpc_msg_reader *r, const uint8_t *p, size_t n,
                              grpc_msg_fn fn, void *arg, mvm_error *err);
 /* True while a message is only partly received (truncated if the stream ends). */

@@ -2,9 +2,14 @@
 # quickstart.sh [--keep-running] - from a fresh Debian 12 checkout to a
 # working mvmd in one command: installs the dependencies, builds into build/,
 # makes a dev PKI in dev/certs (once), starts build/service/mvmd (state in
-# dev/state, Unix socket dev/mvmd.sock, mTLS on 127.0.0.1:7443), waits for
-# its ready file, runs scripts/demo.sh against it, then stops it with
-# SIGTERM unless --keep-running, and prints how to talk to it.
+# dev/state, Unix socket dev/mvmd.sock, mTLS on 127.0.0.1:7443, Prometheus
+# metrics on a free loopback port), waits for its ready file, runs
+# scripts/demo.sh against it, then stops it with SIGTERM unless
+# --keep-running, and prints how to talk to it.
+#
+# Settings (environment): MVM_SKIP_DEPS=1 skips the apt step, MVM_SKIP_BUILD=1
+# the build; MVM_BUILD_DIR (default build), MVM_DEV_DIR (default dev) and
+# MVM_LISTEN (default 127.0.0.1:7443) move things elsewhere.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,33 +19,48 @@ case "${1:-}" in
 "") ;;
 *) echo "usage: scripts/quickstart.sh [--keep-running]" >&2; exit 64 ;;
 esac
+build=${MVM_BUILD_DIR:-build}
+dev=${MVM_DEV_DIR:-$root/dev}
+listen=${MVM_LISTEN:-127.0.0.1:7443}
+case $build in /*) ;; *) build=$root/$build ;; esac
 
-echo "== installing dependencies (apt)"
-scripts/install-deps.sh
+if [ "${MVM_SKIP_DEPS:-0}" != 1 ]; then
+    echo "== installing dependencies (apt)"
+    scripts/install-deps.sh
+fi
 
-echo "== building into build/"
-cmake -S . -B build
-cmake --build build -j"$(nproc)"
+if [ "${MVM_SKIP_BUILD:-0}" != 1 ]; then
+    echo "== building into $build"
+    cmake -S . -B "$build"
+    cmake --build "$build" -j"$(nproc)"
+fi
+cli=$build/cli/mvm-cli
 
-dev=$root/dev
 mkdir -p "$dev/state"
 if [ ! -f "$dev/certs/ca.pem" ]; then
-    echo "== making a development PKI in dev/certs"
+    echo "== making a development PKI in $dev/certs"
     scripts/gen-certs.sh "$dev/certs"
 fi
 
-if [ -S "$dev/mvmd.sock" ] && build/cli/mvm-cli --endpoint "unix:$dev/mvmd.sock" \
+if [ -S "$dev/mvmd.sock" ] && "$cli" --endpoint "unix:$dev/mvmd.sock" \
     node info >/dev/null 2>&1; then
-    echo "quickstart: an mvmd is already serving dev/mvmd.sock; stop it first" >&2
+    echo "quickstart: an mvmd is already serving $dev/mvmd.sock; stop it first" >&2
     exit 1
 fi
 
-echo "== starting mvmd (log: dev/mvmd.log)"
+# Says who holds a TCP port (ss from iproute2; as root it names the process).
+holder() {
+    ss -Hltnp "sport = :${1##*:}" 2>/dev/null | sed 's/^/    /'
+}
+
+echo "== starting mvmd (log: $dev/mvmd.log)"
 rm -f "$dev/ready"
-build/service/mvmd --listen 127.0.0.1:7443 --socket "$dev/mvmd.sock" \
+# Metrics on a free port: the default 127.0.0.1:9464 may belong to another
+# exporter (or another mvmd); the ready file says which port was picked.
+"$build/service/mvmd" --listen "$listen" --socket "$dev/mvmd.sock" \
     --state-dir "$dev/state" --tls-cert "$dev/certs/server.pem" \
     --tls-key "$dev/certs/server.key" --client-ca "$dev/certs/ca.pem" \
-    --ready-file "$dev/ready" >"$dev/mvmd.log" 2>&1 &
+    --metrics-listen 127.0.0.1:0 --ready-file "$dev/ready" >"$dev/mvmd.log" 2>&1 &
 pid=$!
 echo "$pid" >"$dev/mvmd.pid"
 
@@ -51,27 +71,45 @@ stop() {
     fi
     rm -f "$dev/mvmd.pid"
 }
+# Interrupted before the end: take mvmd down too.
+trap 'stop; exit 1' INT TERM HUP
+
+# ready_value KEY: the value of the "KEY value" line of the ready file.
+ready_value() {
+    sed -n "s/^$1 //p" "$dev/ready" 2>/dev/null | head -n 1
+}
 
 n=0
-while [ ! -s "$dev/ready" ]; do
+while [ -z "$(ready_value tls)" ] || [ -z "$(ready_value metrics)" ]; do
     if ! kill -0 "$pid" 2>/dev/null; then
-        echo "quickstart: mvmd exited; its log:" >&2
-        cat "$dev/mvmd.log" >&2
+        wait "$pid" || true
+        rm -f "$dev/mvmd.pid"
+        if grep -q "Address already in use" "$dev/mvmd.log"; then
+            echo "quickstart: mvmd cannot listen on $listen: another program holds it:" >&2
+            holder "$listen" >&2
+            echo "quickstart: stop that program, or choose another address with" \
+                 "MVM_LISTEN=127.0.0.1:PORT" >&2
+        else
+            echo "quickstart: mvmd exited; its log:" >&2
+            cat "$dev/mvmd.log" >&2
+        fi
         exit 1
     fi
     n=$((n + 1))
     if [ $n -gt 600 ]; then
-        echo "quickstart: mvmd did not write dev/ready within a minute" >&2
+        echo "quickstart: mvmd did not write $dev/ready within a minute" >&2
         stop
         exit 1
     fi
     sleep 0.1
 done
+endpoint=$(ready_value tls)
+metrics=$(ready_value metrics)
 sed 's/^/  ready: /' "$dev/ready"
 
 cat >"$dev/cli.conf" <<CONF
 # mvm-cli settings for the quickstart mvmd (use with MVM_CONFIG or --config)
-endpoint = 127.0.0.1:7443
+endpoint = $endpoint
 ca = $dev/certs/ca.pem
 cert = $dev/certs/client.pem
 key = $dev/certs/client.key
@@ -79,10 +117,11 @@ CONF
 
 echo "== running scripts/demo.sh"
 status=0
-MVM_CLI=$root/build/cli/mvm-cli MVM_ENDPOINT=127.0.0.1:7443 \
+MVM_CLI=$cli MVM_ENDPOINT=$endpoint \
     MVM_CA=$dev/certs/ca.pem MVM_CERT=$dev/certs/client.pem \
     MVM_KEY=$dev/certs/client.key scripts/demo.sh || status=$?
 
+trap - INT TERM HUP
 if [ $keep -eq 0 ]; then
     echo "== stopping mvmd (SIGTERM)"
     stop
@@ -90,15 +129,17 @@ if [ $keep -eq 0 ]; then
 else
     cat <<EOT
 
-mvmd is running (pid $pid, log dev/mvmd.log). Talk to it with:
+mvmd is running (pid $pid, log $dev/mvmd.log). Talk to it with:
 
-  export MVM_CONFIG=$dev/cli.conf       # mTLS to 127.0.0.1:7443
-  $root/build/cli/mvm-cli node info
-  $root/build/cli/mvm-cli tenant list
+  export MVM_CONFIG=$dev/cli.conf       # mTLS to $endpoint
+  $cli node info
+  $cli tenant list
 
 or over the Unix socket, no certificates needed:
 
-  $root/build/cli/mvm-cli --endpoint unix:$dev/mvmd.sock tenant list
+  $cli --endpoint unix:$dev/mvmd.sock tenant list
+
+Prometheus metrics: http://$metrics/metrics
 
 Stop it with: kill -TERM \$(cat $dev/mvmd.pid)
 EOT

@@ -97,6 +97,11 @@ mvm_code store_instance_create(store *st, const store_actor *who,
                                mvm_error *err);
 mvm_code store_instance_get(store *st, const char *tenant, const char *id,
                             ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err);
+/* The instance with this id, whatever its tenant (ids are unique on the
+ * node): found through the id index. NOT_FOUND if there is none,
+ * INVALID_ARGUMENT for a malformed id. Any thread (a read transaction). */
+mvm_code store_instance_find(store *st, const char *id, ProtobufCAllocator *alloc,
+                             Mvm__V1__Instance **out, mvm_error *err);
 mvm_code store_instance_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                              Mvm__V1__ListInstancesResponse **out, mvm_error *err);
 /* Records a new lifecycle state (the caller has checked the transition).

@@ -1,5 +1,6 @@
-/* store_read.c - instance reads (get, paged list, snapshot walk for
- * watches), node-wide counts, the audit log reader and the watch hook. */
+/* store_read.c - instance reads (get by tenant and id or by id alone, paged
+ * list, snapshot walk for watches), node-wide counts, the audit log reader
+ * and the watch hook. */
 #include "store_internal.h"
 
 #include <string.h>
@@ -17,6 +18,43 @@ mvm_code store_instance_get(store *st, const char *tenant, const char *id,
                       (ProtobufCMessage **)out, err);
     if (c == MVM_NOT_FOUND)
         mvm_fail(err, c, "instance %s/%s not found", tenant, id);
+    store_rd_end(st, txn);
+    return c;
+}
+
+mvm_code store_instance_find(store *st, const char *id, ProtobufCAllocator *alloc,
+                             Mvm__V1__Instance **out, mvm_error *err) {
+    *out = NULL;
+    if (!id || !*id)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "instance id is required");
+    if (!store_instance_id_valid(id))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "instance id \"%.40s\" is malformed (want i- and 16 hex digits)", id);
+    MDB_txn *txn;
+    mvm_code c = store_rd_begin(st, &txn, err);
+    if (c)
+        return c;
+    /* inst_ids: id -> owning tenant's name, then the record under both. */
+    MDB_val k = {strlen(id), (void *)id}, v;
+    int rc = mdb_get(txn, st->inst_ids, &k, &v);
+    char tenant[STORE_KEY_MAX];
+    uint8_t key[STORE_KEY_MAX];
+    if (rc == MDB_NOTFOUND) {
+        c = mvm_fail(err, MVM_NOT_FOUND, "instance %s not found", id);
+    } else if (rc) {
+        c = store_lmdb_fail(err, rc, "get instance id");
+    } else if (v.mv_size == 0 || v.mv_size >= sizeof tenant) {
+        c = mvm_fail(err, MVM_DATA_LOSS, "store: corrupt id index entry for instance %s", id);
+    } else {
+        memcpy(tenant, v.mv_data, v.mv_size);
+        tenant[v.mv_size] = '\0';
+        size_t klen = store_key2(key, tenant, id, NULL);
+        c = store_get_msg(txn, st->instances, key, klen, &mvm__v1__instance__descriptor,
+                          alloc, (ProtobufCMessage **)out, err);
+        if (c == MVM_NOT_FOUND) /* indexed but absent: the index is damaged */
+            c = mvm_fail(err, MVM_DATA_LOSS, "store: instance %s is indexed under tenant %s "
+                         "but has no record", id, tenant);
+    }
     store_rd_end(st, txn);
     return c;
 }

@@ -1,7 +1,10 @@
 /* cli_unit_test.c - unit tests of mvm-cli's descriptor-driven parts: flag
  * derivation and parsing (flattening, maps, enums, bools, ranges, the
- * positional argument, update_mask), the JSON encoder, and the wire helpers
- * of libmvmc (grpc-message decoding, HTTP status mapping, grpc-timeout). */
+ * positional argument, update_mask, "--", required fields from the proto's
+ * field behaviours), the help texts (every verb and flag documented from the
+ * proto), the JSON encoder, durations, the "deleted ..." line, and the wire
+ * helpers of libmvmc (grpc-message decoding, HTTP status mapping,
+ * grpc-timeout). */
 #include "../../tests/unit/check.h"
 #include "cli.h"
 #include "grpc_wire.h"
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 
 #include "mvm/v1/instance.pb-c.h"
+#include "mvm/v1/pool.pb-c.h"
 #include "mvm/v1/tenant.pb-c.h"
 
 static const cli_flag *flag(const cli_flagset *fs, const char *name) {
@@ -20,15 +24,15 @@ static const cli_flag *flag(const cli_flagset *fs, const char *name) {
 }
 
 /* Parses argv (NULL-terminated) as flags of desc; returns the code. */
-static mvm_code parse(const ProtobufCMessageDescriptor *desc, const char *const *sel,
-                      ProtobufCMessage **out, mvm_error *err, char **argv) {
+static mvm_code parse(const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
+                      mvm_error *err, char **argv) {
     cli_flagset fs;
     int argc = 0;
     while (argv[argc])
         argc++;
     mvm_code rc = cli_flags_build(desc, NULL, &fs, err);
     if (!rc)
-        rc = cli_flags_parse(&fs, argc, argv, sel, out, err);
+        rc = cli_flags_parse(&fs, argc, argv, out, err);
     cli_flags_free(&fs);
     return rc;
 }
@@ -61,7 +65,7 @@ static void test_parse_create(void) {
     char *argv[] = {"acme", "--net-id", "3", "--subnet=10.240.3.0/24",
                     "--label", "env=prod", "--label", "team=a=b",
                     "--quota-max-mem-mib", "18446744073709551615", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__create_tenant_request__descriptor, NULL, &m, &err, argv), MVM_OK);
+    CHECK_EQ_INT(parse(&mvm__v1__create_tenant_request__descriptor, &m, &err, argv), MVM_OK);
     Mvm__V1__CreateTenantRequest *r = (Mvm__V1__CreateTenantRequest *)m;
     if (!r || !r->tenant)
         return;
@@ -82,33 +86,32 @@ static void test_parse_errors(void) {
     mvm_error err = {0};
     const ProtobufCMessageDescriptor *d = &mvm__v1__create_tenant_request__descriptor;
     char *a1[] = {"--net-id", "4294967296", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a1), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a1), MVM_INVALID_ARGUMENT);
     CHECK(strstr(err.msg, "out of range") != NULL);
     char *a2[] = {"--net-id", "-1", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a2), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a2), MVM_INVALID_ARGUMENT);
     char *a3[] = {"--net-id", "12x", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a3), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a3), MVM_INVALID_ARGUMENT);
     char *a4[] = {"--nope", "1", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a4), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a4), MVM_INVALID_ARGUMENT);
     CHECK(strstr(err.msg, "unknown flag --nope") && strstr(err.msg, "--net-id"));
     char *a5[] = {"a", "b", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a5), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a5), MVM_INVALID_ARGUMENT);
     char *a6[] = {"--label", "novalue", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a6), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a6), MVM_INVALID_ARGUMENT);
     char *a7[] = {"--subnet", NULL};
-    CHECK_EQ_INT(parse(d, NULL, &m, &err, a7), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(parse(d, &m, &err, a7), MVM_INVALID_ARGUMENT);
     char *a8[] = {"--list", NULL}; /* a request without a positional */
-    CHECK_EQ_INT(parse(&mvm__v1__list_tenants_request__descriptor, NULL, &m, &err, a8),
+    CHECK_EQ_INT(parse(&mvm__v1__list_tenants_request__descriptor, &m, &err, a8),
                  MVM_INVALID_ARGUMENT);
 }
 
 static void test_update_mask(void) {
     ProtobufCMessage *m = NULL;
     mvm_error err = {0};
-    const char *sel[] = {"name", NULL};
     char *argv[] = {"acme", "--quota-max-instances", "5", "--label", "a=b",
                     "--label", "c=d", "--resource-version", "7", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__update_tenant_request__descriptor, sel, &m, &err, argv), MVM_OK);
+    CHECK_EQ_INT(parse(&mvm__v1__update_tenant_request__descriptor, &m, &err, argv), MVM_OK);
     Mvm__V1__UpdateTenantRequest *r = (Mvm__V1__UpdateTenantRequest *)m;
     if (!r)
         return;
@@ -123,7 +126,7 @@ static void test_update_mask(void) {
     CHECK_EQ_INT(r->tenant->resource_version, 7);
     protobuf_c_message_free_unpacked(m, NULL);
     char *only_name[] = {"acme", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__update_tenant_request__descriptor, sel, &m, &err, only_name),
+    CHECK_EQ_INT(parse(&mvm__v1__update_tenant_request__descriptor, &m, &err, only_name),
                  MVM_INVALID_ARGUMENT);
 }
 
@@ -131,7 +134,7 @@ static void test_enum_bool(void) {
     ProtobufCMessage *m = NULL;
     mvm_error err = {0};
     char *argv[] = {"--type", "deleted", "--state", "INSTANCE_STATE_SLEEPING", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__instance_event__descriptor, NULL, &m, &err, argv), MVM_OK);
+    CHECK_EQ_INT(parse(&mvm__v1__instance_event__descriptor, &m, &err, argv), MVM_OK);
     Mvm__V1__InstanceEvent *e = (Mvm__V1__InstanceEvent *)m;
     if (e) {
         CHECK_EQ_INT(e->type, MVM__V1__INSTANCE_EVENT__TYPE__DELETED);
@@ -139,11 +142,11 @@ static void test_enum_bool(void) {
         protobuf_c_message_free_unpacked(m, NULL);
     }
     char *bad[] = {"--type", "exploded", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__instance_event__descriptor, NULL, &m, &err, bad),
+    CHECK_EQ_INT(parse(&mvm__v1__instance_event__descriptor, &m, &err, bad),
                  MVM_INVALID_ARGUMENT);
     CHECK(strstr(err.msg, "ADDED") != NULL);
     char *w[] = {"--send-initial", "--tenant", "acme", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__watch_instances_request__descriptor, NULL, &m, &err, w), MVM_OK);
+    CHECK_EQ_INT(parse(&mvm__v1__watch_instances_request__descriptor, &m, &err, w), MVM_OK);
     Mvm__V1__WatchInstancesRequest *wr = (Mvm__V1__WatchInstancesRequest *)m;
     if (wr) {
         CHECK(wr->send_initial);
@@ -151,7 +154,7 @@ static void test_enum_bool(void) {
         protobuf_c_message_free_unpacked(m, NULL);
     }
     char *w2[] = {"--send-initial=maybe", NULL};
-    CHECK_EQ_INT(parse(&mvm__v1__watch_instances_request__descriptor, NULL, &m, &err, w2),
+    CHECK_EQ_INT(parse(&mvm__v1__watch_instances_request__descriptor, &m, &err, w2),
                  MVM_INVALID_ARGUMENT);
 }
 
@@ -173,13 +176,13 @@ static void test_json(void) {
     ts.nanos = 500000000;
     t.create_time = &ts;
     t.resource_version = 18446744073709551615ull;
-    char *j = cli_json_encode(&t.base, 0);
+    char *j = cli_json_encode(&t.base, 0, 0);
     CHECK_EQ_STR(j, "{\"name\":\"a\\\"b\\n\",\"netId\":3,\"quota\":{\"maxMemMib\":\"5\"},"
                     "\"labels\":{\"env\":\"prod\"},\"createTime\":\"2026-01-01T00:00:00.500Z\","
                     "\"resourceVersion\":\"18446744073709551615\"}");
     free(j);
     Mvm__V1__Tenant empty = MVM__V1__TENANT__INIT;
-    j = cli_json_encode(&empty.base, 2);
+    j = cli_json_encode(&empty.base, 2, 0);
     CHECK_EQ_STR(j, "{}");
     free(j);
     Mvm__V1__UpdateTenantRequest u = MVM__V1__UPDATE_TENANT_REQUEST__INIT;
@@ -188,12 +191,12 @@ static void test_json(void) {
     fm.n_paths = 2;
     fm.paths = paths;
     u.update_mask = &fm;
-    j = cli_json_encode(&u.base, 2);
+    j = cli_json_encode(&u.base, 2, 0);
     CHECK_EQ_STR(j, "{\n  \"updateMask\": \"quota.maxInstances,labels\"\n}");
     free(j);
     Mvm__V1__InstanceEvent ev = MVM__V1__INSTANCE_EVENT__INIT;
     ev.type = MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED;
-    j = cli_json_encode(&ev.base, 0);
+    j = cli_json_encode(&ev.base, 0, 0);
     CHECK_EQ_STR(j, "{\"type\":\"MODIFIED\"}");
     free(j);
 }
@@ -231,6 +234,245 @@ static void test_wire(void) {
     CHECK_EQ_INT(cli_parse_duration("soon"), -1);
 }
 
+/* Field behaviours come from the proto's [(mvm.v1.field_behavior) = ...]. */
+static void test_field_behavior(void) {
+    CHECK_EQ_INT(cli_docs_field_behavior("mvm.v1.Tenant", "name"), CLI_FIELD_IDENTIFIER);
+    CHECK_EQ_INT(cli_docs_field_behavior("mvm.v1.Tenant", "net_id"), CLI_FIELD_REQUIRED);
+    CHECK_EQ_INT(cli_docs_field_behavior("mvm.v1.Tenant", "quota"), 0);
+    CHECK_EQ_INT(cli_docs_field_behavior("mvm.v1.GetInstanceRequest", "tenant"), 0);
+    CHECK_EQ_INT(cli_docs_field_behavior("mvm.v1.GetInstanceRequest", "id"), CLI_FIELD_REQUIRED);
+    CHECK_EQ_INT(cli_docs_field_behavior("mvm.v1.NoSuch", "id"), 0);
+
+    cli_flagset fs;
+    mvm_error err;
+    CHECK_EQ_INT(cli_flags_build(&mvm__v1__create_tenant_request__descriptor, NULL, &fs, &err),
+                 MVM_OK);
+    CHECK(flag(&fs, "name")->required && flag(&fs, "net-id")->required &&
+          flag(&fs, "subnet")->required);
+    CHECK(!flag(&fs, "quota-max-instances")->required && !flag(&fs, "label")->required);
+    cli_flags_free(&fs);
+    /* An update needs only what selects the resource. */
+    CHECK_EQ_INT(cli_flags_build(&mvm__v1__update_pool_request__descriptor, NULL, &fs, &err),
+                 MVM_OK);
+    CHECK(flag(&fs, "tenant")->required && flag(&fs, "tenant")->identifier);
+    CHECK(flag(&fs, "name")->required && flag(&fs, "name")->identifier);
+    CHECK(!flag(&fs, "vcpus")->required && !flag(&fs, "vcpus")->identifier);
+    cli_flags_free(&fs);
+}
+
+static void test_required(void) {
+    ProtobufCMessage *m = NULL;
+    mvm_error err = {0};
+    const ProtobufCMessageDescriptor *ct = &mvm__v1__create_tenant_request__descriptor;
+    char *no_net[] = {"acme", "--subnet", "10.240.3.0/24", NULL};
+    CHECK_EQ_INT(parse(ct, &m, &err, no_net), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "missing required argument: --net-id") != NULL);
+    char *nothing[] = {NULL};
+    CHECK_EQ_INT(parse(ct, &m, &err, nothing), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_STR(err.msg, "missing required arguments: NAME (or --name), --net-id, --subnet");
+    char *zero[] = {"acme", "--net-id", "0", "--subnet", "10.240.3.0/24", NULL};
+    CHECK_EQ_INT(parse(ct, &m, &err, zero), MVM_OK); /* given as 0 is given */
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+
+    char *pool[] = {"web", "--tenant", "acme", "--vcpus", "1", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__create_pool_request__descriptor, &m, &err, pool),
+                 MVM_INVALID_ARGUMENT);
+    CHECK_EQ_STR(err.msg,
+                 "missing required arguments: --mem-mib, --kernel-image, --rootfs-image");
+    /* GetInstance finds an id alone; the lifecycle calls still want the tenant. */
+    char *get[] = {"i-0123456789abcdef", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__get_instance_request__descriptor, &m, &err, get), MVM_OK);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    CHECK_EQ_INT(parse(&mvm__v1__stop_instance_request__descriptor, &m, &err, get),
+                 MVM_INVALID_ARGUMENT);
+    CHECK_EQ_STR(err.msg, "missing required argument: --tenant");
+    CHECK_EQ_INT(parse(&mvm__v1__get_instance_request__descriptor, &m, &err, nothing),
+                 MVM_INVALID_ARGUMENT);
+    CHECK_EQ_STR(err.msg, "missing required argument: ID (or --id)");
+    /* Lists filter on nothing by default. */
+    CHECK_EQ_INT(parse(&mvm__v1__list_instances_request__descriptor, &m, &err, nothing), MVM_OK);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* Identifier fields select the resource of an update: never mask paths. */
+static void test_update_identifiers(void) {
+    ProtobufCMessage *m = NULL;
+    mvm_error err = {0};
+    char *argv[] = {"web", "--tenant", "acme", "--vcpus", "2", "--resource-version", "4", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__update_pool_request__descriptor, &m, &err, argv), MVM_OK);
+    Mvm__V1__UpdatePoolRequest *r = (Mvm__V1__UpdatePoolRequest *)m;
+    if (!r)
+        return;
+    CHECK(r->update_mask && r->update_mask->n_paths == 1);
+    if (r->update_mask && r->update_mask->n_paths == 1)
+        CHECK_EQ_STR(r->update_mask->paths[0], "vcpus");
+    CHECK(r->pool && !strcmp(r->pool->tenant, "acme") && !strcmp(r->pool->name, "web"));
+    protobuf_c_message_free_unpacked(m, NULL);
+    char *no_tenant[] = {"web", "--vcpus", "2", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__update_pool_request__descriptor, &m, &err, no_tenant),
+                 MVM_INVALID_ARGUMENT);
+    CHECK_EQ_STR(err.msg, "missing required argument: --tenant");
+}
+
+static void test_dashdash(void) {
+    ProtobufCMessage *m = NULL;
+    mvm_error err = {0};
+    const ProtobufCMessageDescriptor *gt = &mvm__v1__get_tenant_request__descriptor;
+    char *dash[] = {"-x", NULL};
+    CHECK_EQ_INT(parse(gt, &m, &err, dash), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "unknown option -x") && strstr(err.msg, "\"--\""));
+    char *after[] = {"--", "-x", NULL};
+    CHECK_EQ_INT(parse(gt, &m, &err, after), MVM_OK);
+    if (m) {
+        CHECK_EQ_STR(((Mvm__V1__GetTenantRequest *)m)->name, "-x");
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    char *flag_after[] = {"--", "--name", NULL}; /* a flag's look-alike, positional */
+    CHECK_EQ_INT(parse(gt, &m, &err, flag_after), MVM_OK);
+    if (m) {
+        CHECK_EQ_STR(((Mvm__V1__GetTenantRequest *)m)->name, "--name");
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    char *flags_before[] = {"--name", "acme", "--", NULL};
+    CHECK_EQ_INT(parse(gt, &m, &err, flags_before), MVM_OK);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static void test_durations(void) {
+    CHECK_EQ_INT(cli_parse_duration("30s"), 30000);
+    CHECK_EQ_INT(cli_parse_duration("1.5m"), 90000);
+    CHECK_EQ_INT(cli_parse_duration("2h"), 7200000);
+    CHECK_EQ_INT(cli_parse_duration("1ms"), 1);
+    const char *bad[] = {"5", "0", "0s", "0ms", "0.5ms", "-1s", "1e3s", "s", "5 s",
+                         "1.s", ".5s", "5sec", "", "inf", "999999h"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ_INT(cli_parse_duration(bad[i]), -1);
+    cli_config c;
+    mvm_error err;
+    cli_config_init(&c);
+    CHECK_EQ_INT(cli_config_set(&c, "timeout", "5", &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "\"5\"") && strstr(err.msg, "ms, s, m or h"));
+    CHECK_EQ_INT(cli_config_set(&c, "timeout", "0", &err), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(cli_config_set(&c, "timeout", "250ms", &err), MVM_OK);
+    CHECK_EQ_INT(c.timeout_ms, 250);
+}
+
+/* Every verb says what it does, every flag what its field means, both from
+ * the proto's own comments. */
+static void test_docs_complete(void) {
+    int verbs = 0, flags = 0;
+    for (const cli_object *const *o = cli_objects; *o; o++) {
+        for (const cli_verb *v = (*o)->verbs; v->name; v++) {
+            const char *doc = cli_docs_method(v->service->name, v->method);
+            verbs++;
+            if (!doc || !doc[0])
+                fprintf(stderr, "no comment on rpc %s.%s\n", v->service->name, v->method);
+            CHECK(doc && doc[0]);
+            cli_flagset fs;
+            mvm_error err;
+            CHECK_EQ_INT(cli_verb_flags(v, &fs, &err), MVM_OK);
+            for (size_t i = 0; i < fs.n; i++) {
+                const char *fd = cli_flags_doc(&fs, &fs.flags[i]);
+                flags++;
+                if (!fd || !fd[0])
+                    fprintf(stderr, "%s %s --%s: its field has no comment\n", (*o)->name,
+                            v->name, fs.flags[i].name);
+                CHECK(fd && fd[0]);
+            }
+            cli_flags_free(&fs);
+        }
+    }
+    CHECK(verbs >= 20 && flags >= 50); /* the walk saw the whole CLI */
+}
+
+/* Help shows each flag's whole comment, wrapped, and marks required ones. */
+static void test_help_text(void) {
+    cli_flagset fs;
+    mvm_error err;
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(cli_flags_build(&mvm__v1__list_tenants_request__descriptor, NULL, &fs, &err),
+                 MVM_OK);
+    FILE *f = open_memstream(&text, &len);
+    cli_flags_help(&fs, f);
+    fclose(f);
+    cli_flags_free(&fs);
+    CHECK(strstr(text, "\"!key\"") && strstr(text, "(absent).")); /* a long comment's end */
+    int longest = 0;
+    for (char *line = text; *line;) {
+        int n = (int)strcspn(line, "\n");
+        if (n > longest)
+            longest = n;
+        line += n + (line[n] == '\n');
+    }
+    CHECK(longest <= 79);
+    free(text);
+    CHECK_EQ_INT(cli_flags_build(&mvm__v1__create_tenant_request__descriptor, NULL, &fs, &err),
+                 MVM_OK);
+    f = open_memstream(&text, &len);
+    cli_flags_help(&fs, f);
+    fclose(f);
+    cli_flags_free(&fs);
+    /* Descriptions start in column 37. */
+    CHECK(strstr(text, "\n  --net-id uint32" "                    " "(required) Network id") != NULL);
+    CHECK(strstr(text, "\n  --label key=value" "                  " "Free-form") != NULL);
+    free(text);
+}
+
+static void test_json_lists(void) {
+    Mvm__V1__ListTenantsResponse r = MVM__V1__LIST_TENANTS_RESPONSE__INIT;
+    char *j = cli_json_encode(&r.base, 2, CLI_JSON_TOP_LISTS);
+    CHECK_EQ_STR(j, "{\n  \"tenants\": []\n}");
+    free(j);
+    Mvm__V1__Tenant t = MVM__V1__TENANT__INIT, *ts[] = {&t};
+    t.name = "a";
+    r.n_tenants = 1;
+    r.tenants = ts;
+    r.next_page_token = "k61";
+    j = cli_json_encode(&r.base, 0, CLI_JSON_TOP_LISTS);
+    /* Only the top message's lists: the tenant's empty labels stay out. */
+    CHECK_EQ_STR(j, "{\"tenants\":[{\"name\":\"a\"}],\"nextPageToken\":\"k61\"}");
+    free(j);
+    j = cli_json_encode(&r.base, 0, 0);
+    CHECK_EQ_STR(j, "{\"tenants\":[{\"name\":\"a\"}],\"nextPageToken\":\"k61\"}");
+    free(j);
+}
+
+/* The line obj's "delete" verb prints after a success, given its arguments
+ * (buf gets "" if the verb is missing or the arguments do not parse). */
+static void delete_says(const cli_object *obj, int argc, char **argv, char *buf, size_t cap) {
+    const cli_verb *del = NULL;
+    cli_flagset fs;
+    mvm_error err;
+    ProtobufCMessage *m = NULL;
+    buf[0] = '\0';
+    for (const cli_verb *v = obj->verbs; v->name; v++)
+        if (!strcmp(v->name, "delete"))
+            del = v;
+    CHECK(del && del->done);
+    if (!del || cli_verb_flags(del, &fs, &err) != MVM_OK)
+        return;
+    if (cli_flags_parse(&fs, argc, argv, &m, &err) == MVM_OK) {
+        cli_table_done(buf, cap, obj, del, &fs, m);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    cli_flags_free(&fs);
+}
+
+/* What "delete" prints: the object and the fields that named it. */
+static void test_done_text(void) {
+    char *argv[] = {"web", "--tenant", "acme"};
+    char buf[128];
+    delete_says(&cli_pool_object, 3, argv, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "deleted pool web (tenant acme)");
+    delete_says(&cli_tenant_object, 1, argv, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "deleted tenant web");
+}
+
 int main(void) {
     test_flag_names();
     test_parse_create();
@@ -240,5 +482,14 @@ int main(void) {
     test_json();
     test_table_text();
     test_wire();
+    test_field_behavior();
+    test_required();
+    test_update_identifiers();
+    test_dashdash();
+    test_durations();
+    test_docs_complete();
+    test_help_text();
+    test_json_lists();
+    test_done_text();
     return check_done();
 }

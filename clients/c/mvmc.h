@@ -21,9 +21,11 @@
  *
  * Every function returns an mvm_code, which is the gRPC status code, and
  * fills err with the server's (percent-decoded) grpc-message, or with what
- * went wrong locally: UNAVAILABLE when the server cannot be reached or the
- * connection breaks, DEADLINE_EXCEEDED when the deadline passes,
- * INVALID_ARGUMENT for bad options (unreadable certificate files...).
+ * went wrong locally: UNAVAILABLE when the server cannot be reached (also
+ * when connecting or the TLS handshake outlasts connect_timeout_ms) or the
+ * connection breaks, DEADLINE_EXCEEDED when a call's deadline passes,
+ * INVALID_ARGUMENT for bad options (a bad endpoint; a certificate, key or CA
+ * file that is missing, unreadable or not PEM, named in the message).
  */
 #ifndef MVMC_H
 #define MVMC_H

@@ -1,7 +1,8 @@
 /* mvmc_call.c - gRPC calls over one nghttp2 client session: connection
  * setup, request HEADERS + length-prefixed DATA, and the response side
- * (headers, messages reassembled across DATA frames, trailers or
- * Trailers-Only, RST_STREAM and GOAWAY) turned into an mvm_code. */
+ * (headers, messages reassembled across DATA frames by common/grpc_wire's
+ * reader, trailers or Trailers-Only, RST_STREAM and GOAWAY) turned into an
+ * mvm_code. */
 #include "grpc_wire.h"
 #include "mvmc_internal.h"
 
@@ -30,8 +31,9 @@ struct mvmc_stream {
     uint32_t rst_code;
     char content_type[64];
     char grpc_message[MVM_ERROR_MSG_MAX];
-    uint8_t *buf; /* response DATA not yet taken as messages */
-    size_t len, cap, off;
+    grpc_msg_reader reader;   /* response DATA -> messages */
+    ProtobufCMessage **queue; /* replies unpacked, not yet taken */
+    size_t qhead, qlen, qcap;
     mvm_error final; /* the call's status once known */
     int have_final;
 };
@@ -63,34 +65,39 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *fr,
     return 0;
 }
 
+/* grpc_msg_fn: one whole reply message; unpacks it onto the queue. */
+static mvm_code on_message(void *arg, const uint8_t *data, uint32_t len, mvm_error *err) {
+    mvmc_stream *s = arg;
+    if (s->qlen == s->qcap) {
+        size_t ncap = s->qcap ? s->qcap * 2 : 4;
+        ProtobufCMessage **nq = realloc(s->queue, ncap * sizeof *nq);
+        if (!nq)
+            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        s->queue = nq;
+        s->qcap = ncap;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(s->method->output, NULL, len, data);
+    if (!m)
+        return mvm_fail(err, MVM_INTERNAL, "cannot decode %s from the server",
+                        s->method->output->name);
+    s->queue[s->qlen++] = m;
+    return MVM_OK;
+}
+
 static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id,
                    const uint8_t *data, size_t len, void *ud) {
     mvmc_stream *s = nghttp2_session_get_stream_user_data(h2, id);
     /* The body of a response that is not gRPC (an HTTP error page) is not
      * messages: drop it; the status comes from the HTTP status. */
-    if (!s || s->http_status != 200 ||
+    if (!s || s->have_final || s->http_status != 200 ||
         strncmp(s->content_type, "application/grpc", 16) != 0)
         return 0;
-    if (s->len + len > s->cap) {
-        if (s->len + len > MVMC_MAX_MESSAGE + 5) {
-            mvm_fail(&s->final, MVM_RESOURCE_EXHAUSTED,
-                     "response larger than %u bytes", MVMC_MAX_MESSAGE);
-            s->have_final = 1;
-            return nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id,
-                                             NGHTTP2_CANCEL) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
-        }
-        size_t ncap = s->cap ? s->cap : 4096;
-        while (ncap < s->len + len)
-            ncap *= 2;
-        uint8_t *nb = realloc(s->buf, ncap);
-        if (!nb)
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        s->buf = nb;
-        s->cap = ncap;
-    }
-    memcpy(s->buf + s->len, data, len);
-    s->len += len;
-    return 0;
+    if (grpc_msg_reader_feed(&s->reader, data, len, on_message, s, &s->final) == MVM_OK)
+        return 0;
+    mvm_error_context(&s->final, "reply from the server");
+    s->have_final = 1;
+    return nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL)
+               ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
 static int on_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud) {
@@ -133,14 +140,8 @@ static mvm_code flush(mvmc_client *c, int64_t deadline, mvm_error *err) {
     }
 }
 
-static int frame_ready(const mvmc_stream *s) {
-    size_t avail = s->len - s->off;
-    if (avail < 5)
-        return 0;
-    const uint8_t *p = s->buf + s->off;
-    uint32_t mlen = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-                    (uint32_t)p[3] << 8 | p[4];
-    return mlen > MVMC_MAX_MESSAGE || avail - 5 >= mlen;
+static int have_message(const mvmc_stream *s) {
+    return s->qhead < s->qlen;
 }
 
 static void mark_broken(mvmc_client *c, const mvm_error *e) {
@@ -153,7 +154,7 @@ static void mark_broken(mvmc_client *c, const mvm_error *e) {
 static mvm_code pump(mvmc_stream *s) {
     mvmc_client *c = s->c;
     uint8_t buf[16384];
-    while (!s->closed && !frame_ready(s) && !s->have_final) {
+    while (!s->closed && !have_message(s) && !s->have_final) {
         mvm_error e = {0};
         mvm_code rc = flush(c, s->deadline, &e);
         if (!rc && !nghttp2_session_want_read(c->h2))
@@ -217,7 +218,7 @@ static void settle(mvmc_stream *s) {
     } else {
         mvm_fail(f, MVM_INTERNAL, "response ended without grpc-status");
     }
-    if (f->code == MVM_OK && s->len != s->off)
+    if (f->code == MVM_OK && grpc_msg_reader_partial(&s->reader))
         mvm_fail(f, MVM_INTERNAL, "response ended inside a message");
 }
 
@@ -259,8 +260,14 @@ mvm_code mvmc_connect(const mvmc_options *o, mvmc_client **out, mvm_error *err) 
             rc = flush(c, deadline, err);
     }
     if (rc) {
-        if (rc == MVM_DEADLINE_EXCEEDED)
-            mvm_fail(err, MVM_UNAVAILABLE, "connect to %s: timed out", o->endpoint);
+        /* Out of time before any call: the server is not reachable in time.
+         * The message keeps the step that ran out ("in the TLS handshake"). */
+        if (rc == MVM_DEADLINE_EXCEEDED) {
+            rc = MVM_UNAVAILABLE;
+            if (err)
+                err->code = rc;
+            mvm_error_context(err, "connect to %s", o->endpoint);
+        }
         mvmc_close(c);
         return rc;
     }
@@ -312,6 +319,7 @@ mvm_code mvmc_stream_open(mvmc_client *c, const ProtobufCServiceDescriptor *svc,
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     s->c = c;
     s->method = &svc->methods[mi];
+    grpc_msg_reader_init(&s->reader, MVMC_MAX_MESSAGE);
     s->deadline = timeout_ms > 0 ? mvmc_now_ms() + timeout_ms : -1;
     mvm_code rc = frame_request(s, req, err);
     if (rc) {
@@ -340,6 +348,7 @@ mvm_code mvmc_stream_open(mvmc_client *c, const ProtobufCServiceDescriptor *svc,
     if (s->id < 0) {
         rc = mvm_fail(err, MVM_UNAVAILABLE, "cannot start a call: %s",
                       nghttp2_strerror(s->id));
+        grpc_msg_reader_free(&s->reader);
         free(s->req);
         free(s);
         return rc;
@@ -354,29 +363,11 @@ mvm_code mvmc_stream_next(mvmc_stream *s, ProtobufCMessage **msg, mvm_error *err
     for (;;) {
         if (s->have_final && s->final.code != MVM_OK)
             return fail_with(s, err);
-        if (frame_ready(s)) {
-            const uint8_t *p = s->buf + s->off;
-            uint32_t mlen = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-                            (uint32_t)p[3] << 8 | p[4];
-            s->have_final = 1;
-            if (mlen > MVMC_MAX_MESSAGE)
-                mvm_fail(&s->final, MVM_RESOURCE_EXHAUSTED,
-                         "response message of %u bytes is too large", mlen);
-            else if (p[0] != 0)
-                mvm_fail(&s->final, MVM_INTERNAL,
-                         "compressed response, but none was asked for");
-            else if (!(*msg = protobuf_c_message_unpack(s->method->output, NULL,
-                                                         mlen, p + 5)))
-                mvm_fail(&s->final, MVM_INTERNAL, "cannot decode %s from the server",
-                         s->method->output->name);
-            else {
-                s->have_final = 0;
-                s->off += 5 + mlen;
-                if (s->off == s->len)
-                    s->off = s->len = 0;
-                return MVM_OK;
-            }
-            return fail_with(s, err);
+        if (have_message(s)) {
+            *msg = s->queue[s->qhead++];
+            if (s->qhead == s->qlen)
+                s->qhead = s->qlen = 0;
+            return MVM_OK;
         }
         if (s->closed) {
             settle(s);
@@ -402,8 +393,11 @@ void mvmc_stream_close(mvmc_stream *s) {
     }
     if (c->active == s)
         c->active = NULL;
+    while (s->qhead < s->qlen)
+        protobuf_c_message_free_unpacked(s->queue[s->qhead++], NULL);
+    free(s->queue);
+    grpc_msg_reader_free(&s->reader);
     free(s->req);
-    free(s->buf);
     free(s);
 }
 

@@ -26,7 +26,10 @@ static void inst_get_instance(Mvm__V1__InstanceService_Service *svc,
     mvm_error err;
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Instance *i;
-    mvm_code c = store_instance_get(API(call)->st, req->tenant, req->id, a, &i, &err);
+    /* Ids are unique on the node: without a tenant, the id alone finds it. */
+    mvm_code c = req->tenant && req->tenant[0]
+                     ? store_instance_get(API(call)->st, req->tenant, req->id, a, &i, &err)
+                     : store_instance_find(API(call)->st, req->id, a, &i, &err);
     API_REPLY(call, c, &err, done, i, a);
 }
 

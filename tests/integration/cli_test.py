@@ -1,81 +1,37 @@
 #!/usr/bin/python3
 """cli_test.py - end-to-end tests of mvm-cli against a real mvmd.
 
-Each run starts its own mvmd (fresh dev PKI from scripts/gen-certs.sh,
-temporary state dir, --listen 127.0.0.1:0 and a ready file), runs one
+Each run starts its own mvmd through tests/integration/harness.py (fresh dev
+PKI, temporary state dir, loopback ports from the ready file), runs one
 scenario that drives mvm-cli over mTLS or the Unix socket and checks exit
-codes, stderr and parsed JSON output, then stops mvmd with SIGTERM and
-removes its files. 'help' needs no server.
+codes, stderr and parsed JSON output, then stops mvmd with SIGTERM (which
+must exit 0) and removes its files. 'help', 'options' and
+'handshake_timeout' need no mvmd; 'quickstart' runs scripts/quickstart.sh
+(without its apt and build steps) on the build mvm-cli belongs to.
 
-usage: cli_test.py --cli PATH [--mvmd PATH --gen-certs PATH] SCENARIO
+usage: cli_test.py --cli PATH [--mvmd PATH] SCENARIO
 """
 import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 from cli_check import FAILURES, check, finish
+from harness import Mvmd
 
 
+def tls_env(node, client="client"):
+    """mvm-cli's settings for mTLS to node as the given client."""
+    return {"MVM_ENDPOINT": node.tls_addr, "MVM_CA": node.cert("ca.pem"),
+            "MVM_CERT": node.cert(client + ".pem"), "MVM_KEY": node.cert(client + ".key")}
 
-class Node:
-    """One mvmd with its certificates and state in a temporary directory."""
 
-    def __init__(self, args):
-        self.dir = tempfile.mkdtemp(prefix="mvm-cli-test-")
-        self.certs = os.path.join(self.dir, "certs")
-        subprocess.run(["sh", args.gen_certs, self.certs], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ready = os.path.join(self.dir, "ready")
-        self.sock = os.path.join(self.dir, "mvmd.sock")
-        self.log = open(os.path.join(self.dir, "mvmd.log"), "w")
-        self.proc = subprocess.Popen(
-            [args.mvmd, "--listen", "127.0.0.1:0", "--socket", self.sock,
-             "--state-dir", os.path.join(self.dir, "state"),
-             "--tls-cert", self.cert("server.pem"), "--tls-key", self.cert("server.key"),
-             "--client-ca", self.cert("ca.pem"), "--metrics-listen", "127.0.0.1:0",
-             "--ready-file", ready],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self.tls = self.unix = None
-        deadline = time.monotonic() + 60  # a hang guard, not an assertion
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if os.path.exists(ready):
-                lines = dict(l.split(" ", 1) for l in open(ready).read().splitlines() if " " in l)
-                if "tls" in lines and "unix" in lines:
-                    self.tls, self.unix = lines["tls"], "unix:" + lines["unix"]
-                    break
-            time.sleep(0.05)
-        if not self.tls:
-            self.stop()
-            sys.exit("mvmd did not become ready:\n" + open(self.log.name).read())
-
-    def cert(self, name):
-        return os.path.join(self.certs, name)
-
-    def tls_env(self, client="client"):
-        return {"MVM_ENDPOINT": self.tls, "MVM_CA": self.cert("ca.pem"),
-                "MVM_CERT": self.cert(client + ".pem"), "MVM_KEY": self.cert(client + ".key")}
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(timeout=30)
-                check(rc == 0, "mvmd exits 0 on SIGTERM (got %s)" % rc)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                check(False, "mvmd stops on SIGTERM")
-        self.log.close()
-        if FAILURES:
-            sys.stderr.write("---- mvmd log ----\n" + open(self.log.name).read())
-        shutil.rmtree(self.dir, ignore_errors=True)
+def unix_endpoint(node):
+    return "unix:" + node.unix_path
 
 
 class Cli:
@@ -86,11 +42,11 @@ class Cli:
         self.base = {k: v for k, v in os.environ.items() if not k.startswith("MVM_")}
         self.base["HOME"] = home  # no stray ~/.config/mvm/cli.conf
 
-    def run(self, *argv, env=None):
+    def run(self, *argv, env=None, **kw):
         e = dict(self.base)
         e.update(self.env if env is None else env)
         p = subprocess.run([self.path] + list(argv), env=e, capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, **kw)
         return p.returncode, p.stdout, p.stderr
 
     def ok(self, *argv):
@@ -106,8 +62,8 @@ class Cli:
             check(False, "%s: JSON output (got %r)" % (" ".join(argv), out))
             return {}
 
-    def fails(self, code, name, *argv, env=None):
-        rc, out, err = self.run(*argv, env=env)
+    def fails(self, code, name, *argv, env=None, **kw):
+        rc, out, err = self.run(*argv, env=env, **kw)
         check(rc == code, "%s: exit %d (got %d: %s)" % (" ".join(argv), code, rc, err.strip()))
         if name:
             check(err.startswith("mvm-cli: %s: " % name),
@@ -146,7 +102,7 @@ def crud(cli):
               "--resource-version", str(version))
 
     p = cli.json("pool", "create", "web", "--tenant", "acme", "--vcpus", "2",
-                 "--mem-mib", "512", "--kernel-image", "k", "--rootfs-image", "r")
+                 "--mem-mib", "512", "--kernel-image", "/k", "--rootfs-image", "/r")
     check(p.get("name") == "web" and p.get("vcpus") == 2, "pool create: %r" % p)
     p = cli.json("pool", "update", "web", "--tenant", "acme", "--desired-instances", "3")
     check(p.get("desiredInstances") == 3 and p.get("memMib") == 512, "pool update: %r" % p)
@@ -166,7 +122,7 @@ def crud(cli):
     cli.ok("tenant", "delete", "acme")
     cli.ok("tenant", "delete", "beta")
     cli.fails(5, "NOT_FOUND", "tenant", "get", "acme")
-    check(cli.json("tenant", "list") == {}, "no tenants left")
+    check(cli.json("tenant", "list") == {"tenants": []}, "no tenants left")
 
 
 def scenario_crud_tls(node, cli):
@@ -174,9 +130,9 @@ def scenario_crud_tls(node, cli):
 
 
 def scenario_crud_unix(node, cli):
-    cli.env = {"MVM_ENDPOINT": node.unix}
+    cli.env = {"MVM_ENDPOINT": unix_endpoint(node)}
     crud(cli)
-    cli.ok("--endpoint", "unix://" + node.sock, "node", "info")  # unix:///abs/path
+    cli.ok("--endpoint", "unix://" + node.unix_path, "node", "info")  # unix:///abs/path
 
 
 def free_port():
@@ -198,7 +154,7 @@ def scenario_errors(node, cli):
     cli.fails(3, "INVALID_ARGUMENT", "tenant", "create", "ok", "--net-id", "5",
               "--subnet", "not-a-subnet")
     cli.fails(5, "NOT_FOUND", "pool", "create", "web", "--tenant", "nosuch", "--vcpus", "1",
-              "--mem-mib", "128", "--kernel-image", "k", "--rootfs-image", "r")
+              "--mem-mib", "128", "--kernel-image", "/k", "--rootfs-image", "/r")
     err = cli.fails(64, None, "tenant", "create", "x", "--bogus", "1")
     check("--bogus" in err and "--net-id" in err, "unknown flag lists valid flags: %r" % err)
     err = cli.fails(64, None, "tenant", "create", "x", "--net-id", "4294967296")
@@ -207,7 +163,7 @@ def scenario_errors(node, cli):
     cli.fails(64, None, "nothing", "list")
     cli.fails(64, None, "tenant", "update", "acme")  # nothing to update
     cli.fails(14, "UNAVAILABLE", "--endpoint", "127.0.0.1:%d" % free_port(), "tenant", "list")
-    cli.fails(14, "UNAVAILABLE", "--endpoint", "unix:" + node.dir + "/nosuch.sock",
+    cli.fails(14, "UNAVAILABLE", "--endpoint", "unix:" + node.tmp + "/nosuch.sock",
               "tenant", "list")
     t = cli.json("tenant", "get", "acme")
     check(t.get("netId") == 3, "failed calls changed nothing: %r" % t)
@@ -215,24 +171,75 @@ def scenario_errors(node, cli):
 
 def scenario_refused(node, cli):
     cli.ok("node", "info")
-    cli.fails(14, "UNAVAILABLE", "tenant", "list", env=node.tls_env("other-client"))
-    env = node.tls_env()
+    cli.fails(14, "UNAVAILABLE", "tenant", "list", env=tls_env(node, "other-client"))
+    env = tls_env(node)
     env["MVM_CA"] = node.cert("other-ca.pem")  # server cert not trusted
     err = cli.fails(14, "UNAVAILABLE", "tenant", "list", env=env)
     check("certificate" in err, "says the certificate is not trusted: %r" % err)
-    env = node.tls_env()
+    env = tls_env(node)
     del env["MVM_CERT"], env["MVM_KEY"]  # no client certificate at all
     cli.fails(14, "UNAVAILABLE", "tenant", "list", env=env)
-    env = node.tls_env()
-    env["MVM_CERT"] = node.cert("nosuch.pem")
-    cli.fails(64, None, "tenant", "list", env=env)
-    check(cli.json("tenant", "list") == {}, "refused calls created nothing")
+    check(cli.json("tenant", "list") == {"tenants": []}, "refused calls created nothing")
+
+
+def scenario_cert_files(node, cli):
+    """A certificate, key or CA file that cannot be used is a usage error (64)
+    that names the file and says what is wrong with it."""
+    # Outside mvmd's private temp dir, so that the unprivileged user below
+    # reaches every file but the locked one.
+    files = tempfile.mkdtemp(prefix="mvm-cli-files-")
+    try:
+        cert_file_cases(node, cli, files)
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
+    check(cli.json("tenant", "list") == {"tenants": []}, "refused calls created nothing")
+
+
+def cert_file_cases(node, cli, files):
+    """The cases of scenario_cert_files, with copies of the certs in files."""
+    os.chmod(files, 0o755)
+    for name in ("ca.pem", "client.pem", "client.key", "other-client.key"):
+        shutil.copy(node.cert(name), os.path.join(files, name))
+        os.chmod(os.path.join(files, name), 0o644)
+    junk = os.path.join(files, "junk.pem")
+    with open(junk, "w") as f:
+        f.write("this is not PEM\n")
+    os.chmod(junk, 0o644)
+    locked = os.path.join(files, "locked.pem")
+    shutil.copy(node.cert("client.pem"), locked)
+    os.chmod(locked, 0o600 if os.geteuid() == 0 else 0)
+    base = {"MVM_ENDPOINT": node.tls_addr, "MVM_CA": os.path.join(files, "ca.pem"),
+            "MVM_CERT": os.path.join(files, "client.pem"),
+            "MVM_KEY": os.path.join(files, "client.key")}
+    cases = [  # (setting, file, words the message must hold)
+        ("MVM_CERT", os.path.join(files, "nosuch.pem"), ["client certificate", "does not exist"]),
+        ("MVM_KEY", os.path.join(files, "nosuch.key"), ["client key", "does not exist"]),
+        ("MVM_CA", os.path.join(files, "nosuch-ca.pem"), ["CA", "does not exist"]),
+        ("MVM_CERT", files, ["client certificate", "not a regular file"]),
+        ("MVM_CERT", junk, ["client certificate", "is not a PEM certificate"]),
+        ("MVM_KEY", junk, ["client key", "PEM private key"]),
+        ("MVM_CA", junk, ["CA", "PEM certificate"]),
+        ("MVM_KEY", os.path.join(files, "other-client.key"), ["does not match"]),
+    ]
+    for setting, path, words in cases:
+        env = dict(base)
+        env[setting] = path
+        err = cli.fails(64, None, "tenant", "list", env=env)
+        check(path in err and all(w in err for w in words) and "error:" not in err,
+              "%s=%s: the message names the file and %r, no raw OpenSSL code: %r"
+              % (setting, path, words, err))
+    # Unreadable: as root, run mvm-cli as an unprivileged user (root reads all).
+    env = dict(base, MVM_CERT=locked, HOME=files)
+    kw = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+    err = cli.fails(64, None, "tenant", "list", env=env, **kw)
+    check(locked in err and "not readable (permission denied)" in err,
+          "an unreadable certificate is named: %r" % err)
 
 
 def scenario_watch(node, cli):
     cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
     cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
-           "--kernel-image", "k", "--rootfs-image", "r")
+           "--kernel-image", "/k", "--rootfs-image", "/r")
     first = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id")
     e = dict(cli.base)
     e.update(cli.env)
@@ -262,10 +269,10 @@ def scenario_watch(node, cli):
 
 
 def scenario_config(node, cli):
-    conf = os.path.join(node.dir, "cli.conf")
+    conf = os.path.join(node.tmp, "cli.conf")
     with open(conf, "w") as f:
         f.write("# test config\nendpoint = %s\nca = %s\ncert = %s\nkey = %s\n" % (
-            node.tls, node.cert("ca.pem"), node.cert("client.pem"), node.cert("client.key")))
+            node.tls_addr, node.cert("ca.pem"), node.cert("client.pem"), node.cert("client.key")))
     bad = "127.0.0.1:%d" % free_port()
     cli.env = {"MVM_CONFIG": conf}
     cli.ok("node", "info")  # all from the file
@@ -273,16 +280,16 @@ def scenario_config(node, cli):
     cli.ok("--config", conf, "node", "info")
     cli.env = {"MVM_CONFIG": conf, "MVM_ENDPOINT": bad}
     cli.fails(14, "UNAVAILABLE", "node", "info")  # environment beats the file
-    cli.ok("--endpoint", node.tls, "node", "info")  # flag beats environment
-    cli.ok("node", "info", "--endpoint=" + node.unix)  # options anywhere
-    home = os.path.join(node.dir, "home")
+    cli.ok("--endpoint", node.tls_addr, "node", "info")  # flag beats environment
+    cli.ok("node", "info", "--endpoint=" + unix_endpoint(node))  # options anywhere
+    home = os.path.join(node.tmp, "home")
     os.makedirs(os.path.join(home, ".config", "mvm"))
     shutil.copy(conf, os.path.join(home, ".config", "mvm", "cli.conf"))
     cli.base["HOME"] = home
     cli.env = {}
     info = cli.json("node", "info")  # the default file
     check(info.get("version"), "node info has a version: %r" % info)
-    cli.fails(64, None, "--config", os.path.join(node.dir, "missing.conf"), "node", "info")
+    cli.fails(64, None, "--config", os.path.join(node.tmp, "missing.conf"), "node", "info")
     err = cli.fails(64, None, "node", "info", env={"MVM_TIMEOUT": "soon"})
     check("MVM_TIMEOUT" in err, "a bad environment value is named: %r" % err)
     with open(conf, "a") as f:
@@ -301,6 +308,128 @@ def scenario_health(node, cli):
           "health watch sends the current status: %r %r" % (out, err))
     info = cli.json("node", "info")
     check(info.get("capacity", {}).get("cpus", 0) > 0, "node info capacity: %r" % info)
+
+
+def scenario_required(node, cli):
+    """A field the proto declares REQUIRED (or IDENTIFIER) must be given: no
+    silent zero for a missing --net-id."""
+    err = cli.fails(64, None, "tenant", "create", "acme", "--subnet", "10.240.3.0/24")
+    check("missing required argument: --net-id" in err, "names --net-id: %r" % err)
+    err = cli.fails(64, None, "tenant", "create")
+    check("NAME (or --name), --net-id, --subnet" in err, "names all three: %r" % err)
+    check(cli.json("tenant", "list") == {"tenants": []}, "nothing was created")
+    cli.ok("tenant", "create", "acme", "--net-id", "0", "--subnet", "10.240.3.0/24")
+    check(cli.json("tenant", "get", "acme").get("subnet") == "10.240.3.0/24",
+          "an explicit --net-id 0 is fine")
+    err = cli.fails(64, None, "pool", "create", "web", "--tenant", "acme", "--vcpus", "1")
+    check("--mem-mib, --kernel-image, --rootfs-image" in err, "pool create: %r" % err)
+    cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
+           "--kernel-image", "/k", "--rootfs-image", "/r")
+    # An update needs what selects the resource, not what creating it needed.
+    p = cli.json("pool", "update", "web", "--tenant", "acme", "--desired-instances", "2")
+    check(p.get("desiredInstances") == 2 and p.get("vcpus") == 1, "pool update: %r" % p)
+    err = cli.fails(64, None, "pool", "update", "web", "--desired-instances", "2")
+    check("missing required argument: --tenant" in err, "update names --tenant: %r" % err)
+    err = cli.fails(64, None, "instance", "stop", "i-0123456789abcdef")
+    check("--tenant" in err, "stop still needs the tenant: %r" % err)
+    rc, out, err = cli.run("tenant", "create", "--help")
+    check(rc == 0 and "(required) Network id" in out, "help marks required flags: %r" % out)
+
+
+def scenario_options(cli):
+    """Global options: --timeout needs a unit and a positive value, "--"
+    ends options, -oVALUE, --version. No server needed: all fail or finish
+    before connecting."""
+    env = {"MVM_ENDPOINT": "unix:/nonexistent/mvmd.sock"}
+    for bad in ("5", "0", "0s", "-1s"):
+        err = cli.fails(64, None, "--timeout", bad, "node", "info", env=env)
+        check("ms, s, m or h" in err and '"%s"' % bad in err,
+              "--timeout %s refused, naming the units: %r" % (bad, err))
+    e = dict(env, MVM_TIMEOUT="5")
+    err = cli.fails(64, None, "node", "info", env=e)
+    check("MVM_TIMEOUT" in err and "ms, s, m or h" in err, "MVM_TIMEOUT=5: %r" % err)
+    # Accepted forms reach the connection (which fails: no server).
+    cli.fails(14, "UNAVAILABLE", "--timeout", "1.5s", "node", "info", env=env)
+    cli.fails(14, "UNAVAILABLE", "-ojson", "node", "info", env=env)
+    err = cli.fails(64, None, "-oyaml", "node", "info", env=env)
+    check("table or json" in err, "-oyaml refused: %r" % err)
+    rc, out, err = cli.run("--version")
+    check(rc == 0 and out.startswith("mvm-cli ") and out.split()[1][0].isdigit(),
+          "--version prints the version: %r %r" % (out, err))
+    err = cli.fails(64, None, "--verbose", "node", "info", env=env)
+    check("unknown option --verbose" in err, "an unknown option is called one: %r" % err)
+    # After "--" nothing is an option: --help is the tenant's name here.
+    err = cli.fails(14, "UNAVAILABLE", "tenant", "get", "--", "--help", env=env)
+    err = cli.fails(64, None, "tenant", "get", "-x", env=env)
+    check('"--"' in err, "a dash argument points at --: %r" % err)
+
+
+def scenario_lists(node, cli):
+    """Empty lists are [] in JSON; a page cut at page_size says how to go on."""
+    check(cli.json("tenant", "list") == {"tenants": []}, "empty tenant list")
+    check(cli.json("pool", "list") == {"pools": []}, "empty pool list")
+    check(cli.json("instance", "list") == {"instances": []}, "empty instance list")
+    for n in range(3):
+        cli.ok("tenant", "create", "t%d" % n, "--net-id", str(n + 1),
+               "--subnet", "10.240.%d.0/24" % (n + 1))
+    rc, out, err = cli.run("tenant", "list", "--page-size", "2")
+    rows = [l.split()[0] for l in out.splitlines()[1:]]
+    check(rc == 0 and rows == ["t0", "t1"], "first page: %r %r" % (out, err))
+    token = err.strip().rsplit(" ", 1)[-1]
+    check(err.startswith("more results: --page-token ") and token,
+          "the cut page says how to get the rest, on stderr: %r" % err)
+    rc, out, err = cli.run("tenant", "list", "--page-size", "2", "--page-token", token)
+    rows = [l.split()[0] for l in out.splitlines()[1:]]
+    check(rc == 0 and rows == ["t2"] and err == "", "second and last page: %r %r" % (out, err))
+    j = cli.json("tenant", "list", "--page-size", "2")
+    check(len(j.get("tenants", [])) == 2 and j.get("nextPageToken") == token,
+          "JSON keeps nextPageToken: %r" % j)
+
+
+def scenario_delete_says(node, cli):
+    """A delete that worked says what it deleted."""
+    cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
+    cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
+           "--kernel-image", "/k", "--rootfs-image", "/r")
+    iid = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id", "")
+    out = cli.ok("instance", "delete", iid, "--tenant", "acme")
+    check(out == "deleted instance %s (tenant acme)\n" % iid, "instance delete: %r" % out)
+    out = cli.ok("pool", "delete", "web", "--tenant", "acme")
+    check(out == "deleted pool web (tenant acme)\n", "pool delete: %r" % out)
+    out = cli.ok("tenant", "delete", "acme")
+    check(out == "deleted tenant acme\n", "tenant delete: %r" % out)
+    cli.fails(5, "NOT_FOUND", "tenant", "delete", "acme")
+
+
+def scenario_get_by_id(node, cli):
+    """Instance ids are unique on the node: get needs no --tenant."""
+    cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
+    cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
+           "--kernel-image", "/k", "--rootfs-image", "/r")
+    iid = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id", "")
+    g = cli.json("instance", "get", iid)
+    check(g.get("id") == iid and g.get("tenant") == "acme" and g.get("pool") == "web",
+          "get by id alone: %r" % g)
+    check(cli.json("instance", "get", iid, "--tenant", "acme").get("id") == iid,
+          "get by tenant and id")
+    cli.fails(5, "NOT_FOUND", "instance", "get", iid, "--tenant", "other")
+    err = cli.fails(5, "NOT_FOUND", "instance", "get", "i-0000000000000000")
+    check("i-0000000000000000" in err, "NOT_FOUND names the id: %r" % err)
+    cli.fails(3, "INVALID_ARGUMENT", "instance", "get", "i-XYZ")
+    cli.ok("instance", "delete", iid, "--tenant", "acme")
+    cli.fails(5, "NOT_FOUND", "instance", "get", iid)
+
+
+def scenario_handshake_timeout(cli):
+    """A server that takes TCP but never answers the TLS ClientHello: the
+    CLI gives up at --timeout with UNAVAILABLE and exits 14, the code its
+    message names."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)  # the kernel completes TCP; nobody ever reads
+        env = {"MVM_ENDPOINT": "127.0.0.1:%d" % s.getsockname()[1]}
+        err = cli.fails(14, "UNAVAILABLE", "--timeout", "300ms", "node", "info", env=env)
+        check("TLS handshake" in err, "says where it gave up: %r" % err)
 
 
 def scenario_help(cli):
@@ -322,28 +451,79 @@ def scenario_help(cli):
     check(rc == 64, "negative uint32: exit 64 (got %d)" % rc)
 
 
+def run_quickstart(build, dev, listen):
+    """scripts/quickstart.sh on the given build, dev dir and --listen address,
+    without its apt and build steps; returns (exit status, output)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVM_")}
+    env.update(MVM_SKIP_DEPS="1", MVM_SKIP_BUILD="1", MVM_BUILD_DIR=build,
+               MVM_DEV_DIR=dev, MVM_LISTEN=listen, HOME=dev)
+    p = subprocess.run(["sh", os.path.join(repo, "scripts", "quickstart.sh")], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    return p.returncode, p.stdout
+
+
+def scenario_quickstart(cli):
+    """The quickstart works while something else holds the default metrics
+    port (127.0.0.1:9464), and says what is in the way when its gRPC port is
+    taken."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(cli.path)))
+    dev = tempfile.mkdtemp(prefix="mvm-quickstart-")
+    metrics = socket.socket()
+    taken = socket.socket()
+    try:
+        try:
+            metrics.bind(("127.0.0.1", 9464))
+            metrics.listen(1)
+        except OSError:
+            pass  # someone else holds it already: just as good
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = free_port()
+        rc, out = run_quickstart(build, dev, "127.0.0.1:%d" % port)
+        check(rc == 0 and "Demo finished" in out, "quickstart with 9464 taken: exit 0 "
+              "and the demo ran (got %d):\n%s" % (rc, out))
+        ready = [l.split()[-1] for l in out.splitlines() if l.startswith("  ready: metrics ")]
+        check(len(ready) == 1 and ready[0].startswith("127.0.0.1:") and
+              not ready[0].endswith(":9464"), "its mvmd took a free metrics port: %r" % ready)
+        busy = "127.0.0.1:%d" % taken.getsockname()[1]
+        rc, out = run_quickstart(build, dev, busy)
+        check(rc == 1 and "cannot listen on %s: another program holds it" % busy in out
+              and "MVM_LISTEN" in out, "a taken gRPC port is named (got %d):\n%s" % (rc, out))
+    finally:
+        metrics.close()
+        taken.close()
+        shutil.rmtree(dev, ignore_errors=True)
+
+
+NO_SERVER = {"help": scenario_help, "options": scenario_options,
+             "handshake_timeout": scenario_handshake_timeout,
+             "quickstart": scenario_quickstart}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
     ap.add_argument("--mvmd")
-    ap.add_argument("--gen-certs")
     ap.add_argument("scenario")
     args = ap.parse_args()
-    if args.scenario == "help":
+    if args.scenario in NO_SERVER:
         home = tempfile.mkdtemp(prefix="mvm-cli-test-")
         try:
-            scenario_help(Cli(args.cli, {}, home))
+            NO_SERVER[args.scenario](Cli(args.cli, {}, home))
         finally:
             shutil.rmtree(home, ignore_errors=True)
-    else:
-        fn = globals().get("scenario_" + args.scenario)
-        if not fn or not args.mvmd or not args.gen_certs:
-            sys.exit("unknown scenario or missing --mvmd/--gen-certs")
-        node = Node(args)
-        try:
-            fn(node, Cli(args.cli, node.tls_env(), node.dir))
-        finally:
-            node.stop()
+        return finish()
+    fn = globals().get("scenario_" + args.scenario)
+    if not fn or not args.mvmd:
+        sys.exit("unknown scenario or missing --mvmd")
+    with Mvmd(binary=args.mvmd) as node:
+        fn(node, Cli(args.cli, tls_env(node), node.tmp))
+        rc = node.stop()
+        check(rc == 0, "mvmd exits 0 on SIGTERM (got %s)" % rc)
+        if FAILURES:
+            sys.stderr.write("---- mvmd log (tail) ----\n" + node.log_tail())
     return finish()
 
 

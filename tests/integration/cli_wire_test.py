@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """cli_wire_test.py - libmvmc's side of the gRPC HTTP/2 protocol, checked
 against a scripted HTTP/2 server (python3-h2, h2c on loopback) that sends
-exactly the responses a case needs: a reply split across DATA frames, a
-Trailers-Only error with a percent-encoded grpc-message, an HTTP error
-status without grpc headers, RST_STREAM, a server that never answers, and
-a check of the request's own headers and framing. mvm-cli is the client.
+exactly the responses a case needs: a reply split across DATA frames,
+several streamed messages in one frame, an oversize, a compressed and a
+truncated message, a Trailers-Only error with a percent-encoded
+grpc-message, an HTTP error status without grpc headers, RST_STREAM, a
+server that never answers, and a check of the request's own headers and
+framing. mvm-cli is the client.
 
 usage: cli_wire_test.py --cli PATH
 """
@@ -133,6 +135,36 @@ def missing_status(conn, sid, hdrs, body):
     conn.send_data(sid, grpc_frame(node_info("x")), end_stream=True)
 
 
+def three_in_one_frame(conn, sid, hdrs, body):
+    """A stream of three health statuses: two whole messages and the start of
+    the third in one DATA frame, the rest of the third in the next."""
+    serving = grpc_frame(b"\x08\x01")  # HealthCheckResponse{status: SERVING}
+    not_serving = grpc_frame(b"\x08\x02")
+    data = serving + not_serving + serving
+    conn.send_headers(sid, GRPC_OK_HEADERS)
+    conn.send_data(sid, data[:-3])
+    conn.send_data(sid, data[-3:])
+    conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+
+
+def oversize_prefix(conn, sid, hdrs, body):
+    """A message prefix declaring 65 MiB (over libmvmc's 64 MiB limit)."""
+    conn.send_headers(sid, GRPC_OK_HEADERS)
+    conn.send_data(sid, b"\x00" + (65 << 20).to_bytes(4, "big") + b"x" * 10)
+
+
+def compressed_reply(conn, sid, hdrs, body):
+    conn.send_headers(sid, GRPC_OK_HEADERS)
+    conn.send_data(sid, b"\x01" + grpc_frame(node_info("x"))[1:])
+    conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+
+
+def truncated_reply(conn, sid, hdrs, body):
+    conn.send_headers(sid, GRPC_OK_HEADERS)
+    conn.send_data(sid, grpc_frame(node_info("y" * 100))[:40])
+    conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+
+
 def echo_request(conn, sid, hdrs, body):
     """Replies OK; the test inspects the recorded request."""
     conn.send_headers(sid, GRPC_OK_HEADERS)
@@ -188,6 +220,21 @@ def main():
 
     (rc, out, err), _ = case(path, missing_status, "node", "info")
     check(rc == 13, "stream ended without grpc-status: INTERNAL (got %d %r)" % (rc, err))
+
+    (rc, out, err), _ = case(path, three_in_one_frame, "health", "watch", "-o", "json")
+    got = [json.loads(l).get("status") for l in out.splitlines() if l.strip()]
+    check(rc == 0 and got == ["SERVING", "NOT_SERVING", "SERVING"],
+          "several messages per DATA frame, one split: all arrive in order (got %d %r %r)"
+          % (rc, got, err))
+
+    (rc, out, err), _ = case(path, oversize_prefix, "node", "info")
+    check(rc == 8 and "reply from the server" in err and "68157440" in err,
+          "a 65 MiB reply is refused at its prefix: RESOURCE_EXHAUSTED (got %d %r)" % (rc, err))
+    (rc, out, err), _ = case(path, compressed_reply, "node", "info")
+    check(rc == 13 and "compressed" in err, "compressed reply: INTERNAL (got %d %r)" % (rc, err))
+    (rc, out, err), _ = case(path, truncated_reply, "node", "info")
+    check(rc == 13 and "inside a message" in err and out == "",
+          "reply cut inside a message: INTERNAL (got %d %r)" % (rc, err))
 
     (rc, out, err), reqs = case(path, echo_request, "--timeout", "7s", "tenant", "get", "acme")
     check(rc == 0 and len(reqs) == 1, "echo: one request (got %d %r)" % (rc, err))

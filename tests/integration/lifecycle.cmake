@@ -6,8 +6,8 @@
 # tests/guest/guest.cmake (MVM_TEST_GUEST_KERNEL). lifecycle_fc exits 77,
 # shown as skipped with its reason, when there is no real binary; its Linux
 # case runs when MVM_TEST_LINUX_KERNEL names the test kernel.
-if(NOT TARGET mvmd OR NOT MVM_PYTHON_CLIENT)
-  message(FATAL_ERROR "tests/integration/lifecycle.cmake needs mvmd and the Python client")
+if(NOT MVM_PYTHON_CLIENT)
+  return() # the suite drives mvmd with the Python client, switched off
 endif()
 if(NOT MVM_FCSIM OR NOT MVM_TEST_GUEST_KERNEL)
   message(FATAL_ERROR "tests/integration/lifecycle.cmake needs the simulator (tests/fcsim) "

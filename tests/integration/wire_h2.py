@@ -90,7 +90,7 @@ def protos():
     out = tempfile.mkdtemp(prefix="mvm-wire-pb-")
     atexit.register(shutil.rmtree, out, True)
     wkt = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-    names = ["tenant", "pool", "instance", "node"]
+    names = ["options", "tenant", "pool", "instance", "node"]
     files = ["mvm/v1/%s.proto" % n for n in names]
     rc = protoc.main(["protoc", "-I" + PROTO_DIR, "-I" + wkt,
                       "--python_out=" + out] + files)
