@@ -38,7 +38,8 @@ def main():
         print("created tenant %s (version %d)" % (tenant.name, tenant.resource_version))
         pool = c.pools.CreatePool(P.CreatePoolRequest(pool=P.Pool(
             tenant=a.tenant, name="web", vcpus=1, mem_mib=256,
-            kernel_image="vmlinux", rootfs_image="rootfs.ext4",
+            kernel_image="/var/lib/mvm/images/vmlinux",
+            rootfs_image="/var/lib/mvm/images/rootfs.ext4",
             boot_args="console=ttyS0")), timeout=10)
         print("created pool %s/%s" % (pool.tenant, pool.name))
         inst = c.instances.CreateInstance(I.CreateInstanceRequest(

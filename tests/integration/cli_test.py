@@ -146,7 +146,7 @@ def crud(cli):
               "--resource-version", str(version))
 
     p = cli.json("pool", "create", "web", "--tenant", "acme", "--vcpus", "2",
-                 "--mem-mib", "512", "--kernel-image", "k", "--rootfs-image", "r")
+                 "--mem-mib", "512", "--kernel-image", "/images/k", "--rootfs-image", "/images/r")
     check(p.get("name") == "web" and p.get("vcpus") == 2, "pool create: %r" % p)
     p = cli.json("pool", "update", "web", "--tenant", "acme", "--desired-instances", "3")
     check(p.get("desiredInstances") == 3 and p.get("memMib") == 512, "pool update: %r" % p)
@@ -198,7 +198,7 @@ def scenario_errors(node, cli):
     cli.fails(3, "INVALID_ARGUMENT", "tenant", "create", "ok", "--net-id", "5",
               "--subnet", "not-a-subnet")
     cli.fails(5, "NOT_FOUND", "pool", "create", "web", "--tenant", "nosuch", "--vcpus", "1",
-              "--mem-mib", "128", "--kernel-image", "k", "--rootfs-image", "r")
+              "--mem-mib", "128", "--kernel-image", "/images/k", "--rootfs-image", "/images/r")
     err = cli.fails(64, None, "tenant", "create", "x", "--bogus", "1")
     check("--bogus" in err and "--net-id" in err, "unknown flag lists valid flags: %r" % err)
     err = cli.fails(64, None, "tenant", "create", "x", "--net-id", "4294967296")
@@ -232,7 +232,7 @@ def scenario_refused(node, cli):
 def scenario_watch(node, cli):
     cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
     cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
-           "--kernel-image", "k", "--rootfs-image", "r")
+           "--kernel-image", "/images/k", "--rootfs-image", "/images/r")
     first = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id")
     e = dict(cli.base)
     e.update(cli.env)

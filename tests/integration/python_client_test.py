@@ -65,8 +65,8 @@ def tenant_msg(prefix, **kw):
 def pool_msg(tenant, name, **kw):
     kw.setdefault("vcpus", 1)
     kw.setdefault("mem_mib", 256)
-    kw.setdefault("kernel_image", "vmlinux")
-    kw.setdefault("rootfs_image", "rootfs.ext4")
+    kw.setdefault("kernel_image", "/var/lib/mvm/images/vmlinux")
+    kw.setdefault("rootfs_image", "/var/lib/mvm/images/rootfs.ext4")
     return P.Pool(tenant=tenant, name=name, **kw)
 
 

@@ -12,6 +12,20 @@
 
 static const store_actor test_who = {"cn=test", "/mvm.v1.Test/Call"};
 
+#define TEST_KERNEL "/var/lib/mvm/images/vmlinux"
+#define TEST_ROOTFS "/var/lib/mvm/images/rootfs.ext4"
+
+/* The store's revision; a store that cannot say ends the test. */
+static inline uint64_t test_rev(store *st) {
+    uint64_t rev = 0;
+    mvm_error err;
+    if (store_revision(st, &rev, &err) != MVM_OK) {
+        fprintf(stderr, "store_revision: %s\n", err.msg);
+        exit(2);
+    }
+    return rev;
+}
+
 static inline int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
@@ -68,8 +82,8 @@ static inline void pool_init(Mvm__V1__Pool *p, const char *tenant, const char *n
     p->name = (char *)name;
     p->vcpus = 2;
     p->mem_mib = 512;
-    p->kernel_image = "vmlinux";
-    p->rootfs_image = "rootfs.ext4";
+    p->kernel_image = TEST_KERNEL;
+    p->rootfs_image = TEST_ROOTFS;
 }
 
 static inline mvm_code mk_pool(store *st, const char *tenant, const char *name, mvm_error *err) {
@@ -122,7 +136,7 @@ static inline uint8_t *test_fingerprint(store *st, size_t *len) {
         fp_add(&buf, len, &i->base);
         mvm__v1__list_instances_response__free_unpacked(i, NULL);
     }
-    uint64_t rev = store_revision(st);
+    uint64_t rev = test_rev(st);
     buf = realloc(buf, *len + sizeof rev);
     memcpy(buf + *len, &rev, sizeof rev);
     *len += sizeof rev;

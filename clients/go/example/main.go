@@ -54,7 +54,7 @@ func tour(c *client.Client, name string) error {
 	fmt.Printf("created tenant %s (version %d)\n", t.Name, t.ResourceVersion)
 	_, err = c.Pools.CreatePool(ctx, &mvmv1.CreatePoolRequest{Pool: &mvmv1.Pool{
 		Tenant: name, Name: "web", Vcpus: 1, MemMib: 256,
-		KernelImage: "vmlinux", RootfsImage: "rootfs.ext4", BootArgs: "console=ttyS0",
+		KernelImage: "/var/lib/mvm/images/vmlinux", RootfsImage: "/var/lib/mvm/images/rootfs.ext4", BootArgs: "console=ttyS0",
 	}})
 	if err != nil {
 		return fmt.Errorf("create pool: %w", err)

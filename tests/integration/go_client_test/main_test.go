@@ -98,7 +98,7 @@ func dropTenant(t *testing.T, name string) {
 
 func poolMsg(tenant, name string) *mvmv1.Pool {
 	return &mvmv1.Pool{Tenant: tenant, Name: name, Vcpus: 1, MemMib: 256,
-		KernelImage: "vmlinux", RootfsImage: "rootfs.ext4"}
+		KernelImage: "/var/lib/mvm/images/vmlinux", RootfsImage: "/var/lib/mvm/images/rootfs.ext4"}
 }
 
 func createPool(t *testing.T, p *mvmv1.Pool) *mvmv1.Pool {
