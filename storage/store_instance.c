@@ -151,7 +151,7 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     /* Sized for any unsigned, so no compiler sees a possible truncation;
      * the values are small (off <= 254, net_id < 4096). */
     char id[19], ip[48], mac[48], tap[32];
-    if ((c = store_check_subnet(t->subnet, net, err)) || (c = new_id(w, id, err)))
+    if ((c = store_tenant_net(t, net, err)) || (c = new_id(w, id, err)))
         return c;
     snprintf(ip, sizeof ip, "10.%u.%u.%u", (unsigned)net[0], (unsigned)net[1], off);
     snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", (unsigned)net[0], (unsigned)net[1], off);

@@ -221,10 +221,14 @@ typedef struct store_page_req {
 mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator *alloc,
                     ProtobufCMessage ***items, size_t *n_items, char **next, mvm_error *err);
 
-/* ---- usage counters (store_tenant.c) ---- */
+/* ---- usage counters and stored subnets (store_tenant.c) ---- */
 
+/* The tenant's usage record (DATA_LOSS if it has none: it is written with
+ * the tenant and removed with it). */
 mvm_code store_usage_get(MDB_txn *txn, store *st, const char *tenant, ProtobufCAllocator *alloc,
                          Mvm__V1__TenantUsage **out, mvm_error *err);
+/* The subnet octets of a stored tenant (DATA_LOSS if the record's is bad). */
+mvm_code store_tenant_net(const Mvm__V1__Tenant *t, uint8_t net[2], mvm_error *err);
 /* Adds the deltas to the tenant's counters. */
 mvm_code store_usage_add(store_wtx *w, const char *tenant, int instances, int64_t vcpus,
                          int64_t mem_mib, int pools, mvm_error *err);

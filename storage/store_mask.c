@@ -235,10 +235,10 @@ mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "update_mask: \"*\" (every mutable field) must be the only path");
     mvm_code c = star || n == 0 ? immutable_check(stored, in, rules->immutable, err) : MVM_OK;
-    implied_mask *im = NULL;
-    if (c) {
+    if (c)
         return c;
-    } else if (star) { /* every mutable field */
+    implied_mask *im = NULL;
+    if (star) { /* every mutable field */
         paths = mut;
         for (n = 0; mut[n]; n++)
             ;

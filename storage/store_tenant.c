@@ -16,17 +16,23 @@ static const store_mask_rules tenant_rules = {tenant_mutable, tenant_immutable};
 mvm_code store_usage_get(MDB_txn *txn, store *st, const char *tenant, ProtobufCAllocator *alloc,
                          Mvm__V1__TenantUsage **out, mvm_error *err) {
     ProtobufCMessage *m = NULL;
+    *out = NULL;
     mvm_code c = store_get_msg(txn, st->usage, tenant, strlen(tenant),
                                &mvm__v1__tenant_usage__descriptor, alloc, &m, err);
-    if (c == MVM_NOT_FOUND) {
-        m = store_alloc(alloc, sizeof(Mvm__V1__TenantUsage));
-        if (!m)
-            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-        mvm__v1__tenant_usage__init((Mvm__V1__TenantUsage *)m);
-        c = MVM_OK;
-    }
+    if (c == MVM_NOT_FOUND) /* written with the tenant, removed with it */
+        return mvm_fail(err, MVM_DATA_LOSS,
+                        "store: tenant %s has no usage record: the store is damaged; %s", tenant,
+                        STORE_RECOVERY_HINT);
     *out = (Mvm__V1__TenantUsage *)m;
     return c;
+}
+
+mvm_code store_tenant_net(const Mvm__V1__Tenant *t, uint8_t net[2], mvm_error *err) {
+    if (store_check_subnet(t->subnet, net, NULL) == MVM_OK)
+        return MVM_OK;
+    return mvm_fail(err, MVM_DATA_LOSS,
+                    "store: tenant %s: its stored subnet \"%.40s\" is corrupt; %s", t->name,
+                    t->subnet ? t->subnet : "", STORE_RECOVERY_HINT);
 }
 
 static uint64_t add_clamped(uint64_t v, int64_t d) {
@@ -190,9 +196,10 @@ static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
         return mvm_fail(err, MVM_ALREADY_EXISTS, "subnet %s overlaps tenant %.*s's subnet",
                         in->subnet, (int)v.mv_size, (const char *)v.mv_data);
     size_t nlen = strlen(in->name);
+    Mvm__V1__TenantUsage zero = MVM__V1__TENANT_USAGE__INIT;
     if ((c = store_put_raw(w->txn, st->netids, nid, 2, in->name, nlen, 0, err)) ||
         (c = store_put_raw(w->txn, st->subnets, net, 2, in->name, nlen, 0, err)) ||
-        (c = store_usage_add(w, in->name, 0, 0, 0, 0, err)))
+        (c = store_put_msg(w->txn, st->usage, in->name, nlen, &zero.base, err)))
         return c;
     Mvm__V1__Tenant t = *in;
     return tenant_put(w, a, &t, NULL, err);
@@ -284,17 +291,13 @@ static mvm_code tenant_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
                          "tenant %s still has %u pool(s) (first: %.*s); delete them first",
                          a->name, u->pools, (int)(first.mv_size - klen),
                          (const char *)first.mv_data + klen);
-    } else if (!c && store_check_subnet(t->subnet, net, NULL) == MVM_OK) {
+    } else if (!c && !(c = store_tenant_net(t, net, err))) {
         netid_key(t->net_id, nid);
         size_t nlen = strlen(a->name);
         if (!(c = store_del(w->txn, st->tenants, a->name, nlen, err)) &&
             !(c = store_del(w->txn, st->usage, a->name, nlen, err)) &&
             !(c = store_del(w->txn, st->netids, nid, 2, err)))
             c = store_del(w->txn, st->subnets, net, 2, err);
-    } else if (!c) {
-        c = mvm_fail(err, MVM_DATA_LOSS,
-                     "store: tenant %s: its stored subnet \"%.40s\" is corrupt; %s", a->name,
-                     t->subnet, STORE_RECOVERY_HINT);
     }
     store_msg_free(u ? &u->base : NULL, NULL);
     store_msg_free(m, NULL);

@@ -356,8 +356,10 @@ static void test_other_store(void) {
     test_rmdir(b);
 }
 
-/* Changes one meta record of a closed store through LMDB itself. */
-static void meta_poke(const char *dir, const char *key, const void *val, size_t vlen) {
+/* Changes (val NULL: deletes) one record of a closed store's database db
+ * through LMDB itself. */
+static void db_poke(const char *dir, const char *db, const void *key, size_t klen,
+                    const void *val, size_t vlen) {
     char *storedir = path_of(dir, "store");
     MDB_env *env;
     MDB_txn *txn;
@@ -366,12 +368,16 @@ static void meta_poke(const char *dir, const char *key, const void *val, size_t 
     mdb_env_set_maxdbs(env, 16);
     CHECK_EQ_INT(mdb_env_open(env, storedir, 0, 0600), 0);
     CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    CHECK_EQ_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    MDB_val k = {strlen(key), (void *)key}, v = {vlen, (void *)val};
+    CHECK_EQ_INT(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
     CHECK_EQ_INT(val ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL), 0);
     CHECK_EQ_INT(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
     free(storedir);
+}
+
+static void meta_poke(const char *dir, const char *key, const void *val, size_t vlen) {
+    db_poke(dir, "meta", key, strlen(key), val, vlen);
 }
 
 static void test_records(void) {
@@ -403,6 +409,23 @@ static void test_records(void) {
     CHECK_EQ_INT(mk_inst(st, "t0", "web", NULL, &err), MVM_DATA_LOSS);
     store_close(st);
     CHECK_EQ_INT(store_check(dir, &r, &err), MVM_DATA_LOSS);
+    uint64_t good_rev = rev;
+    meta_poke(dir, "rev", &good_rev, sizeof good_rev);
+    CHECK_EQ_INT(store_check(dir, &r, &err), MVM_OK);
+
+    /* an index entry gone: store_check counts it against its records */
+    uint8_t nid[2] = {0, 1}; /* tenant t1's net_id */
+    db_poke(dir, "netids", nid, 2, NULL, 0);
+    CHECK_EQ_INT(store_check(dir, &r, &err), MVM_DATA_LOSS);
+    CHECK(strstr(err.msg, "netids") && strstr(err.msg, "disagree") && strstr(err.msg, HINT));
+    /* a tenant's usage record gone: DATA_LOSS on use, not a usage of zero
+     * that would let its quotas be exceeded */
+    db_poke(dir, "usage", "t2", 2, NULL, 0);
+    st = test_open(dir);
+    CHECK_EQ_INT(store_tenant_get(st, "t2", NULL, &t, &err), MVM_DATA_LOSS);
+    CHECK(strstr(err.msg, "usage") && strstr(err.msg, HINT));
+    CHECK_EQ_INT(mk_inst(st, "t2", "web", NULL, &err), MVM_DATA_LOSS);
+    store_close(st);
     free(data);
     test_rmdir(dir);
 }
