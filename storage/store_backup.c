@@ -45,34 +45,21 @@ static mvm_code dest_check(const char *path, char *dir, size_t dirsz, mvm_error 
     return MVM_OK;
 }
 
-/* Opens the copy read-only (no lock file) and reads its schema and revision. */
+/* Checks the copy like a store at start (its meta pages and size, then,
+ * opened read-only without a lock file, its schema record) and reads its
+ * revision. */
 static mvm_code copy_verify(const char *tmp, uint64_t *rev, mvm_error *err) {
-    store_datafile df;
-    mvm_code c = store_datafile_read(tmp, &df, err);
-    if (c)
-        return c;
-    store st;
-    memset(&st, 0, sizeof st);
-    MDB_txn *txn = NULL;
-    int rc = mdb_env_create(&st.env);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(st.env, 16);
-    if (!rc)
-        rc = mdb_env_open(st.env, tmp, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
-    if (!rc)
-        rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
-    store_guard_result g = {.df = df};
+    store_guard_result g;
+    memset(&g, 0, sizeof g);
     snprintf(g.data_path, sizeof g.data_path, "%s", tmp);
+    mvm_code c = store_datafile_read(tmp, &g.df, err);
+    store st;
+    MDB_txn *txn;
     char id[STORE_ID_HEX + 1];
-    c = rc ? store_lmdb_fail(err, rc, tmp) : store_open_dbs(&st, txn, false, err);
-    if (!c)
-        c = store_guard_records(&st, txn, &g, false, id, err);
-    if (!c)
-        c = store_get_u64(txn, st.meta, "rev", rev, err);
-    if (txn)
-        mdb_txn_abort(txn);
-    if (st.env)
-        mdb_env_close(st.env);
+    if (c || (c = store_ro_open(tmp, MDB_NOSUBDIR | MDB_NOLOCK, &g, &st, &txn, id, err)))
+        return c;
+    c = store_get_u64(txn, st.meta, "rev", rev, err);
+    store_ro_close(&st, txn);
     return c;
 }
 

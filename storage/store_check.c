@@ -56,13 +56,8 @@ static mvm_code check_counts(const char *what, const char *const names[], const 
     return MVM_OK;
 }
 
-static mvm_code check_txn(store *st, MDB_txn *txn, const store_guard_result *g, store_report *r,
-                          mvm_error *err) {
-    mvm_code c = store_open_dbs(st, txn, false, err);
-    if (!c)
-        c = store_guard_records(st, txn, g, false, r->store_id, err);
-    if (!c)
-        c = store_get_u64(txn, st->meta, "rev", &r->revision, err);
+static mvm_code check_txn(store *st, MDB_txn *txn, store_report *r, mvm_error *err) {
+    mvm_code c = store_get_u64(txn, st->meta, "rev", &r->revision, err);
     uint64_t usage, netids, subnets, inst_ids, pool_inst, allocs, meta;
     struct {
         MDB_dbi dbi;
@@ -114,20 +109,11 @@ mvm_code store_check(const char *state_dir, store_report *r, mvm_error *err) {
     r->pages_used = g.df.last_pg + 1;
 
     store st;
-    memset(&st, 0, sizeof st);
-    MDB_txn *txn = NULL;
-    int rc = mdb_env_create(&st.env);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(st.env, 16);
-    if (!rc)
-        rc = mdb_env_open(st.env, dir, MDB_RDONLY, 0600);
-    if (!rc)
-        rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
-    c = rc ? store_lmdb_fail(err, rc, g.data_path) : check_txn(&st, txn, &g, r, err);
-    if (txn)
-        mdb_txn_abort(txn);
-    if (st.env)
-        mdb_env_close(st.env);
+    MDB_txn *txn;
+    if ((c = store_ro_open(dir, 0, &g, &st, &txn, r->store_id, err)))
+        return c;
+    c = check_txn(&st, txn, r, err);
+    store_ro_close(&st, txn);
     if (c)
         return c;
     snprintf(r->summary, sizeof r->summary,

@@ -108,6 +108,33 @@ static mvm_code open_records(store *st, const char *state_dir, const store_guard
     return g->marker ? MVM_OK : store_marker_write(state_dir, id, err);
 }
 
+mvm_code store_ro_open(const char *path, unsigned flags, const store_guard_result *g, store *st,
+                       MDB_txn **txn, char id[STORE_ID_HEX + 1], mvm_error *err) {
+    memset(st, 0, sizeof *st);
+    *txn = NULL;
+    int rc = mdb_env_create(&st->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(st->env, 16);
+    if (!rc)
+        rc = mdb_env_open(st->env, path, MDB_RDONLY | flags, 0600);
+    if (!rc)
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    mvm_code c = rc ? store_lmdb_fail(err, rc, g->data_path) : store_open_dbs(st, *txn, false, err);
+    if (!c)
+        c = store_guard_records(st, *txn, g, false, id, err);
+    if (c)
+        store_ro_close(st, *txn);
+    return c;
+}
+
+void store_ro_close(store *st, MDB_txn *txn) {
+    if (txn)
+        mdb_txn_abort(txn);
+    if (st->env)
+        mdb_env_close(st->env);
+    st->env = NULL;
+}
+
 static void rslot_release(void *p) {
     /* Thread exit: the slot stays on the store's list, marked free, so its
      * transaction is aborted at close and may serve another thread. */

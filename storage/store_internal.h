@@ -280,4 +280,13 @@ mvm_code store_marker_write(const char *state_dir, const char *id, mvm_error *er
 /* Opens the named databases (creating them if create) in txn. */
 mvm_code store_open_dbs(store *st, MDB_txn *txn, bool create, mvm_error *err);
 
+/* For store_check and store_backup's check of its copy: opens the
+ * environment at path read-only (flags: more mdb_env_open flags) into a
+ * zeroed *st (only env and the dbis are set) with a read transaction in
+ * *txn, and checks its schema and identity records against g (*id gets the
+ * store's id). Undo with store_ro_close (done already on failure). */
+mvm_code store_ro_open(const char *path, unsigned flags, const store_guard_result *g, store *st,
+                       MDB_txn **txn, char id[STORE_ID_HEX + 1], mvm_error *err);
+void store_ro_close(store *st, MDB_txn *txn);
+
 #endif

@@ -84,22 +84,15 @@ static void test_create(store *st) {
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_instance_create(st, &test_who, &r, NULL, NULL, err_));
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_instance_create(st, &test_who, NULL, NULL, NULL, err_));
     /* at most STORE_LABELS_MAX labels, checked before anything is looked up */
-    Mvm__V1__CreateInstanceRequest__LabelsEntry many[STORE_LABELS_MAX + 1];
-    Mvm__V1__CreateInstanceRequest__LabelsEntry *mp[STORE_LABELS_MAX + 1];
-    char keys[STORE_LABELS_MAX + 1][8];
-    for (int k = 0; k <= STORE_LABELS_MAX; k++) {
-        mvm__v1__create_instance_request__labels_entry__init(&many[k]);
-        snprintf(keys[k], sizeof keys[k], "k%d", k);
-        many[k].key = keys[k];
-        many[k].value = "v";
-        mp[k] = &many[k];
-    }
-    r.labels = mp;
+    test_labels many = test_labels_make(&mvm__v1__create_instance_request__labels_entry__descriptor,
+                                        STORE_LABELS_MAX + 1, "v");
+    r.labels = (Mvm__V1__CreateInstanceRequest__LabelsEntry **)many.p;
     r.n_labels = STORE_LABELS_MAX + 1;
     r.pool = "ghost"; /* a label refusal, not NOT_FOUND */
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_instance_create(st, &test_who, &r, NULL, NULL, err_));
     CHECK_EQ_INT(store_instance_create(st, &test_who, &r, NULL, NULL, &err), MVM_INVALID_ARGUMENT);
     CHECK(strstr(err.msg, "at most 64") != NULL);
+    test_labels_free(many);
 }
 
 static void test_addresses(store *st) {

@@ -67,16 +67,10 @@ static void populate(store *st, const char *prefix, int n) {
         char name[32], subnet[32];
         snprintf(name, sizeof name, "%s%d", prefix, i);
         snprintf(subnet, sizeof subnet, "10.%d.%d.0/24", 240 + i / 256, i % 256);
-        Mvm__V1__Tenant t = MVM__V1__TENANT__INIT;
-        Mvm__V1__Tenant__LabelsEntry l = MVM__V1__TENANT__LABELS_ENTRY__INIT, *lp = &l;
-        l.key = "owner";
-        l.value = "a fairly long label value that makes records bigger than a few bytes";
-        t.name = name;
-        t.net_id = (uint32_t)i;
-        t.subnet = subnet;
-        t.labels = &lp;
-        t.n_labels = 1;
-        CHECK_EQ_INT(store_tenant_create(st, &test_who, &t, NULL, NULL, &err), MVM_OK);
+        CHECK_EQ_INT(mk_tenant_label(st, name, (uint32_t)i, subnet, "owner",
+                                     "a fairly long label value that makes records bigger",
+                                     &err),
+                     MVM_OK);
         CHECK_EQ_INT(mk_pool(st, name, "web", &err), MVM_OK);
         CHECK_EQ_INT(mk_inst(st, name, "web", NULL, &err), MVM_OK);
     }
@@ -443,16 +437,9 @@ static void test_damage_read_later(void) {
     char *dir = test_mkdir();
     store *st = test_open(dir);
     mvm_error err;
-    Mvm__V1__Tenant t = MVM__V1__TENANT__INIT;
-    Mvm__V1__Tenant__LabelsEntry l = MVM__V1__TENANT__LABELS_ENTRY__INIT, *lp = &l;
-    l.key = "mark";
-    l.value = "UNIQUE-MARK-4711";
-    t.name = "victim";
-    t.net_id = 1;
-    t.subnet = "10.240.1.0/24";
-    t.labels = &lp;
-    t.n_labels = 1;
-    CHECK_EQ_INT(store_tenant_create(st, &test_who, &t, NULL, NULL, &err), MVM_OK);
+    CHECK_EQ_INT(mk_tenant_label(st, "victim", 1, "10.240.1.0/24", "mark", "UNIQUE-MARK-4711",
+                                 &err),
+                 MVM_OK);
     store_close(st);
     store_report r;
     CHECK_EQ_INT(store_check(dir, &r, &err), MVM_OK);

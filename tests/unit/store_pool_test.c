@@ -310,22 +310,16 @@ static void test_image_paths(store *st) {
 static void test_pool_labels(store *st) {
     Mvm__V1__Pool p;
     pool_init(&p, "other", "lbl");
-    Mvm__V1__Pool__LabelsEntry e[STORE_LABELS_MAX + 1], *ep[STORE_LABELS_MAX + 1];
-    char keys[STORE_LABELS_MAX + 1][8];
-    for (int i = 0; i <= STORE_LABELS_MAX; i++) {
-        mvm__v1__pool__labels_entry__init(&e[i]);
-        snprintf(keys[i], sizeof keys[i], "k%d", i);
-        e[i].key = keys[i];
-        e[i].value = "";
-        ep[i] = &e[i];
-    }
-    p.labels = ep;
+    test_labels l =
+        test_labels_make(&mvm__v1__pool__labels_entry__descriptor, STORE_LABELS_MAX + 1, "");
+    p.labels = (Mvm__V1__Pool__LabelsEntry **)l.p;
     p.n_labels = STORE_LABELS_MAX + 1;
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_create(st, &test_who, &p, NULL, NULL, err_));
     p.n_labels = STORE_LABELS_MAX;
     mvm_error err;
     CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err), MVM_OK);
     CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "lbl", &err), MVM_OK);
+    test_labels_free(l);
 }
 
 static void test_delete_and_list(store *st) {

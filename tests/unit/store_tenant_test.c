@@ -123,32 +123,8 @@ static void test_labels_validated(store *st) {
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
 }
 
-/* n labels "k0".."k<n-1>" (values "v"), in one malloc'd block. */
-typedef struct {
-    Mvm__V1__Tenant__LabelsEntry *e;
-    Mvm__V1__Tenant__LabelsEntry **p;
-    char (*keys)[24];
-} label_set;
-
-static label_set labels_make(size_t n) {
-    label_set ls;
-    ls.e = calloc(n ? n : 1, sizeof *ls.e);
-    ls.p = calloc(n ? n : 1, sizeof *ls.p);
-    ls.keys = calloc(n ? n : 1, sizeof *ls.keys);
-    for (size_t i = 0; i < n; i++) {
-        mvm__v1__tenant__labels_entry__init(&ls.e[i]);
-        snprintf(ls.keys[i], sizeof ls.keys[i], "k%zu", i);
-        ls.e[i].key = ls.keys[i];
-        ls.e[i].value = "v";
-        ls.p[i] = &ls.e[i];
-    }
-    return ls;
-}
-
-static void labels_free(label_set ls) {
-    free(ls.e);
-    free(ls.p);
-    free(ls.keys);
+static test_labels labels_make(size_t n) {
+    return test_labels_make(&mvm__v1__tenant__labels_entry__descriptor, n, "v");
 }
 
 static void test_label_limits(store *st) {
@@ -161,19 +137,19 @@ static void test_label_limits(store *st) {
      * refused, naming the limit */
     static const size_t too_many[] = {120000, STORE_LABELS_MAX + 1};
     for (size_t t = 0; t < 2; t++) {
-        label_set big = labels_make(too_many[t]);
-        in.labels = big.p;
+        test_labels big = labels_make(too_many[t]);
+        in.labels = (Mvm__V1__Tenant__LabelsEntry **)big.p;
         in.n_labels = too_many[t];
         CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
                       store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
         CHECK_EQ_INT(store_tenant_create(st, &test_who, &in, NULL, NULL, &err),
                      MVM_INVALID_ARGUMENT);
         CHECK(strstr(err.msg, "at most 64") != NULL);
-        labels_free(big);
+        test_labels_free(big);
     }
     /* 64 is fine; a duplicate among them (first and last) is found */
-    label_set ok = labels_make(STORE_LABELS_MAX);
-    in.labels = ok.p;
+    test_labels ok = labels_make(STORE_LABELS_MAX);
+    in.labels = (Mvm__V1__Tenant__LabelsEntry **)ok.p;
     in.n_labels = STORE_LABELS_MAX;
     ok.e[STORE_LABELS_MAX - 1].key = "k0";
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
@@ -191,7 +167,7 @@ static void test_label_limits(store *st) {
     memset(k254, 'a', 254);
     Mvm__V1__Tenant upd = MVM__V1__TENANT__INIT;
     upd.name = "lim";
-    upd.labels = ok.p;
+    upd.labels = (Mvm__V1__Tenant__LabelsEntry **)ok.p;
     upd.n_labels = 1;
     ok.e[0].key = k253;
     ok.e[0].value = k253;
@@ -208,12 +184,12 @@ static void test_label_limits(store *st) {
                  MVM_INVALID_ARGUMENT);
     CHECK(strstr(err.msg, "253") != NULL);
     /* the limit holds on update too */
-    label_set more = labels_make(STORE_LABELS_MAX + 1);
-    upd.labels = more.p;
+    test_labels more = labels_make(STORE_LABELS_MAX + 1);
+    upd.labels = (Mvm__V1__Tenant__LabelsEntry **)more.p;
     upd.n_labels = STORE_LABELS_MAX + 1;
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, err_));
-    labels_free(more);
-    labels_free(ok);
+    test_labels_free(more);
+    test_labels_free(ok);
     CHECK_EQ_INT(store_tenant_delete(st, &test_who, "lim", &err), MVM_OK);
 }
 
