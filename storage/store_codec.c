@@ -62,7 +62,7 @@ mvm_code store_corrupt_record(mvm_error *err, const ProtobufCMessageDescriptor *
     }
     shown[n] = '\0';
     return mvm_fail(err, MVM_DATA_LOSS,
-                    "store: the %s record \"%s\" does not unpack: the store is damaged (%s)",
+                    "store: the %s record \"%s\" does not unpack: the store is damaged; %s",
                     desc->short_name, shown, STORE_RECOVERY_HINT);
 }
 
@@ -154,8 +154,7 @@ mvm_code store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out
         return store_lmdb_fail(err, rc, key);
     if (v.mv_size != sizeof *out)
         return mvm_fail(err, MVM_DATA_LOSS,
-                        "store: counter \"%s\" is %zu bytes, not %zu: the store is damaged "
-                        "(%s)",
+                        "store: counter \"%s\" is %zu bytes, not %zu: the store is damaged; %s",
                         key, v.mv_size, sizeof *out, STORE_RECOVERY_HINT);
     memcpy(out, v.mv_data, sizeof *out);
     return MVM_OK;

@@ -203,7 +203,7 @@ static mvm_code inst_create_fn(store_wtx *w, void *arg, mvm_error *err) {
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, in->tenant, in->pool, NULL);
     mvm_code c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
-                      &mvm__v1__tenant__descriptor, NULL, &tm, err);
+                               &mvm__v1__tenant__descriptor, NULL, &tm, err);
     if (c == MVM_NOT_FOUND)
         mvm_fail(err, c, "tenant %s not found", in->tenant);
     if (!c) {

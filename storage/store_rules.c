@@ -143,7 +143,7 @@ mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err) {
     qsort(sorted, n, sizeof *sorted, label_key_cmp);
     for (size_t i = 1; i < n; i++)
         if (label_key_cmp(&sorted[i - 1], &sorted[i]) == 0)
-            return mvm_fail(err, MVM_INVALID_ARGUMENT, "label key \"%s\" appears twice",
+            return mvm_fail(err, MVM_INVALID_ARGUMENT, "label key \"%.80s\" appears twice",
                             sorted[i]->key);
     return MVM_OK;
 }
