@@ -68,7 +68,7 @@ run tenant list --label-selector tier=gold
 
 say "A pool: the template for instances"
 run pool create web --tenant "$T1" --vcpus 2 --mem-mib 512 \
-    --kernel-image vmlinux --rootfs-image rootfs.ext4 --label app=frontend
+    --kernel-image /var/lib/mvm/images/vmlinux --rootfs-image /var/lib/mvm/images/rootfs.ext4 --label app=frontend
 run pool list --tenant "$T1"
 
 say "Instances: an address, MAC and TAP each, from the tenant's subnet"

@@ -52,12 +52,62 @@ typedef struct store_list_opts {
 
 /* ---- environment ---- */
 
-/* Opens (creating if needed) <state_dir>/store/. */
+/* Opens <state_dir>/store/, creating it in a new state dir, and takes the
+ * state dir for this process (FAILED_PRECONDITION if another has it).
+ *
+ * Before LMDB maps the data file, its meta pages and size are checked: a
+ * data file that is empty, zeroed, truncated (shorter than its newest meta
+ * page's last used page) or has a bad meta page is refused with DATA_LOSS,
+ * as is a store with no schema record. <state_dir>/store.id, written when
+ * the store is created, records that a store exists: with it present, a
+ * missing or empty data file is refused too (never silently a new, empty
+ * store handing out every subnet and address again), and a data file of
+ * another store (a different store_id) with FAILED_PRECONDITION. Messages
+ * name the file, what is wrong and the recovery procedure (docs/
+ * operations.md). Threads: call once, before any other store call. */
 mvm_code store_open(const char *state_dir, store **out, mvm_error *err);
 /* Closes the store; no call may be in flight. NULL is fine. */
 void store_close(store *st);
 /* The revision of the last committed write (0 for a new store). */
-uint64_t store_revision(store *st);
+mvm_code store_revision(store *st, uint64_t *rev, mvm_error *err);
+
+/* ---- integrity: check and hot backup ---- */
+
+/* What store_check found. */
+typedef struct store_report {
+    char data_path[4200];  /* <state-dir>/store/data.mdb */
+    char store_id[33];     /* 32 hex digits */
+    uint64_t file_bytes;
+    uint32_t page_size;
+    uint64_t pages_used;   /* last used page + 1 */
+    uint64_t revision;     /* last committed store revision */
+    uint64_t tenants, pools, instances, audit_records;
+    char summary[512];     /* one line for a person, when sound */
+} store_report;
+
+/* Checks the store of state_dir without changing it: the start-up checks of
+ * store_open, then every database is walked and every record unpacked, and
+ * the indexes are counted against the records they index. MVM_OK and *report
+ * filled when sound; NOT_FOUND when there is no store (store_open would
+ * create one); DATA_LOSS (or FAILED_PRECONDITION for another store's data
+ * file) naming the file, what is wrong and the recovery procedure.
+ * It takes no lock, so it may run beside a serving mvmd (another process),
+ * but never on a store this process has open (LMDB forbids opening one
+ * environment twice in a process). This is `mvmd --check-store`. */
+mvm_code store_check(const char *state_dir, store_report *report, mvm_error *err);
+
+/* Writes a consistent, compacted copy of the store (mdb_env_copyfd2 with
+ * MDB_CP_COMPACT) to a new file at path, while writers go on. path must be
+ * absolute and normalised (store_check_file_path rules), end in ".mdb" and
+ * its directory exist (else INVALID_ARGUMENT / FAILED_PRECONDITION); an
+ * existing file is never replaced (ALREADY_EXISTS, also when one appears
+ * during the copy). The copy is written to a temporary file in the same
+ * directory, fsync'ed, checked (meta pages, size, schema record) and then
+ * linked into place, so path is either absent or a complete backup.
+ * *bytes and *revision (if not NULL) get its size and the store revision it
+ * holds. Threads: any; runs one read transaction for the copy's duration. */
+mvm_code store_backup(store *st, const char *path, uint64_t *bytes, uint64_t *revision,
+                      mvm_error *err);
 
 /* ---- tenants ---- */
 
@@ -68,7 +118,11 @@ mvm_code store_tenant_get(store *st, const char *name, ProtobufCAllocator *alloc
                           Mvm__V1__Tenant **out, mvm_error *err);
 mvm_code store_tenant_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                            Mvm__V1__ListTenantsResponse **out, mvm_error *err);
-/* in->name selects; mask NULL or empty: every mutable field (quota, labels). */
+/* in->name selects. The mask follows the Google API convention (AIP-134):
+ * NULL or empty means the mutable fields set in `in` (quota's non-zero
+ * fields, labels if any), "*" means every mutable field (quota and labels
+ * replaced), else the named paths. net_id and subnet are immutable: set in
+ * `in` with no mask or "*", they must equal the stored ones. */
 mvm_code store_tenant_update(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
                              const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                              Mvm__V1__Tenant **out, mvm_error *err);
@@ -83,6 +137,9 @@ mvm_code store_pool_get(store *st, const char *tenant, const char *name,
                         ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
 mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                          Mvm__V1__ListPoolsResponse **out, mvm_error *err);
+/* in->tenant and in->name select; the mask as for store_tenant_update (no
+ * immutable fields besides the names). The merged pool must obey the
+ * create rules (desired_warm <= desired_instances included). */
 mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                            Mvm__V1__Pool **out, mvm_error *err);
@@ -187,5 +244,18 @@ void store_set_audit_retention(store *st, uint64_t keep);
 
 /* True if s is a lowercase DNS label of at most 63 characters. */
 bool store_name_valid(const char *s);
+
+/* Labels (tenants, pools, instances): at most STORE_LABELS_MAX entries, keys
+ * of 1-STORE_LABEL_KEY_MAX bytes (letters, digits, '-', '_', '.', '/',
+ * starting with a letter or digit), values of 0-STORE_LABEL_VALUE_MAX bytes
+ * (UTF-8, no control characters, ',', '=' or '!'), no key twice. Checked
+ * before the write lock is taken. */
+#define STORE_LABELS_MAX 64
+#define STORE_LABEL_KEY_MAX 253
+#define STORE_LABEL_VALUE_MAX 253
+
+/* Pool kernel_image / rootfs_image: absolute, normalised paths of at most
+ * this many bytes (PATH_MAX less its terminating NUL). */
+#define STORE_FILE_PATH_MAX 4095
 
 #endif

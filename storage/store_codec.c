@@ -47,9 +47,23 @@ mvm_code store_get_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
     if (rc)
         return store_lmdb_fail(err, rc, "get");
     *out = protobuf_c_message_unpack(desc, alloc, v.mv_size, v.mv_data);
-    if (!*out)
-        return mvm_fail(err, MVM_DATA_LOSS, "store: corrupt %s record", desc->short_name);
-    return MVM_OK;
+    return *out ? MVM_OK : store_corrupt_record(err, desc, key, klen);
+}
+
+mvm_code store_corrupt_record(mvm_error *err, const ProtobufCMessageDescriptor *desc,
+                              const void *key, size_t klen) {
+    /* Keys are names and ids joined by NULs, or big-endian numbers: show
+     * printable bytes, '/' for a separator, '.' for anything else. */
+    char shown[64];
+    size_t n = 0;
+    for (size_t i = 0; i < klen && n < sizeof shown - 1; i++) {
+        unsigned char c = ((const unsigned char *)key)[i];
+        shown[n++] = c == 0 ? '/' : (c >= 0x20 && c < 0x7f ? (char)c : '.');
+    }
+    shown[n] = '\0';
+    return mvm_fail(err, MVM_DATA_LOSS,
+                    "store: the %s record \"%s\" does not unpack: the store is damaged; %s",
+                    desc->short_name, shown, STORE_RECOVERY_HINT);
 }
 
 mvm_code store_put_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
@@ -81,18 +95,36 @@ mvm_code store_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, mvm_
     return rc ? store_lmdb_fail(err, rc, "del") : MVM_OK;
 }
 
-bool store_has_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen,
-                      MDB_val *first) {
+mvm_code store_has_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen,
+                          bool *found, MDB_val *first, mvm_error *err) {
+    *found = false;
     MDB_cursor *cur;
-    if (mdb_cursor_open(txn, dbi, &cur))
-        return false;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return store_lmdb_fail(err, rc, "cursor");
     MDB_val k = {plen, (void *)prefix}, v;
-    bool found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= plen &&
-                 memcmp(k.mv_data, prefix, plen) == 0;
-    if (found && first)
-        *first = k;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     mdb_cursor_close(cur);
-    return found;
+    if (rc == MDB_NOTFOUND)
+        return MVM_OK;
+    if (rc)
+        return store_lmdb_fail(err, rc, "seek");
+    *found = k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
+    if (*found && first)
+        *first = k;
+    return MVM_OK;
+}
+
+mvm_code store_exists(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, bool *found,
+                      MDB_val *val, mvm_error *err) {
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    *found = rc == 0;
+    if (rc == 0 && val)
+        *val = v;
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        return MVM_OK;
+    return store_lmdb_fail(err, rc, "get");
 }
 
 size_t store_key2(uint8_t key[STORE_KEY_MAX], const char *a, const char *b, const char *c) {
@@ -111,12 +143,21 @@ size_t store_key2(uint8_t key[STORE_KEY_MAX], const char *a, const char *b, cons
     return n - 1; /* no trailing separator */
 }
 
-uint64_t store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key) {
+mvm_code store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out,
+                       mvm_error *err) {
     MDB_val k = {strlen(key), (void *)key}, v;
-    uint64_t x = 0;
-    if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == sizeof x)
-        memcpy(&x, v.mv_data, sizeof x);
-    return x;
+    *out = 0;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MVM_OK; /* a counter never written: a new store */
+    if (rc)
+        return store_lmdb_fail(err, rc, key);
+    if (v.mv_size != sizeof *out)
+        return mvm_fail(err, MVM_DATA_LOSS,
+                        "store: counter \"%s\" is %zu bytes, not %zu: the store is damaged; %s",
+                        key, v.mv_size, sizeof *out, STORE_RECOVERY_HINT);
+    memcpy(out, v.mv_data, sizeof *out);
+    return MVM_OK;
 }
 
 mvm_code store_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v, mvm_error *err) {

@@ -1,6 +1,8 @@
 /* store_env.c - opening and closing the LMDB environment (one process per
- * state dir, by flock), its named databases and schema record, and the per-thread cached read transactions
- * (MDB_NOTLS, mdb_txn_reset / mdb_txn_renew) every read goes through. */
+ * state dir, by flock; the data file checked first, see store_guard.c), its
+ * named databases, the mapping of LMDB errors to mvm codes, and the
+ * per-thread cached read transactions (MDB_NOTLS, mdb_txn_reset /
+ * mdb_txn_renew) every read goes through. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -22,10 +24,22 @@ struct store_rslot {
 };
 
 mvm_code store_lmdb_fail(mvm_error *err, int rc, const char *what) {
-    mvm_code code = MVM_INTERNAL;
-    if (rc == MDB_MAP_FULL || rc == ENOSPC)
-        code = MVM_RESOURCE_EXHAUSTED;
-    return mvm_fail(err, code, "store: %s: %s", what, mdb_strerror(rc));
+    switch (rc) {
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        return mvm_fail(err, MVM_DATA_LOSS, "store: %s: %s: the store is damaged; %s", what,
+                        mdb_strerror(rc), STORE_RECOVERY_HINT);
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case MDB_READERS_FULL:
+    case ENOSPC:
+    case ENOMEM:
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: %s: %s", what, mdb_strerror(rc));
+    default:
+        return mvm_fail(err, MVM_INTERNAL, "store: %s: %s", what, mdb_strerror(rc));
+    }
 }
 
 static mvm_code mkdir_p(const char *path, mvm_error *err) {
@@ -46,7 +60,7 @@ static mvm_code mkdir_p(const char *path, mvm_error *err) {
     return MVM_OK;
 }
 
-static mvm_code open_dbs(store *st, mvm_error *err) {
+mvm_code store_open_dbs(store *st, MDB_txn *txn, bool create, mvm_error *err) {
     struct {
         const char *name;
         MDB_dbi *dbi;
@@ -58,41 +72,67 @@ static mvm_code open_dbs(store *st, mvm_error *err) {
         {"pool_inst", &st->pool_inst}, {"allocs", &st->allocs},
         {"audit", &st->audit},
     };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND)
+            return mvm_fail(err, MVM_DATA_LOSS,
+                            "store: the \"%s\" database is missing: the store is damaged; %s",
+                            dbs[i].name, STORE_RECOVERY_HINT);
+        if (rc)
+            return store_lmdb_fail(err, rc, dbs[i].name);
+    }
+    return MVM_OK;
+}
+
+/* Opens the databases, checks (or, in a new store, writes) the schema and
+ * identity records, and writes the marker if the state dir has none. */
+static mvm_code open_records(store *st, const char *state_dir, const store_guard_result *g,
+                             mvm_error *err) {
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc)
         return store_lmdb_fail(err, rc, "begin");
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc) {
-            mdb_txn_abort(txn);
-            return store_lmdb_fail(err, rc, dbs[i].name);
-        }
-    }
-    MDB_val k = {6, "schema"}, v;
-    rc = mdb_get(txn, st->meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        uint32_t ver = STORE_SCHEMA_VERSION;
-        v.mv_size = sizeof ver;
-        v.mv_data = &ver;
-        rc = mdb_put(txn, st->meta, &k, &v, 0);
-    } else if (rc == 0) {
-        uint32_t ver = 0;
-        if (v.mv_size == sizeof ver)
-            memcpy(&ver, v.mv_data, sizeof ver);
-        if (ver != STORE_SCHEMA_VERSION) {
-            mdb_txn_abort(txn);
-            return mvm_fail(err, MVM_FAILED_PRECONDITION,
-                            "store: schema version %u, this build reads %u", ver,
-                            STORE_SCHEMA_VERSION);
-        }
-    }
-    if (rc) {
+    char id[STORE_ID_HEX + 1];
+    mvm_code c = store_open_dbs(st, txn, g->fresh, err);
+    if (!c)
+        c = store_guard_records(st, txn, g, true, id, err);
+    if (c) {
         mdb_txn_abort(txn);
-        return store_lmdb_fail(err, rc, "schema");
+        return c;
     }
     rc = mdb_txn_commit(txn);
-    return rc ? store_lmdb_fail(err, rc, "commit") : MVM_OK;
+    if (rc)
+        return store_lmdb_fail(err, rc, "commit");
+    /* After the commit: a crash in between leaves a store without a marker,
+     * which the next start adopts; never a marker without a store. */
+    return g->marker ? MVM_OK : store_marker_write(state_dir, id, err);
+}
+
+mvm_code store_ro_open(const char *path, unsigned flags, const store_guard_result *g, store *st,
+                       MDB_txn **txn, char id[STORE_ID_HEX + 1], mvm_error *err) {
+    memset(st, 0, sizeof *st);
+    *txn = NULL;
+    int rc = mdb_env_create(&st->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(st->env, 16);
+    if (!rc)
+        rc = mdb_env_open(st->env, path, MDB_RDONLY | flags, 0600);
+    if (!rc)
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    mvm_code c = rc ? store_lmdb_fail(err, rc, g->data_path) : store_open_dbs(st, *txn, false, err);
+    if (!c)
+        c = store_guard_records(st, *txn, g, false, id, err);
+    if (c)
+        store_ro_close(st, *txn);
+    return c;
+}
+
+void store_ro_close(store *st, MDB_txn *txn) {
+    if (txn)
+        mdb_txn_abort(txn);
+    if (st->env)
+        mdb_env_close(st->env);
+    st->env = NULL;
 }
 
 static void rslot_release(void *p) {
@@ -100,6 +140,18 @@ static void rslot_release(void *p) {
      * transaction is aborted at close and may serve another thread. */
     store_rslot *s = p;
     __atomic_store_n(&s->busy, false, __ATOMIC_RELEASE);
+}
+
+/* Undoes a partly done store_open. */
+static void open_undo(store *st, int done) {
+    if (done >= 3)
+        pthread_mutex_destroy(&st->rlock);
+    if (done >= 2)
+        pthread_key_delete(st->rkey);
+    if (st->env)
+        mdb_env_close(st->env);
+    close(st->lockfd);
+    free(st);
 }
 
 mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
@@ -112,7 +164,7 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
         return c;
     /* One process per state dir: the revision order of watch events and the
      * writer lock that provides it are process-local. */
-    char lockpath[4200];
+    char lockpath[STORE_PATH_MAX];
     snprintf(lockpath, sizeof lockpath, "%s/mvmd.lock", dir);
     int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lockfd < 0)
@@ -122,6 +174,11 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
         close(lockfd);
         return mvm_fail(err, e == EWOULDBLOCK ? MVM_FAILED_PRECONDITION : MVM_INTERNAL,
                         "store: %s is in use by another process (%s)", dir, strerror(e));
+    }
+    store_guard_result g;
+    if ((c = store_guard(state_dir, &g, err))) {
+        close(lockfd);
+        return c;
     }
     store *st = calloc(1, sizeof *st);
     if (!st) {
@@ -138,27 +195,32 @@ mvm_code store_open(const char *state_dir, store **out, mvm_error *err) {
         rc = mdb_env_set_maxreaders(st->env, STORE_MAX_READERS);
     if (!rc)
         rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+    int dead = 0;
+    if (!rc)
+        rc = mdb_reader_check(st->env, &dead); /* reader slots of a crashed process */
     if (rc) {
-        c = store_lmdb_fail(err, rc, dir);
-        if (st->env)
-            mdb_env_close(st->env);
-        close(st->lockfd);
-        free(st);
+        c = store_lmdb_fail(err, rc, g.data_path);
+        open_undo(st, 1);
         return c;
     }
-    int dead = 0;
-    mdb_reader_check(st->env, &dead); /* reader slots of a crashed process */
-    c = open_dbs(st, err);
-    if (c) {
-        mdb_env_close(st->env);
-        close(st->lockfd);
-        free(st);
+    if ((c = open_records(st, state_dir, &g, err))) {
+        open_undo(st, 1);
         return c;
     }
     st->audit_keep = STORE_AUDIT_KEEP_DEFAULT;
-    pthread_key_create(&st->rkey, rslot_release);
-    pthread_mutex_init(&st->rlock, NULL);
-    pthread_mutex_init(&st->wlock, NULL);
+    if ((rc = pthread_key_create(&st->rkey, rslot_release)) != 0) {
+        open_undo(st, 1);
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: pthread_key_create: %s",
+                        strerror(rc));
+    }
+    if ((rc = pthread_mutex_init(&st->rlock, NULL)) != 0) {
+        open_undo(st, 2);
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: mutex: %s", strerror(rc));
+    }
+    if ((rc = pthread_mutex_init(&st->wlock, NULL)) != 0) {
+        open_undo(st, 3);
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: mutex: %s", strerror(rc));
+    }
     *out = st;
     return MVM_OK;
 }
@@ -180,10 +242,10 @@ void store_close(store *st) {
 }
 
 /* This thread's slot: its own, or a free one left by an exited thread, or new. */
-static store_rslot *rslot_get(store *st, mvm_error *err) {
-    store_rslot *s = pthread_getspecific(st->rkey);
+static mvm_code rslot_get(store *st, store_rslot **out, mvm_error *err) {
+    store_rslot *s = *out = pthread_getspecific(st->rkey);
     if (s)
-        return s;
+        return MVM_OK;
     pthread_mutex_lock(&st->rlock);
     for (s = st->rslots; s; s = s->next) {
         bool expect = false;
@@ -198,8 +260,7 @@ static store_rslot *rslot_get(store *st, mvm_error *err) {
         if (rc) {
             free(s);
             pthread_mutex_unlock(&st->rlock);
-            store_lmdb_fail(err, rc, "read txn");
-            return NULL;
+            return store_lmdb_fail(err, rc, "read txn");
         }
         mdb_txn_reset(txn);
         s->txn = txn;
@@ -208,14 +269,20 @@ static store_rslot *rslot_get(store *st, mvm_error *err) {
         st->rslots = s;
     }
     pthread_mutex_unlock(&st->rlock);
-    pthread_setspecific(st->rkey, s);
-    return s;
+    int rc = pthread_setspecific(st->rkey, s);
+    if (rc) {
+        __atomic_store_n(&s->busy, false, __ATOMIC_RELEASE); /* left for another thread */
+        return store_lmdb_fail(err, rc, "read slot");
+    }
+    *out = s;
+    return MVM_OK;
 }
 
 mvm_code store_rd_begin(store *st, MDB_txn **txn, mvm_error *err) {
-    store_rslot *s = rslot_get(st, err);
-    if (!s)
-        return err ? err->code : MVM_INTERNAL;
+    store_rslot *s;
+    mvm_code c = rslot_get(st, &s, err);
+    if (c)
+        return c;
     int rc = mdb_txn_renew(s->txn);
     if (rc == EINVAL) {
         /* Already in use on this thread (a nested read): take a fresh one. */
@@ -236,11 +303,13 @@ void store_rd_end(store *st, MDB_txn *txn) {
         mdb_txn_abort(txn);
 }
 
-uint64_t store_revision(store *st) {
+mvm_code store_revision(store *st, uint64_t *rev, mvm_error *err) {
+    *rev = 0;
     MDB_txn *txn;
-    if (store_rd_begin(st, &txn, NULL) != MVM_OK)
-        return 0;
-    uint64_t rev = store_get_u64(txn, st->meta, "rev");
+    mvm_code c = store_rd_begin(st, &txn, err);
+    if (c)
+        return c;
+    c = store_get_u64(txn, st->meta, "rev", rev, err);
     store_rd_end(st, txn);
-    return rev;
+    return c;
 }

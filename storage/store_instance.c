@@ -69,26 +69,32 @@ static mvm_code quota_check(const Mvm__V1__Tenant *t, const Mvm__V1__TenantUsage
     return MVM_OK;
 }
 
-/* Lowest free host offset of the tenant's /24, or 0 when it is full. */
-static unsigned ip_lowest_free(MDB_txn *txn, MDB_dbi allocs, const char *tenant) {
+/* *off: lowest free host offset of the tenant's /24, or 0 when it is full. */
+static mvm_code ip_lowest_free(MDB_txn *txn, MDB_dbi allocs, const char *tenant, unsigned *off,
+                               mvm_error *err) {
     uint8_t prefix[STORE_KEY_MAX];
     size_t plen = store_key2(prefix, tenant, "", NULL);
     MDB_cursor *cur;
-    if (mdb_cursor_open(txn, allocs, &cur))
-        return 0;
+    *off = 0;
+    int rc = mdb_cursor_open(txn, allocs, &cur);
+    if (rc)
+        return store_lmdb_fail(err, rc, "cursor");
     unsigned want = IP_FIRST;
     MDB_val k = {plen, prefix}, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     for (; rc == 0 && k.mv_size == plen + 1 && memcmp(k.mv_data, prefix, plen) == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        unsigned off = ((const uint8_t *)k.mv_data)[plen];
-        if (off > want)
+        unsigned o = ((const uint8_t *)k.mv_data)[plen];
+        if (o > want)
             break;
-        if (off == want)
+        if (o == want)
             want++;
     }
     mdb_cursor_close(cur);
-    return want <= IP_LAST ? want : 0;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return store_lmdb_fail(err, rc, "address allocations");
+    *off = want <= IP_LAST ? want : 0;
+    return MVM_OK;
 }
 
 static mvm_code new_id(store_wtx *w, char id[19], mvm_error *err) {
@@ -98,9 +104,10 @@ static mvm_code new_id(store_wtx *w, char id[19], mvm_error *err) {
             return mvm_fail(err, MVM_INTERNAL, "getrandom failed");
         snprintf(id, 19, "i-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4],
                  r[5], r[6], r[7]);
-        MDB_val k = {18, id}, v;
-        if (mdb_get(w->txn, w->st->inst_ids, &k, &v) == MDB_NOTFOUND)
-            return MVM_OK;
+        bool taken;
+        mvm_code c = store_exists(w->txn, w->st->inst_ids, id, 18, &taken, NULL, err);
+        if (c || !taken)
+            return c;
     }
     return mvm_fail(err, MVM_INTERNAL, "could not draw a free instance id");
 }
@@ -134,7 +141,9 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     store_msg_free(u ? &u->base : NULL, NULL);
     if (c)
         return c;
-    unsigned off = ip_lowest_free(w->txn, w->st->allocs, t->name);
+    unsigned off;
+    if ((c = ip_lowest_free(w->txn, w->st->allocs, t->name, &off, err)))
+        return c;
     if (!off)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
                         "tenant %s subnet %s is full (%d addresses in use)", t->name, t->subnet,
@@ -143,7 +152,7 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     /* Sized for any unsigned, so no compiler sees a possible truncation;
      * the values are small (off <= 254, net_id < 4096). */
     char id[19], ip[48], mac[48], tap[32];
-    if ((c = store_check_subnet(t->subnet, net, err)) || (c = new_id(w, id, err)))
+    if ((c = store_tenant_net(t, net, err)) || (c = new_id(w, id, err)))
         return c;
     snprintf(ip, sizeof ip, "10.%u.%u.%u", (unsigned)net[0], (unsigned)net[1], off);
     snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", (unsigned)net[0], (unsigned)net[1], off);
@@ -175,21 +184,27 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     return a->out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
 }
 
-static mvm_code inst_create_fn(store_wtx *w, void *arg, mvm_error *err) {
-    inst_args *a = arg;
-    const Mvm__V1__CreateInstanceRequest *in = a->in;
-    store *st = w->st;
+/* The request's own rules (no lock held). */
+static mvm_code inst_create_check(store_wtx *w, void *arg, mvm_error *err) {
+    const Mvm__V1__CreateInstanceRequest *in = ((inst_args *)arg)->in;
     store_wtx_audit(w, in->tenant, "instance/(new in %.63s/%.63s)", in->tenant ? in->tenant : "",
                     in->pool ? in->pool : "");
     mvm_code c;
     if ((c = store_check_name("tenant", in->tenant, err)) ||
-        (c = store_check_name("pool", in->pool, err)) || (c = store_check_labels(&in->base, err)))
+        (c = store_check_name("pool", in->pool, err)))
         return c;
+    return store_check_labels(&in->base, err);
+}
+
+static mvm_code inst_create_fn(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    const Mvm__V1__CreateInstanceRequest *in = a->in;
+    store *st = w->st;
     ProtobufCMessage *tm = NULL, *pm = NULL;
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, in->tenant, in->pool, NULL);
-    c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
-                      &mvm__v1__tenant__descriptor, NULL, &tm, err);
+    mvm_code c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
+                               &mvm__v1__tenant__descriptor, NULL, &tm, err);
     if (c == MVM_NOT_FOUND)
         mvm_fail(err, c, "tenant %s not found", in->tenant);
     if (!c) {
@@ -215,21 +230,26 @@ mvm_code store_instance_create(store *st, const store_actor *who,
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "request is required");
     }
     inst_args a = {.in = in, .alloc = alloc};
-    mvm_code c = store_write(st, who, inst_create_fn, &a, err);
+    mvm_code c = store_write(st, who, inst_create_check, inst_create_fn, &a, err);
     return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+/* Names the instance in the audit record and checks the reference (no
+ * lock held). */
+static mvm_code inst_ref_check(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    store_wtx_audit(w, a->tenant, "instance/%.40s", a->id ? a->id : "");
+    return store_check_instance_ref(a->tenant, a->id, err);
 }
 
 /* Loads the instance a->tenant/a->id for a write (NOT_FOUND with a message). */
 static mvm_code inst_load(store_wtx *w, inst_args *a, Mvm__V1__Instance **out,
                           mvm_error *err) {
-    store_wtx_audit(w, a->tenant, "instance/%.40s", a->id ? a->id : "");
-    mvm_code c = store_check_instance_ref(a->tenant, a->id, err);
-    if (c)
-        return c;
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, a->tenant, a->id, NULL);
-    c = store_get_msg(w->txn, w->st->instances, key, klen, &mvm__v1__instance__descriptor, NULL,
-                      (ProtobufCMessage **)out, err);
+    mvm_code c = store_get_msg(w->txn, w->st->instances, key, klen,
+                               &mvm__v1__instance__descriptor, NULL, (ProtobufCMessage **)out,
+                               err);
     if (c == MVM_NOT_FOUND)
         mvm_fail(err, c, "instance %s/%s not found", a->tenant, a->id);
     return c;
@@ -319,7 +339,7 @@ mvm_code store_instance_change_apply(store *st, const store_actor *who, const ch
                                      ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
                                      mvm_error *err) {
     inst_args a = {.tenant = tenant, .id = id, .change = ch, .alloc = alloc};
-    mvm_code c = store_write(st, who, inst_change_fn, &a, err);
+    mvm_code c = store_write(st, who, inst_ref_check, inst_change_fn, &a, err);
     return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
 }
 
@@ -382,5 +402,5 @@ static mvm_code inst_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
 mvm_code store_instance_delete(store *st, const store_actor *who, const char *tenant,
                                const char *id, uint32_t deletable_states, mvm_error *err) {
     inst_args a = {.tenant = tenant, .id = id, .deletable = deletable_states};
-    return store_write(st, who, inst_delete_fn, &a, err);
+    return store_write(st, who, inst_ref_check, inst_delete_fn, &a, err);
 }

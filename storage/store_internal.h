@@ -3,7 +3,8 @@
  * the small codecs. See store.h for the public face.
  *
  * Databases (all keys binary, ordered bytewise):
- *   meta       "schema" -> u32 schema version, "rev" -> u64, "audit_seq" -> u64
+ *   meta       "schema" -> u32 schema version, "rev" -> u64, "audit_seq" -> u64,
+ *              "store_id" -> 32 hex digits (also in <state-dir>/store.id)
  *   tenants    name                -> mvm.v1.Tenant
  *   usage      name                -> mvm.v1.TenantUsage (counters)
  *   netids     u16 BE net_id       -> tenant name
@@ -25,6 +26,10 @@
 
 #define STORE_SCHEMA_VERSION 1u
 #define STORE_KEY_MAX 256
+#define STORE_PATH_MAX 4200 /* a state dir (< 4096) and a file name in it */
+
+/* Appended to every message about a damaged store. */
+#define STORE_RECOVERY_HINT "see \"Recovering the store\" in docs/operations.md"
 
 typedef struct store_rslot store_rslot;
 
@@ -44,11 +49,14 @@ struct store {
 
 /* ---- read transactions (store_env.c) ---- */
 
+/* Maps an LMDB (or errno) return code to an mvm_code and message: DATA_LOSS
+ * for a damaged store (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID ...),
+ * RESOURCE_EXHAUSTED for a full map, disk or memory, else INTERNAL. */
+mvm_code store_lmdb_fail(mvm_error *err, int rc, const char *what);
 /* Begins a read transaction, reusing this thread's cached one. */
 mvm_code store_rd_begin(store *st, MDB_txn **txn, mvm_error *err);
 /* Ends it (reset, kept for the next read on this thread). */
 void store_rd_end(store *st, MDB_txn *txn);
-mvm_code store_lmdb_fail(mvm_error *err, int rc, const char *what);
 
 /* ---- write transactions (store_write.c) ---- */
 
@@ -65,17 +73,20 @@ typedef struct store_wtx {
     int n_events;
     struct {
         Mvm__V1__InstanceEvent__Type type;
-        uint8_t *buf;   /* packed Instance, malloc'd */
-        size_t len;
+        Mvm__V1__Instance *inst; /* a copy (malloc), made when queued */
     } events[STORE_MAX_EVENTS];
 } store_wtx;
 
 typedef mvm_code (*store_write_fn)(store_wtx *w, void *arg, mvm_error *err);
 
-/* Runs fn in one write transaction with its audit record; commits if fn
- * returns MVM_OK, else aborts and records the refusal alone. */
-mvm_code store_write(store *st, const store_actor *who, store_write_fn fn, void *arg,
-                     mvm_error *err);
+/* One mutation. check (if not NULL) runs first, without the write lock and
+ * with w->txn NULL: the request's own rules, which need no stored data, so a
+ * malformed request (100,000 labels, say) never holds other writers up.
+ * Then fn runs in one write transaction with its audit record; commits if
+ * fn returns MVM_OK, else aborts. A refusal by check or fn is audited alone.
+ * Both may name the object with store_wtx_audit. */
+mvm_code store_write(store *st, const store_actor *who, store_write_fn check, store_write_fn fn,
+                     void *arg, mvm_error *err);
 void store_wtx_audit(store_wtx *w, const char *tenant, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Queues a watch event for inst, published after commit. */
@@ -89,7 +100,8 @@ void store_audit_key(uint64_t seq, uint8_t key[8]);
 
 /* ---- records (store_codec.c) ---- */
 
-/* Gets and unpacks key from dbi: MVM_NOT_FOUND (message unset) if absent. */
+/* Gets and unpacks key from dbi: MVM_NOT_FOUND (message unset) if absent,
+ * DATA_LOSS if the record does not unpack. */
 mvm_code store_get_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
                        const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
                        ProtobufCMessage **out, mvm_error *err);
@@ -99,9 +111,17 @@ mvm_code store_put_msg(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
 mvm_code store_put_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
                        const void *val, size_t vlen, unsigned flags, mvm_error *err);
 mvm_code store_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, mvm_error *err);
-/* True if some key starts with prefix; its first key copied to first (if not NULL). */
-bool store_has_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen,
-                      MDB_val *first);
+/* *found: some key starts with prefix; the first one is copied to first (if
+ * not NULL). Fails only on an LMDB error. */
+mvm_code store_has_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen,
+                          bool *found, MDB_val *first, mvm_error *err);
+/* *found: key is in dbi; its value into val (if not NULL). Fails only on an
+ * LMDB error. */
+mvm_code store_exists(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, bool *found,
+                      MDB_val *val, mvm_error *err);
+/* DATA_LOSS naming the record of type desc under key that did not unpack. */
+mvm_code store_corrupt_record(mvm_error *err, const ProtobufCMessageDescriptor *desc,
+                              const void *key, size_t klen);
 /* Builds "a\0b" (or "a\0b\0c" when c is not NULL) into key; returns its length. */
 size_t store_key2(uint8_t key[STORE_KEY_MAX], const char *a, const char *b, const char *c);
 /* Deep copy through pack/unpack. */
@@ -112,7 +132,9 @@ void store_msg_free(ProtobufCMessage *m, ProtobufCAllocator *alloc);
 /* Gives a write's result to the caller: *(T **)outp = m if c is MVM_OK,
  * else frees m and stores NULL; with outp NULL just frees m. Returns c. */
 mvm_code store_hand_out(mvm_code c, ProtobufCMessage *m, ProtobufCAllocator *alloc, void *outp);
-uint64_t store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);
+/* Reads a counter of the meta db: 0 if it was never written. */
+mvm_code store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out,
+                       mvm_error *err);
 mvm_code store_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v, mvm_error *err);
 
 /* ---- rules (store_rules.c) ---- */
@@ -126,8 +148,14 @@ bool store_instance_id_valid(const char *id);
 mvm_code store_check_instance_ref(const char *tenant, const char *id, mvm_error *err);
 /* Checks that every string in m (recursively) is valid UTF-8. */
 mvm_code store_check_strings(const ProtobufCMessage *m, mvm_error *err);
-/* Checks a labels map: keys and values, no duplicate keys. */
+/* Checks m's labels map: at most STORE_LABELS_MAX entries, keys and values
+ * (see store.h), no duplicate keys; in O(n log n) of the count, which is
+ * checked first. Also checks every string of m is UTF-8. */
 mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err);
+/* Checks a file path the node will open: absolute, normalised (no "." or
+ * ".." component, no "//", no trailing "/"), no control characters, at most
+ * STORE_FILE_PATH_MAX bytes. what names the field in the message. */
+mvm_code store_check_file_path(const char *what, const char *path, mvm_error *err);
 
 /* ---- labels and selectors (store_select.c) ---- */
 
@@ -148,13 +176,28 @@ bool store_selector_match(const store_selector *sel, const ProtobufCMessage *m);
 
 /* ---- update masks (store_mask.c) ---- */
 
-/* Returns a new message (alloc'd with malloc): stored with the fields named
- * by mask (or every path in mutable[] if the mask is empty) taken from in.
- * mutable[] is a NULL-terminated list of top-level field names. */
+/* The update rules of one resource type: NULL-terminated lists of
+ * top-level field names. */
+typedef struct store_mask_rules {
+    const char *const *mutable_fields; /* may be named in a mask */
+    const char *const *immutable;      /* set on create, never changed */
+} store_mask_rules;
+
+/* Returns a new message (alloc'd with malloc): stored, with fields of in
+ * applied as the Google API convention (AIP-134) says:
+ *  - mask names paths ("quota", "quota.max_pools"): exactly those are
+ *    taken from in, unset ones included (that is how a field is cleared);
+ *  - mask empty or NULL: the mutable fields that are set in in (non-zero
+ *    numbers, non-empty strings and maps; within a set sub-message, its set
+ *    fields) are taken; the rest keep their stored values;
+ *  - mask "*" (alone): every mutable field is taken from in (a replace).
+ * Without a mask or with "*", an immutable field set in in to a value other
+ * than the stored one is INVALID_ARGUMENT; other fields of in that are not
+ * mutable (names, output-only fields) are ignored. A path naming a field
+ * that is not mutable, or no field, is INVALID_ARGUMENT. */
 mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage *in,
-                          const Google__Protobuf__FieldMask *mask,
-                          const char *const *mutable_fields, ProtobufCMessage **out,
-                          mvm_error *err);
+                          const Google__Protobuf__FieldMask *mask, const store_mask_rules *rules,
+                          ProtobufCMessage **out, mvm_error *err);
 
 /* ---- paging (store_page.c) ---- */
 
@@ -178,12 +221,72 @@ typedef struct store_page_req {
 mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator *alloc,
                     ProtobufCMessage ***items, size_t *n_items, char **next, mvm_error *err);
 
-/* ---- usage counters (store_tenant.c) ---- */
+/* ---- usage counters and stored subnets (store_tenant.c) ---- */
 
+/* The tenant's usage record (DATA_LOSS if it has none: it is written with
+ * the tenant and removed with it). */
 mvm_code store_usage_get(MDB_txn *txn, store *st, const char *tenant, ProtobufCAllocator *alloc,
                          Mvm__V1__TenantUsage **out, mvm_error *err);
+/* The subnet octets of a stored tenant (DATA_LOSS if the record's is bad). */
+mvm_code store_tenant_net(const Mvm__V1__Tenant *t, uint8_t net[2], mvm_error *err);
 /* Adds the deltas to the tenant's counters. */
 mvm_code store_usage_add(store_wtx *w, const char *tenant, int instances, int64_t vcpus,
                          int64_t mem_mib, int pools, mvm_error *err);
+
+/* ---- integrity at open (store_guard.c, store_datafile.c) ---- */
+
+#define STORE_DATA_FILE "data.mdb"
+#define STORE_MARKER_FILE "store.id" /* in the state dir, beside store/ */
+#define STORE_ID_HEX 32
+
+/* What the meta pages of an LMDB data file say, read without mapping it. */
+typedef struct store_datafile {
+    uint64_t size;    /* bytes */
+    uint32_t psize;   /* page size */
+    uint64_t last_pg; /* the newest meta page's last used page */
+    uint64_t txnid;   /* the newest meta page's transaction (0: none yet) */
+} store_datafile;
+
+/* Reads path's two meta pages and size. NOT_FOUND if there is no such file;
+ * DATA_LOSS, with a message naming the file and what is wrong, if it is
+ * empty, shorter than its meta pages say, or a meta page is not valid. */
+mvm_code store_datafile_read(const char *path, store_datafile *df, mvm_error *err);
+
+/* What store_guard found. */
+typedef struct store_guard_result {
+    bool fresh;                    /* nothing committed yet: create */
+    bool marker;                   /* <state-dir>/store.id exists */
+    char marker_id[STORE_ID_HEX + 1];
+    store_datafile df;             /* valid unless fresh with no data file */
+    char data_path[STORE_PATH_MAX];
+} store_guard_result;
+
+/* Decides, before LMDB maps anything, whether <state_dir>/store/data.mdb
+ * may be opened: a new state dir (no data file, no marker) is fresh; a data
+ * file that is damaged, or missing/empty while the marker says a store was
+ * created here, is refused with DATA_LOSS and the recovery hint. */
+mvm_code store_guard(const char *state_dir, store_guard_result *g, mvm_error *err);
+
+/* Checks the store's schema and identity records in txn against g. With
+ * create (a fresh, writable store) writes them. *id gets the store's id. */
+mvm_code store_guard_records(store *st, MDB_txn *txn, const store_guard_result *g, bool create,
+                             char id[STORE_ID_HEX + 1], mvm_error *err);
+
+/* fsyncs a directory, making the names created in it durable. */
+mvm_code store_fsync_dir(const char *dir, mvm_error *err);
+/* Writes <state_dir>/store.id for id (atomically: temp file, fsync, rename). */
+mvm_code store_marker_write(const char *state_dir, const char *id, mvm_error *err);
+
+/* Opens the named databases (creating them if create) in txn. */
+mvm_code store_open_dbs(store *st, MDB_txn *txn, bool create, mvm_error *err);
+
+/* For store_check and store_backup's check of its copy: opens the
+ * environment at path read-only (flags: more mdb_env_open flags) into a
+ * zeroed *st (only env and the dbis are set) with a read transaction in
+ * *txn, and checks its schema and identity records against g (*id gets the
+ * store's id). Undo with store_ro_close (done already on failure). */
+mvm_code store_ro_open(const char *path, unsigned flags, const store_guard_result *g, store *st,
+                       MDB_txn **txn, char id[STORE_ID_HEX + 1], mvm_error *err);
+void store_ro_close(store *st, MDB_txn *txn);
 
 #endif

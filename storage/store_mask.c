@@ -1,9 +1,12 @@
 /* store_mask.c - applying a google.protobuf.FieldMask generically through
- * protobuf-c descriptors: a shallow "shell" copy of the stored message gets
- * the named fields of the request (dotted paths descend into sub-messages),
- * and pack + unpack turns the shell into an owned message. */
+ * protobuf-c descriptors, as AIP-134 says: named paths, "*" for every
+ * mutable field, or (no mask) the mutable fields set in the request. A
+ * shallow "shell" copy of the stored message gets those fields of the
+ * request (dotted paths descend into sub-messages), and pack + unpack turns
+ * the shell into an owned message. */
 #include "store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,24 +120,146 @@ static mvm_code apply_path(shell_list *sl, ProtobufCMessage *dst, const Protobuf
     return apply_path(sl, dsub, ssub, path, dot + 1, NULL, err);
 }
 
-mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage *in,
-                          const Google__Protobuf__FieldMask *mask,
-                          const char *const *mutable_fields, ProtobufCMessage **out,
-                          mvm_error *err) {
-    *out = NULL;
-    shell_list sl = {.n = 0};
-    mvm_code c = MVM_OK;
-    ProtobufCMessage *dst = shell_new(&sl, stored->descriptor, stored);
-    if (!dst)
-        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    if (mask && mask->n_paths > 0) {
-        for (size_t i = 0; i < mask->n_paths && c == MVM_OK; i++) {
-            const char *p = mask->paths[i] ? mask->paths[i] : "";
-            c = apply_path(&sl, dst, in, p, p, mutable_fields, err);
+/* True if field f of m is set: a non-zero number or enum, a non-empty
+ * string, bytes or repeated field (map), a present sub-message. */
+static bool field_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+    const char *at = (const char *)m + f->offset;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t n;
+        memcpy(&n, (const char *)m + f->quantifier_offset, sizeof n);
+        return n > 0;
+    }
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *str;
+        memcpy(&str, at, sizeof str);
+        return str && *str;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const void *sub;
+        memcpy(&sub, at, sizeof sub);
+        return sub != NULL;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        ProtobufCBinaryData b;
+        memcpy(&b, at, sizeof b);
+        return b.len > 0;
+    }
+    default: {
+        uint8_t zero[8] = {0};
+        return memcmp(at, zero, field_value_size(f)) != 0;
+    }
+    }
+}
+
+/* True if field f holds the same value in a and b (scalars and strings). */
+static bool field_same(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                       const ProtobufCFieldDescriptor *f) {
+    const char *x = (const char *)a + f->offset, *y = (const char *)b + f->offset;
+    if (f->type == PROTOBUF_C_TYPE_STRING) {
+        const char *sx, *sy;
+        memcpy(&sx, x, sizeof sx);
+        memcpy(&sy, y, sizeof sy);
+        return strcmp(sx ? sx : "", sy ? sy : "") == 0;
+    }
+    return memcmp(x, y, field_value_size(f)) == 0;
+}
+
+#define IMPLIED_MAX 48
+#define IMPLIED_LEN 128
+
+typedef struct {
+    char buf[IMPLIED_MAX][IMPLIED_LEN];
+    const char *paths[IMPLIED_MAX];
+    size_t n;
+} implied_mask;
+
+/* Adds the paths of the set fields of m under prefix: a set scalar, string
+ * or map by name, a set sub-message by its own set fields (recursively). */
+static mvm_code implied_add(implied_mask *im, const ProtobufCMessage *m, const char *prefix,
+                            const char *only, mvm_error *err) {
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if ((only && strcmp(f->name, only) != 0) || !field_set(m, f))
+            continue;
+        char path[IMPLIED_LEN];
+        bool sub_msg = f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED;
+        if (snprintf(path, sizeof path, "%s%s%s", prefix, f->name, sub_msg ? "." : "") >=
+            (int)sizeof path)
+            return mvm_fail(err, MVM_INTERNAL, "update: field path too long");
+        if (sub_msg) { /* path is "prefix.name." */
+            const ProtobufCMessage *sub;
+            memcpy(&sub, (const char *)m + f->offset, sizeof sub);
+            mvm_code c = implied_add(im, sub, path, NULL, err);
+            if (c)
+                return c;
+            continue;
         }
+        if (im->n >= IMPLIED_MAX)
+            return mvm_fail(err, MVM_INTERNAL, "update: too many fields set");
+        memcpy(im->buf[im->n], path, sizeof path);
+        im->paths[im->n] = im->buf[im->n];
+        im->n++;
+    }
+    return MVM_OK;
+}
+
+/* Without a mask or with "*": an immutable field set in the request must
+ * equal the stored value. */
+static mvm_code immutable_check(const ProtobufCMessage *stored, const ProtobufCMessage *in,
+                                const char *const *immutable, mvm_error *err) {
+    for (const char *const *p = immutable; p && *p; p++) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(in->descriptor, *p);
+        if (f && field_set(in, f) && !field_same(stored, in, f))
+            return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                            "%s.%s cannot be changed (it is immutable); leave it unset or equal "
+                            "to the stored value",
+                            in->descriptor->short_name, *p);
+    }
+    return MVM_OK;
+}
+
+mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage *in,
+                          const Google__Protobuf__FieldMask *mask, const store_mask_rules *rules,
+                          ProtobufCMessage **out, mvm_error *err) {
+    *out = NULL;
+    const char *const *mut = rules->mutable_fields;
+    const char *const *paths = NULL;
+    size_t n = mask ? mask->n_paths : 0;
+    bool star = false;
+    for (size_t i = 0; i < n; i++)
+        star |= mask->paths[i] && strcmp(mask->paths[i], "*") == 0;
+    if (star && n > 1)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "update_mask: \"*\" (every mutable field) must be the only path");
+    mvm_code c = star || n == 0 ? immutable_check(stored, in, rules->immutable, err) : MVM_OK;
+    if (c)
+        return c;
+    implied_mask *im = NULL;
+    if (star) { /* every mutable field */
+        paths = mut;
+        for (n = 0; mut[n]; n++)
+            ;
+    } else if (n == 0) { /* the mutable fields set in the request */
+        im = calloc(1, sizeof *im);
+        if (!im)
+            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        for (const char *const *p = mut; *p && !c; p++)
+            c = implied_add(im, in, "", *p, err);
+        paths = im->paths;
+        n = im->n;
     } else {
-        for (const char *const *p = mutable_fields; *p && c == MVM_OK; p++)
-            c = apply_path(&sl, dst, in, *p, *p, mutable_fields, err);
+        paths = (const char *const *)mask->paths;
+    }
+    shell_list sl = {.n = 0};
+    ProtobufCMessage *dst = c ? NULL : shell_new(&sl, stored->descriptor, stored);
+    if (!c && !dst)
+        c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n && !c; i++) {
+        const char *p = paths[i] ? paths[i] : "";
+        c = apply_path(&sl, dst, in, p, p, mut, err);
     }
     if (c == MVM_OK) {
         *out = store_msg_dup(dst, NULL);
@@ -143,5 +268,6 @@ mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage
     }
     for (int i = 0; i < sl.n; i++)
         free(sl.shells[i]);
+    free(im);
     return c;
 }

@@ -108,7 +108,7 @@ mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator 
     for (; rc == 0 && key_in_prefix(&k, req); rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ProtobufCMessage *m = protobuf_c_message_unpack(req->desc, alloc, v.mv_size, v.mv_data);
         if (!m) {
-            c = mvm_fail(err, MVM_DATA_LOSS, "store: corrupt %s record", req->desc->short_name);
+            c = store_corrupt_record(err, req->desc, k.mv_data, k.mv_size);
             break;
         }
         if (!store_selector_match(sel, m) || (req->match && !req->match(req->match_arg, m))) {

@@ -1,18 +1,19 @@
 /* store_pool.c - pools: create / get / list / update / delete, their field
- * rules (machine size, images), the tenant's max_pools quota, and the
- * refusal to delete a pool that still has instances. */
+ * rules (machine size, image paths, desired counts), the tenant's max_pools
+ * quota, and the refusal to delete a pool that still has instances. */
 #include "store_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STORE_POOL_REF_MAX 4096
+#define STORE_BOOT_ARGS_MAX 4096
 
 static const char *const pool_mutable[] = {
     "vcpus",     "mem_mib",           "disk_mib",     "kernel_image", "rootfs_image",
     "boot_args", "desired_instances", "desired_warm", "sleep_policy", "labels",
     NULL};
+static const store_mask_rules pool_rules = {pool_mutable, NULL};
 
 /* The rules a stored pool's own fields obey. */
 static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
@@ -22,17 +23,18 @@ static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
     if (p->mem_mib < 128 || p->mem_mib > 262144)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool mem_mib %u is out of range 128-262144",
                         p->mem_mib);
-    if (!p->kernel_image || !*p->kernel_image)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool kernel_image is required");
-    if (!p->rootfs_image || !*p->rootfs_image)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool rootfs_image is required");
-    const char *refs[] = {p->kernel_image, p->rootfs_image, p->boot_args};
-    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
-        if (refs[i] && strlen(refs[i]) > STORE_POOL_REF_MAX)
-            return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                            "pool kernel_image, rootfs_image and boot_args are limited to %d "
-                            "bytes",
-                            STORE_POOL_REF_MAX);
+    if (p->desired_warm > p->desired_instances)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "pool desired_warm %u is more than desired_instances %u (the warm "
+                        "instances are some of the desired ones)",
+                        p->desired_warm, p->desired_instances);
+    mvm_code c;
+    if ((c = store_check_file_path("pool kernel_image", p->kernel_image, err)) ||
+        (c = store_check_file_path("pool rootfs_image", p->rootfs_image, err)))
+        return c;
+    if (p->boot_args && strlen(p->boot_args) > STORE_BOOT_ARGS_MAX)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool boot_args is limited to %d bytes",
+                        STORE_BOOT_ARGS_MAX);
     return store_check_labels(&p->base, err);
 }
 
@@ -125,29 +127,34 @@ static mvm_code pool_ref_check(store_wtx *w, const Mvm__V1__Pool *in, mvm_error 
     return c ? c : store_check_name("pool", in->name, err);
 }
 
+/* The request's own rules (no lock held). */
+static mvm_code pool_create_check(store_wtx *w, void *arg, mvm_error *err) {
+    const Mvm__V1__Pool *in = ((pool_args *)arg)->in;
+    mvm_code c = pool_ref_check(w, in, err);
+    return c ? c : pool_check(in, err);
+}
+
 static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
     pool_args *a = arg;
     const Mvm__V1__Pool *in = a->in;
     store *st = w->st;
-    mvm_code c = pool_ref_check(w, in, err);
-    if (c || (c = pool_check(in, err)))
-        return c;
-    MDB_val k = {strlen(in->tenant), in->tenant}, v;
-    if (mdb_get(w->txn, st->tenants, &k, &v) != 0)
-        return mvm_fail(err, MVM_NOT_FOUND, "tenant %s not found", in->tenant);
     uint8_t key[STORE_KEY_MAX];
-    k.mv_size = store_key2(key, in->tenant, in->name, NULL);
-    k.mv_data = key;
-    if (mdb_get(w->txn, st->pools, &k, &v) == 0)
-        return mvm_fail(err, MVM_ALREADY_EXISTS, "pool %s/%s already exists", in->tenant,
-                        in->name);
+    size_t klen = store_key2(key, in->tenant, in->name, NULL);
+    bool taken;
     ProtobufCMessage *tm;
-    if ((c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
-                           &mvm__v1__tenant__descriptor, NULL, &tm, err)))
+    mvm_code c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
+                               &mvm__v1__tenant__descriptor, NULL, &tm, err);
+    if (c == MVM_NOT_FOUND)
+        return mvm_fail(err, c, "tenant %s not found", in->tenant);
+    if (c)
         return c;
+    if (!(c = store_exists(w->txn, st->pools, key, klen, &taken, NULL, err)) && taken)
+        c = mvm_fail(err, MVM_ALREADY_EXISTS, "pool %s/%s already exists", in->tenant,
+                     in->name);
     Mvm__V1__Tenant *t = (Mvm__V1__Tenant *)tm;
     Mvm__V1__TenantUsage *u = NULL;
-    c = store_usage_get(w->txn, st, in->tenant, NULL, &u, err);
+    if (!c)
+        c = store_usage_get(w->txn, st, in->tenant, NULL, &u, err);
     uint32_t max = t->quota ? t->quota->max_pools : 0;
     if (!c && max && u->pools >= max)
         c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
@@ -167,21 +174,26 @@ static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
 mvm_code store_pool_create(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err) {
     pool_args a = {.in = in, .alloc = alloc};
-    mvm_code c = store_write(st, who, pool_create_fn, &a, err);
+    mvm_code c = store_write(st, who, pool_create_check, pool_create_fn, &a, err);
     return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+/* The request's own rules (no lock held); the merged pool is checked
+ * under the lock. */
+static mvm_code pool_update_check(store_wtx *w, void *arg, mvm_error *err) {
+    const Mvm__V1__Pool *in = ((pool_args *)arg)->in;
+    mvm_code c = pool_ref_check(w, in, err);
+    return c ? c : store_check_labels(&in->base, err);
 }
 
 static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
     pool_args *a = arg;
     const Mvm__V1__Pool *in = a->in;
-    mvm_code c = pool_ref_check(w, in, err);
-    if (c)
-        return c;
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, in->tenant, in->name, NULL);
     ProtobufCMessage *m;
-    c = store_get_msg(w->txn, w->st->pools, key, klen, &mvm__v1__pool__descriptor, NULL, &m,
-                      err);
+    mvm_code c = store_get_msg(w->txn, w->st->pools, key, klen, &mvm__v1__pool__descriptor,
+                               NULL, &m, err);
     if (c == MVM_NOT_FOUND)
         return mvm_fail(err, c, "pool %s/%s not found", in->tenant, in->name);
     if (c)
@@ -194,7 +206,7 @@ static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->tenant, in->name, (unsigned long long)old->resource_version,
                      (unsigned long long)in->resource_version);
     if (!c)
-        c = store_mask_apply(m, &in->base, a->mask, pool_mutable, (ProtobufCMessage **)&upd,
+        c = store_mask_apply(m, &in->base, a->mask, &pool_rules, (ProtobufCMessage **)&upd,
                              err);
     if (!c)
         c = pool_check(upd, err);
@@ -211,46 +223,54 @@ mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Poo
                            const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                            Mvm__V1__Pool **out, mvm_error *err) {
     pool_args a = {.in = in, .mask = mask, .alloc = alloc};
-    mvm_code c = store_write(st, who, pool_update_fn, &a, err);
+    mvm_code c = store_write(st, who, pool_update_check, pool_update_fn, &a, err);
     return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
 }
 
-/* Number of keys starting with prefix; the first one's suffix into first. */
-static unsigned count_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen,
-                             char *first, size_t firstsz) {
+/* *n: number of keys starting with prefix; the first one's suffix into first. */
+static mvm_code count_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen,
+                             unsigned *n, char *first, size_t firstsz, mvm_error *err) {
     MDB_cursor *cur;
-    unsigned n = 0;
-    if (mdb_cursor_open(txn, dbi, &cur))
-        return 0;
+    *n = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return store_lmdb_fail(err, rc, "cursor");
     MDB_val k = {plen, (void *)prefix}, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     for (; rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (n++ == 0)
+        if ((*n)++ == 0)
             snprintf(first, firstsz, "%.*s", (int)(k.mv_size - plen),
                      (const char *)k.mv_data + plen);
     }
     mdb_cursor_close(cur);
-    return n;
+    return rc == 0 || rc == MDB_NOTFOUND ? MVM_OK : store_lmdb_fail(err, rc, "count");
+}
+
+static mvm_code pool_delete_check(store_wtx *w, void *arg, mvm_error *err) {
+    pool_args *a = arg;
+    store_wtx_audit(w, a->tenant, "pool/%.63s/%.63s", a->tenant ? a->tenant : "",
+                    a->name ? a->name : "");
+    mvm_code c = store_check_name("tenant", a->tenant, err);
+    return c ? c : store_check_name("pool", a->name, err);
 }
 
 static mvm_code pool_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
     pool_args *a = arg;
-    store_wtx_audit(w, a->tenant, "pool/%.63s/%.63s", a->tenant ? a->tenant : "",
-                    a->name ? a->name : "");
-    mvm_code c;
-    if ((c = store_check_name("tenant", a->tenant, err)) ||
-        (c = store_check_name("pool", a->name, err)))
-        return c;
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, a->tenant, a->name, NULL);
-    MDB_val k = {klen, key}, v;
-    if (mdb_get(w->txn, w->st->pools, &k, &v) != 0)
+    bool found;
+    mvm_code c = store_exists(w->txn, w->st->pools, key, klen, &found, NULL, err);
+    if (c)
+        return c;
+    if (!found)
         return mvm_fail(err, MVM_NOT_FOUND, "pool %s/%s not found", a->tenant, a->name);
     uint8_t prefix[STORE_KEY_MAX];
     size_t plen = store_key2(prefix, a->tenant, a->name, "");
     char first[64] = "";
-    unsigned n = count_prefix(w->txn, w->st->pool_inst, prefix, plen, first, sizeof first);
+    unsigned n;
+    if ((c = count_prefix(w->txn, w->st->pool_inst, prefix, plen, &n, first, sizeof first, err)))
+        return c;
     if (n)
         return mvm_fail(err, MVM_FAILED_PRECONDITION,
                         "pool %s/%s still has %u instance(s) (first: %s); delete them first",
@@ -263,5 +283,5 @@ static mvm_code pool_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
 mvm_code store_pool_delete(store *st, const store_actor *who, const char *tenant,
                            const char *name, mvm_error *err) {
     pool_args a = {.tenant = tenant, .name = name};
-    return store_write(st, who, pool_delete_fn, &a, err);
+    return store_write(st, who, pool_delete_check, pool_delete_fn, &a, err);
 }

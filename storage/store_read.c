@@ -113,7 +113,7 @@ static mvm_code walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
         if (!m) {
-            c = mvm_fail(err, MVM_DATA_LOSS, "store: corrupt %s record", desc->short_name);
+            c = store_corrupt_record(err, desc, k.mv_data, k.mv_size);
             break;
         }
         bool more = fn(arg, m);
@@ -121,6 +121,8 @@ static mvm_code walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen
         if (!more)
             break;
     }
+    if (c == MVM_OK && rc != 0 && rc != MDB_NOTFOUND)
+        c = store_lmdb_fail(err, rc, "walk");
     mdb_cursor_close(cur);
     return c;
 }
@@ -154,11 +156,14 @@ mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
     mvm_code c = store_rd_begin(st, &txn, err);
     if (c)
         return c;
+    uint64_t snap_rev;
+    c = store_get_u64(txn, st->meta, "rev", &snap_rev, err);
     if (rev)
-        *rev = store_get_u64(txn, st->meta, "rev");
+        *rev = snap_rev;
     foreach_ctx f = {pool, fn, arg};
-    c = walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor, foreach_one, &f,
-             err);
+    if (!c)
+        c = walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor,
+                 foreach_one, &f, err);
     store_rd_end(st, txn);
     return c;
 }
@@ -183,11 +188,14 @@ mvm_code store_count(store *st, store_counts *out, mvm_error *err) {
     if (c)
         return c;
     MDB_stat s;
-    if (mdb_stat(txn, st->tenants, &s) == 0)
-        out->tenants = (uint32_t)s.ms_entries;
-    if (mdb_stat(txn, st->pools, &s) == 0)
-        out->pools = (uint32_t)s.ms_entries;
-    c = walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one, out, err);
+    int rc = mdb_stat(txn, st->tenants, &s);
+    out->tenants = rc ? 0 : (uint32_t)s.ms_entries;
+    if (!rc)
+        rc = mdb_stat(txn, st->pools, &s);
+    out->pools = rc ? 0 : (uint32_t)s.ms_entries;
+    c = rc ? store_lmdb_fail(err, rc, "stat")
+           : walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one, out,
+                  err);
     store_rd_end(st, txn);
     return c;
 }

@@ -1,12 +1,12 @@
 /* store_rules.c - the syntactic rules of the API: DNS-label names, tenant
- * subnets (a canonical /24 inside 10.240.0.0/12), label keys/values, and
- * valid UTF-8 in every string field. */
+ * subnets (a canonical /24 inside 10.240.0.0/12), labels (count, key and
+ * value syntax and sizes, unique keys), file paths the node will open, and
+ * valid UTF-8 in every string field. None needs stored data, so they run
+ * before the write lock is taken. */
 #include "store_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
-
-#define STORE_LABEL_KEY_MAX 253
-#define STORE_LABEL_VALUE_MAX 253
 
 bool store_name_valid(const char *s) {
     if (!s)
@@ -108,27 +108,76 @@ static bool label_value_valid(const char *v) {
     return true;
 }
 
+static int label_key_cmp(const void *a, const void *b) {
+    const store_label *const *x = a, *const *y = b;
+    return strcmp((*x)->key ? (*x)->key : "", (*y)->key ? (*y)->key : "");
+}
+
 mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err) {
+    size_t n;
+    store_label **l = store_labels_of(m, &n);
+    if (n > STORE_LABELS_MAX) /* first: bounds the work below */
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "%s has %zu labels; at most %d are allowed", m->descriptor->short_name,
+                        n, STORE_LABELS_MAX);
     mvm_code c = store_check_strings(m, err);
     if (c)
         return c;
-    size_t n;
-    store_label **l = store_labels_of(m, &n);
     for (size_t i = 0; i < n; i++) {
         const char *k = l[i]->key ? l[i]->key : "", *v = l[i]->value ? l[i]->value : "";
         if (!label_key_valid(k))
             return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                            "label key \"%.80s\" is invalid (letters, digits, '-', '_', '.', "
-                            "'/', starting alphanumeric, at most %d)",
+                            "label key \"%.80s\" is invalid (1-%d bytes of letters, digits, "
+                            "'-', '_', '.', '/', starting with a letter or digit)",
                             k, STORE_LABEL_KEY_MAX);
         if (!label_value_valid(v))
             return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                            "label %s: value is invalid (no control characters, ',', '=' or "
-                            "'!', at most %d)",
+                            "label %.80s: value is invalid (at most %d bytes, no control "
+                            "characters, ',', '=' or '!')",
                             k, STORE_LABEL_VALUE_MAX);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(l[j]->key ? l[j]->key : "", k) == 0)
-                return mvm_fail(err, MVM_INVALID_ARGUMENT, "label key \"%s\" appears twice", k);
+    }
+    /* Duplicate keys: sort a copy of the entry pointers, compare neighbours. */
+    store_label *sorted[STORE_LABELS_MAX];
+    if (n)
+        memcpy(sorted, l, n * sizeof *l);
+    qsort(sorted, n, sizeof *sorted, label_key_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (label_key_cmp(&sorted[i - 1], &sorted[i]) == 0)
+            return mvm_fail(err, MVM_INVALID_ARGUMENT, "label key \"%.80s\" appears twice",
+                            sorted[i]->key);
+    return MVM_OK;
+}
+
+mvm_code store_check_file_path(const char *what, const char *path, mvm_error *err) {
+    if (!path || !*path)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s is required", what);
+    size_t n = strlen(path);
+    if (n > STORE_FILE_PATH_MAX)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s is %zu bytes; at most %d are allowed",
+                        what, n, STORE_FILE_PATH_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)path[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                            "%s has a control character (0x%02x) at byte %zu", what, ch, i);
+    }
+    if (path[0] != '/')
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "%s \"%.200s\" is not an absolute path (it must start with '/')", what,
+                        path);
+    if (n > 1 && path[n - 1] == '/')
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s \"%.200s\" ends in '/'", what, path);
+    /* Each component between slashes: not empty ("//"), ".", or "..". */
+    for (const char *p = path + 1;; ) {
+        size_t len = strcspn(p, "/");
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                            "%s \"%.200s\" is not normalised (no empty, \".\" or \"..\" "
+                            "components)",
+                            what, path);
+        if (!p[len])
+            break;
+        p += len + 1;
     }
     return MVM_OK;
 }

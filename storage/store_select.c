@@ -65,11 +65,13 @@ static bool value_ok(const char *v) {
     return true;
 }
 
+typedef enum { TERM_OK, TERM_BAD, TERM_NOMEM } term_result;
+
 /* Parses one term [b, e). */
-static bool term_parse(const char *b, const char *e, sel_term *t) {
+static term_result term_parse(const char *b, const char *e, sel_term *t) {
     char *s = trimdup(b, e);
     if (!s)
-        return false;
+        return TERM_NOMEM;
     char *eq = strchr(s, '=');
     if (!eq) {
         t->op = SEL_EXISTS;
@@ -82,7 +84,9 @@ static bool term_parse(const char *b, const char *e, sel_term *t) {
         }
         t->key = trimdup(k, k + strlen(k));
         free(s);
-        return t->key && key_ok(t->key);
+        if (!t->key)
+            return TERM_NOMEM;
+        return key_ok(t->key) ? TERM_OK : TERM_BAD;
     }
     t->op = SEL_EQ;
     char *kend = eq;
@@ -93,7 +97,9 @@ static bool term_parse(const char *b, const char *e, sel_term *t) {
     t->key = trimdup(s, kend);
     t->value = trimdup(eq + 1, eq + 1 + strlen(eq + 1));
     free(s);
-    return t->key && t->value && key_ok(t->key) && value_ok(t->value);
+    if (!t->key || !t->value)
+        return TERM_NOMEM;
+    return key_ok(t->key) && value_ok(t->value) ? TERM_OK : TERM_BAD;
 }
 
 void store_selector_free(store_selector *sel) {
@@ -121,7 +127,12 @@ mvm_code store_selector_parse(const char *s, store_selector **out, mvm_error *er
         const char *e = strchr(b, ',');
         if (!e)
             e = b + strlen(b);
-        if (!term_parse(b, e, &sel->terms[sel->n++])) {
+        term_result r = term_parse(b, e, &sel->terms[sel->n++]);
+        if (r == TERM_NOMEM) {
+            store_selector_free(sel);
+            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "label_selector: out of memory");
+        }
+        if (r != TERM_OK) {
             store_selector_free(sel);
             return mvm_fail(err, MVM_INVALID_ARGUMENT,
                             "label_selector \"%.100s\": malformed requirement \"%.*s\" (want "

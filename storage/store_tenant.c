@@ -8,23 +8,31 @@
 #include <string.h>
 
 static const char *const tenant_mutable[] = {"quota", "labels", NULL};
+static const char *const tenant_immutable[] = {"net_id", "subnet", NULL};
+static const store_mask_rules tenant_rules = {tenant_mutable, tenant_immutable};
 
 /* ---- usage counters ---- */
 
 mvm_code store_usage_get(MDB_txn *txn, store *st, const char *tenant, ProtobufCAllocator *alloc,
                          Mvm__V1__TenantUsage **out, mvm_error *err) {
     ProtobufCMessage *m = NULL;
+    *out = NULL;
     mvm_code c = store_get_msg(txn, st->usage, tenant, strlen(tenant),
                                &mvm__v1__tenant_usage__descriptor, alloc, &m, err);
-    if (c == MVM_NOT_FOUND) {
-        m = store_alloc(alloc, sizeof(Mvm__V1__TenantUsage));
-        if (!m)
-            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-        mvm__v1__tenant_usage__init((Mvm__V1__TenantUsage *)m);
-        c = MVM_OK;
-    }
+    if (c == MVM_NOT_FOUND) /* written with the tenant, removed with it */
+        return mvm_fail(err, MVM_DATA_LOSS,
+                        "store: tenant %s has no usage record: the store is damaged; %s", tenant,
+                        STORE_RECOVERY_HINT);
     *out = (Mvm__V1__TenantUsage *)m;
     return c;
+}
+
+mvm_code store_tenant_net(const Mvm__V1__Tenant *t, uint8_t net[2], mvm_error *err) {
+    if (store_check_subnet(t->subnet, net, NULL) == MVM_OK)
+        return MVM_OK;
+    return mvm_fail(err, MVM_DATA_LOSS,
+                    "store: tenant %s: its stored subnet \"%.40s\" is corrupt; %s", t->name,
+                    t->subnet ? t->subnet : "", STORE_RECOVERY_HINT);
 }
 
 static uint64_t add_clamped(uint64_t v, int64_t d) {
@@ -146,14 +154,13 @@ static mvm_code tenant_put(store_wtx *w, tenant_args *a, Mvm__V1__Tenant *t,
     return tenant_decorate(w->st, w->txn, &a->out->base, a->alloc, err);
 }
 
-static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
-    tenant_args *a = arg;
-    const Mvm__V1__Tenant *in = a->in;
-    store *st = w->st;
+/* The request's own rules (no lock held). */
+static mvm_code tenant_create_check(store_wtx *w, void *arg, mvm_error *err) {
+    const Mvm__V1__Tenant *in = ((tenant_args *)arg)->in;
     store_wtx_audit(w, in ? in->name : "", "tenant/%.63s", in && in->name ? in->name : "");
     if (!in)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant is required");
-    uint8_t net[2], nid[2];
+    uint8_t net[2];
     mvm_code c;
     if ((c = store_check_name("tenant", in->name, err)) ||
         (c = store_check_subnet(in->subnet, net, err)) || (c = store_check_labels(&in->base, err)))
@@ -161,23 +168,38 @@ static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
     if (in->net_id > 4095)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "net_id %u is out of range 0-4095",
                         in->net_id);
-    MDB_val k = {strlen(in->name), in->name}, v;
-    if (mdb_get(w->txn, st->tenants, &k, &v) == 0)
+    return MVM_OK;
+}
+
+static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
+    tenant_args *a = arg;
+    const Mvm__V1__Tenant *in = a->in;
+    store *st = w->st;
+    uint8_t net[2], nid[2];
+    mvm_code c = store_check_subnet(in->subnet, net, err);
+    bool taken;
+    MDB_val v;
+    if (c || (c = store_exists(w->txn, st->tenants, in->name, strlen(in->name), &taken, NULL,
+                               err)))
+        return c;
+    if (taken)
         return mvm_fail(err, MVM_ALREADY_EXISTS, "tenant %s already exists", in->name);
     netid_key(in->net_id, nid);
-    k.mv_size = 2;
-    k.mv_data = nid;
-    if (mdb_get(w->txn, st->netids, &k, &v) == 0)
+    if ((c = store_exists(w->txn, st->netids, nid, 2, &taken, &v, err)))
+        return c;
+    if (taken)
         return mvm_fail(err, MVM_ALREADY_EXISTS, "net_id %u is taken by tenant %.*s",
                         in->net_id, (int)v.mv_size, (const char *)v.mv_data);
-    k.mv_data = net;
-    if (mdb_get(w->txn, st->subnets, &k, &v) == 0)
+    if ((c = store_exists(w->txn, st->subnets, net, 2, &taken, &v, err)))
+        return c;
+    if (taken)
         return mvm_fail(err, MVM_ALREADY_EXISTS, "subnet %s overlaps tenant %.*s's subnet",
                         in->subnet, (int)v.mv_size, (const char *)v.mv_data);
     size_t nlen = strlen(in->name);
+    Mvm__V1__TenantUsage zero = MVM__V1__TENANT_USAGE__INIT;
     if ((c = store_put_raw(w->txn, st->netids, nid, 2, in->name, nlen, 0, err)) ||
         (c = store_put_raw(w->txn, st->subnets, net, 2, in->name, nlen, 0, err)) ||
-        (c = store_usage_add(w, in->name, 0, 0, 0, 0, err)))
+        (c = store_put_msg(w->txn, st->usage, in->name, nlen, &zero.base, err)))
         return c;
     Mvm__V1__Tenant t = *in;
     return tenant_put(w, a, &t, NULL, err);
@@ -186,22 +208,27 @@ static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
 mvm_code store_tenant_create(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
                              ProtobufCAllocator *alloc, Mvm__V1__Tenant **out, mvm_error *err) {
     tenant_args a = {.in = in, .alloc = alloc};
-    mvm_code c = store_write(st, who, tenant_create_fn, &a, err);
+    mvm_code c = store_write(st, who, tenant_create_check, tenant_create_fn, &a, err);
     return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+/* The request's own rules (no lock held); the merged result is checked
+ * again under the lock. */
+static mvm_code tenant_update_check(store_wtx *w, void *arg, mvm_error *err) {
+    const Mvm__V1__Tenant *in = ((tenant_args *)arg)->in;
+    store_wtx_audit(w, in ? in->name : "", "tenant/%.63s", in && in->name ? in->name : "");
+    if (!in)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant is required");
+    mvm_code c = store_check_name("tenant", in->name, err);
+    return c ? c : store_check_labels(&in->base, err);
 }
 
 static mvm_code tenant_update_fn(store_wtx *w, void *arg, mvm_error *err) {
     tenant_args *a = arg;
     const Mvm__V1__Tenant *in = a->in;
-    store_wtx_audit(w, in ? in->name : "", "tenant/%.63s", in && in->name ? in->name : "");
-    if (!in)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant is required");
-    mvm_code c = store_check_name("tenant", in->name, err);
-    if (c)
-        return c;
     ProtobufCMessage *m;
-    c = store_get_msg(w->txn, w->st->tenants, in->name, strlen(in->name),
-                      &mvm__v1__tenant__descriptor, NULL, &m, err);
+    mvm_code c = store_get_msg(w->txn, w->st->tenants, in->name, strlen(in->name),
+                               &mvm__v1__tenant__descriptor, NULL, &m, err);
     if (c == MVM_NOT_FOUND)
         return mvm_fail(err, c, "tenant %s not found", in->name);
     if (c)
@@ -214,7 +241,7 @@ static mvm_code tenant_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->name, (unsigned long long)old->resource_version,
                      (unsigned long long)in->resource_version);
     if (!c)
-        c = store_mask_apply(m, &in->base, a->mask, tenant_mutable, (ProtobufCMessage **)&upd,
+        c = store_mask_apply(m, &in->base, a->mask, &tenant_rules, (ProtobufCMessage **)&upd,
                              err);
     if (!c)
         c = store_check_labels(&upd->base, err);
@@ -231,20 +258,22 @@ mvm_code store_tenant_update(store *st, const store_actor *who, const Mvm__V1__T
                              const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                              Mvm__V1__Tenant **out, mvm_error *err) {
     tenant_args a = {.in = in, .mask = mask, .alloc = alloc};
-    mvm_code c = store_write(st, who, tenant_update_fn, &a, err);
+    mvm_code c = store_write(st, who, tenant_update_check, tenant_update_fn, &a, err);
     return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+}
+
+static mvm_code tenant_delete_check(store_wtx *w, void *arg, mvm_error *err) {
+    const char *name = ((tenant_args *)arg)->name;
+    store_wtx_audit(w, name, "tenant/%.63s", name ? name : "");
+    return store_check_name("tenant", name, err);
 }
 
 static mvm_code tenant_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
     tenant_args *a = arg;
     store *st = w->st;
-    store_wtx_audit(w, a->name, "tenant/%.63s", a->name ? a->name : "");
-    mvm_code c = store_check_name("tenant", a->name, err);
-    if (c)
-        return c;
     ProtobufCMessage *m;
-    c = store_get_msg(w->txn, st->tenants, a->name, strlen(a->name),
-                      &mvm__v1__tenant__descriptor, NULL, &m, err);
+    mvm_code c = store_get_msg(w->txn, st->tenants, a->name, strlen(a->name),
+                               &mvm__v1__tenant__descriptor, NULL, &m, err);
     if (c == MVM_NOT_FOUND)
         return mvm_fail(err, c, "tenant %s not found", a->name);
     if (c)
@@ -253,24 +282,24 @@ static mvm_code tenant_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
     uint8_t key[STORE_KEY_MAX], net[2], nid[2];
     size_t klen = store_key2(key, a->name, "", NULL); /* "name\0" */
     MDB_val first;
-    if (store_has_prefix(w->txn, st->pools, key, klen, &first)) {
-        Mvm__V1__TenantUsage *u = NULL;
-        store_usage_get(w->txn, st, a->name, NULL, &u, NULL);
-        c = mvm_fail(err, MVM_FAILED_PRECONDITION,
-                     "tenant %s still has %u pool(s) (first: %.*s); delete them first", a->name,
-                     u ? u->pools : 1, (int)(first.mv_size - klen),
-                     (const char *)first.mv_data + klen);
-        store_msg_free(u ? &u->base : NULL, NULL);
-    } else if (store_check_subnet(t->subnet, net, err) == MVM_OK) {
+    bool has_pools;
+    Mvm__V1__TenantUsage *u = NULL;
+    c = store_has_prefix(w->txn, st->pools, key, klen, &has_pools, &first, err);
+    if (!c && has_pools) {
+        if (!(c = store_usage_get(w->txn, st, a->name, NULL, &u, err)))
+            c = mvm_fail(err, MVM_FAILED_PRECONDITION,
+                         "tenant %s still has %u pool(s) (first: %.*s); delete them first",
+                         a->name, u->pools, (int)(first.mv_size - klen),
+                         (const char *)first.mv_data + klen);
+    } else if (!c && !(c = store_tenant_net(t, net, err))) {
         netid_key(t->net_id, nid);
         size_t nlen = strlen(a->name);
         if (!(c = store_del(w->txn, st->tenants, a->name, nlen, err)) &&
             !(c = store_del(w->txn, st->usage, a->name, nlen, err)) &&
             !(c = store_del(w->txn, st->netids, nid, 2, err)))
             c = store_del(w->txn, st->subnets, net, 2, err);
-    } else {
-        c = mvm_fail(err, MVM_DATA_LOSS, "tenant %s: stored subnet is corrupt", a->name);
     }
+    store_msg_free(u ? &u->base : NULL, NULL);
     store_msg_free(m, NULL);
     return c;
 }
@@ -278,5 +307,5 @@ static mvm_code tenant_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
 mvm_code store_tenant_delete(store *st, const store_actor *who, const char *name,
                              mvm_error *err) {
     tenant_args a = {.name = name};
-    return store_write(st, who, tenant_delete_fn, &a, err);
+    return store_write(st, who, tenant_delete_check, tenant_delete_fn, &a, err);
 }

@@ -1,7 +1,8 @@
-/* store_write.c - the one way the store writes: a single LMDB write
- * transaction per mutation that bumps the global revision, appends the audit
- * record, commits, and then publishes queued instance events to the watch
- * hook in revision order. A refused mutation is audited on its own. */
+/* store_write.c - the one way the store writes: the request's own rules
+ * checked without the lock, then a single LMDB write transaction per
+ * mutation that bumps the global revision, appends the audit record,
+ * commits, and then publishes queued instance events to the watch hook in
+ * revision order. A refused mutation is audited on its own. */
 #include "store_internal.h"
 
 #include <stdarg.h>
@@ -32,14 +33,12 @@ mvm_code store_wtx_event(store_wtx *w, Mvm__V1__InstanceEvent__Type type,
                          const Mvm__V1__Instance *inst, mvm_error *err) {
     if (w->n_events >= STORE_MAX_EVENTS)
         return mvm_fail(err, MVM_INTERNAL, "store: too many events in one write");
-    size_t len = mvm__v1__instance__get_packed_size(inst);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
+    /* Copied now, so that publishing after the commit cannot fail. */
+    Mvm__V1__Instance *copy = (Mvm__V1__Instance *)store_msg_dup(&inst->base, NULL);
+    if (!copy)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "store: out of memory");
-    mvm__v1__instance__pack(inst, buf);
     w->events[w->n_events].type = type;
-    w->events[w->n_events].buf = buf;
-    w->events[w->n_events].len = len;
+    w->events[w->n_events].inst = copy;
     w->n_events++;
     return MVM_OK;
 }
@@ -69,9 +68,9 @@ static mvm_code audit_trim(MDB_txn *txn, MDB_dbi dbi, uint64_t upto, mvm_error *
 /* Appends one audit record inside txn. */
 static mvm_code audit_put(store *st, MDB_txn *txn, const store_wtx *w, const store_actor *who,
                           mvm_code code, const char *msg, mvm_error *err) {
-    uint64_t seq = store_get_u64(txn, st->meta, "audit_seq") + 1;
-    mvm_code c = store_put_u64(txn, st->meta, "audit_seq", seq, err);
-    if (c)
+    uint64_t seq;
+    mvm_code c = store_get_u64(txn, st->meta, "audit_seq", &seq, err);
+    if (c || (c = store_put_u64(txn, st->meta, "audit_seq", ++seq, err)))
         return c;
     Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     ts.seconds = w->now_sec;
@@ -101,24 +100,19 @@ void store_set_audit_retention(store *st, uint64_t keep) {
 
 static void events_free(store_wtx *w) {
     for (int i = 0; i < w->n_events; i++)
-        free(w->events[i].buf);
+        store_msg_free(&w->events[i].inst->base, NULL);
     w->n_events = 0;
 }
 
 static void events_publish(store *st, store_wtx *w) {
-    if (!st->hook)
-        return;
-    for (int i = 0; i < w->n_events; i++) {
-        Mvm__V1__Instance *inst =
-            mvm__v1__instance__unpack(NULL, w->events[i].len, w->events[i].buf);
-        if (!inst)
-            continue;
-        st->hook(st->hook_arg, w->events[i].type, inst, w->rev);
-        mvm__v1__instance__free_unpacked(inst, NULL);
-    }
+    for (int i = 0; st->hook && i < w->n_events; i++)
+        st->hook(st->hook_arg, w->events[i].type, w->events[i].inst, w->rev);
 }
 
-/* Records a refused mutation in a transaction of its own (best effort). */
+/* Records a refused mutation in a transaction of its own, under the write
+ * lock. Best effort by design: the caller's answer is the refusal, and a
+ * store that cannot record it (disk full, say) answers the next write with
+ * that error itself. */
 static void audit_refusal(store *st, store_wtx *w, const store_actor *who, const mvm_error *e) {
     MDB_txn *txn;
     if (mdb_txn_begin(st->env, NULL, 0, &txn))
@@ -129,8 +123,18 @@ static void audit_refusal(store *st, store_wtx *w, const store_actor *who, const
         mdb_txn_abort(txn);
 }
 
-mvm_code store_write(store *st, const store_actor *who, store_write_fn fn, void *arg,
-                     mvm_error *err) {
+/* Ends a refused write: a rule that returned a bare code gets its name as
+ * the message, and the refusal is audited. Called with the write lock. */
+static mvm_code refuse(store *st, store_wtx *w, const store_actor *who, mvm_code c,
+                       mvm_error *err) {
+    if (err->code == MVM_OK)
+        mvm_fail(err, c, "%s", mvm_code_name(c));
+    audit_refusal(st, w, who, err);
+    return c;
+}
+
+mvm_code store_write(store *st, const store_actor *who, store_write_fn check, store_write_fn fn,
+                     void *arg, mvm_error *err) {
     mvm_error local;
     if (!err)
         err = &local;
@@ -143,14 +147,22 @@ mvm_code store_write(store *st, const store_actor *who, store_write_fn fn, void 
     w.now_sec = ts.tv_sec;
     w.now_nsec = (int32_t)ts.tv_nsec;
 
+    mvm_code c = check ? check(&w, arg, err) : MVM_OK;
     pthread_mutex_lock(&st->wlock);
+    if (c) {
+        refuse(st, &w, who, c, err);
+        pthread_mutex_unlock(&st->wlock);
+        return c;
+    }
     int rc = mdb_txn_begin(st->env, NULL, 0, &w.txn);
     if (rc) {
         pthread_mutex_unlock(&st->wlock);
         return store_lmdb_fail(err, rc, "begin write");
     }
-    w.rev = store_get_u64(w.txn, st->meta, "rev") + 1;
-    mvm_code c = fn(&w, arg, err);
+    c = store_get_u64(w.txn, st->meta, "rev", &w.rev, err);
+    w.rev++;
+    if (c == MVM_OK)
+        c = fn(&w, arg, err);
     if (c == MVM_OK)
         c = store_put_u64(w.txn, st->meta, "rev", w.rev, err);
     if (c == MVM_OK)
@@ -163,9 +175,7 @@ mvm_code store_write(store *st, const store_actor *who, store_write_fn fn, void 
             events_publish(st, &w);
     } else {
         mdb_txn_abort(w.txn);
-        if (err->code == MVM_OK) /* a rule returned a bare code */
-            mvm_fail(err, c, "%s", mvm_code_name(c));
-        audit_refusal(st, &w, who, err);
+        refuse(st, &w, who, c, err);
     }
     pthread_mutex_unlock(&st->wlock);
     events_free(&w);

@@ -1,7 +1,8 @@
-/* api_node.c - mvm.v1.NodeService.GetInfo: mvmd version, host name and
- * capacity (what it offers, what instances hold and what runs), counts of
- * tenants, pools and instances by state, whether it can run microVMs
- * (Firecracker and KVM, probed at start), start time and uptime. */
+/* api_node.c - mvm.v1.NodeService: GetInfo (mvmd version, host name and
+ * capacity: what it offers, what instances hold and what runs; counts of
+ * tenants, pools and instances by state; whether it can run microVMs, with
+ * Firecracker and KVM probed at start; start time and uptime) and
+ * BackupStore (a hot copy of the store to a file on the node). */
 #include "api_internal.h"
 
 #include <stdio.h>
@@ -74,6 +75,19 @@ static void node_get_info(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetI
     info.n_instances = nc;
     info.instances = cptr;
     done(&info, call);
+}
+
+static void node_backup_store(Mvm__V1__NodeService_Service *svc,
+                              const Mvm__V1__BackupStoreRequest *req,
+                              Mvm__V1__BackupStoreResponse_Closure done, void *call) {
+    mvm_error err;
+    Mvm__V1__BackupStoreResponse r = MVM__V1__BACKUP_STORE_RESPONSE__INIT;
+    if (store_backup(API(call)->st, req->path, &r.size_bytes, &r.revision, &err) != MVM_OK) {
+        api_fail(call, &err);
+        return;
+    }
+    r.path = req->path;
+    done(&r, call);
 }
 
 Mvm__V1__NodeService_Service api_node_service = MVM__V1__NODE_SERVICE__INIT(node_);

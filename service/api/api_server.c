@@ -51,9 +51,12 @@ static void api_metrics(void *arg, void (*emit)(void *sink, const char *fmt, ...
     emit(sink, "mvm_allocated_mem_mib %llu\n", (unsigned long long)n.mem_mib);
     emit(sink, "# HELP mvm_watchers Open WatchInstances streams.\n# TYPE mvm_watchers gauge\n");
     emit(sink, "mvm_watchers %u\n", api_events_count(api->bus));
+    uint64_t rev;
+    if (store_revision(api->st, &rev, NULL) != MVM_OK)
+        return;
     emit(sink, "# HELP mvm_store_revision Last committed store revision.\n"
                "# TYPE mvm_store_revision counter\n");
-    emit(sink, "mvm_store_revision %llu\n", (unsigned long long)store_revision(api->st));
+    emit(sink, "mvm_store_revision %llu\n", (unsigned long long)rev);
 }
 
 mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_error *err) {

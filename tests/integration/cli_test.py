@@ -24,6 +24,10 @@ from cli_check import FAILURES, check, finish
 from harness import Mvmd
 
 
+# Placeholder image files of the scenario's mvmd (pools need readable files).
+KERNEL = ROOTFS = None
+
+
 def tls_env(node, client="client"):
     """mvm-cli's settings for mTLS to node as the given client."""
     return {"MVM_ENDPOINT": node.tls_addr, "MVM_CA": node.cert("ca.pem"),
@@ -102,7 +106,7 @@ def crud(cli):
               "--resource-version", str(version))
 
     p = cli.json("pool", "create", "web", "--tenant", "acme", "--vcpus", "2",
-                 "--mem-mib", "512", "--kernel-image", "/k", "--rootfs-image", "/r")
+                 "--mem-mib", "512", "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
     check(p.get("name") == "web" and p.get("vcpus") == 2, "pool create: %r" % p)
     p = cli.json("pool", "update", "web", "--tenant", "acme", "--desired-instances", "3")
     check(p.get("desiredInstances") == 3 and p.get("memMib") == 512, "pool update: %r" % p)
@@ -154,7 +158,7 @@ def scenario_errors(node, cli):
     cli.fails(3, "INVALID_ARGUMENT", "tenant", "create", "ok", "--net-id", "5",
               "--subnet", "not-a-subnet")
     cli.fails(5, "NOT_FOUND", "pool", "create", "web", "--tenant", "nosuch", "--vcpus", "1",
-              "--mem-mib", "128", "--kernel-image", "/k", "--rootfs-image", "/r")
+              "--mem-mib", "128", "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
     err = cli.fails(64, None, "tenant", "create", "x", "--bogus", "1")
     check("--bogus" in err and "--net-id" in err, "unknown flag lists valid flags: %r" % err)
     err = cli.fails(64, None, "tenant", "create", "x", "--net-id", "4294967296")
@@ -239,7 +243,7 @@ def cert_file_cases(node, cli, files):
 def scenario_watch(node, cli):
     cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
     cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
-           "--kernel-image", "/k", "--rootfs-image", "/r")
+           "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
     first = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id")
     e = dict(cli.base)
     e.update(cli.env)
@@ -324,7 +328,7 @@ def scenario_required(node, cli):
     err = cli.fails(64, None, "pool", "create", "web", "--tenant", "acme", "--vcpus", "1")
     check("--mem-mib, --kernel-image, --rootfs-image" in err, "pool create: %r" % err)
     cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
-           "--kernel-image", "/k", "--rootfs-image", "/r")
+           "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
     # An update needs what selects the resource, not what creating it needed.
     p = cli.json("pool", "update", "web", "--tenant", "acme", "--desired-instances", "2")
     check(p.get("desiredInstances") == 2 and p.get("vcpus") == 1, "pool update: %r" % p)
@@ -390,7 +394,7 @@ def scenario_delete_says(node, cli):
     """A delete that worked says what it deleted."""
     cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
     cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
-           "--kernel-image", "/k", "--rootfs-image", "/r")
+           "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
     iid = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id", "")
     out = cli.ok("instance", "delete", iid, "--tenant", "acme")
     check(out == "deleted instance %s (tenant acme)\n" % iid, "instance delete: %r" % out)
@@ -405,7 +409,7 @@ def scenario_get_by_id(node, cli):
     """Instance ids are unique on the node: get needs no --tenant."""
     cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
     cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
-           "--kernel-image", "/k", "--rootfs-image", "/r")
+           "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
     iid = cli.json("instance", "create", "--tenant", "acme", "--pool", "web").get("id", "")
     g = cli.json("instance", "get", iid)
     check(g.get("id") == iid and g.get("tenant") == "acme" and g.get("pool") == "web",
@@ -518,7 +522,9 @@ def main():
     fn = globals().get("scenario_" + args.scenario)
     if not fn or not args.mvmd:
         sys.exit("unknown scenario or missing --mvmd")
+    global KERNEL, ROOTFS
     with Mvmd(binary=args.mvmd) as node:
+        KERNEL, ROOTFS = node.kernel_image, node.rootfs_image
         fn(node, Cli(args.cli, tls_env(node), node.tmp))
         rc = node.stop()
         check(rc == 0, "mvmd exits 0 on SIGTERM (got %s)" % rc)

@@ -3,8 +3,8 @@
  * on a node whose Firecracker is missing. Checks status codes on the wire,
  * that pool images must exist, that refused lifecycle calls (and Start on a
  * node that cannot run microVMs) change nothing, DeleteInstance from a live
- * state, WatchInstances with send_initial, GetInfo, the audit identity, and
- * api_stop after a drain. The lifecycle on a real or simulated Firecracker
+ * state, WatchInstances with send_initial, GetInfo, the audit identity,
+ * BackupStore, and api_stop after a drain. The lifecycle on a real or simulated Firecracker
  * is tests/integration/lifecycle_test.py. */
 #include <pthread.h>
 #include <sys/stat.h>
@@ -304,6 +304,29 @@ static void test_info_and_audit(mvmc_client *c, api_ctx *api) {
     CHECK_EQ_STR(last.method, "/mvm.v1.InstanceService/CreateInstance");
 }
 
+/* NodeService.BackupStore: a file on the node, the path rules' codes. */
+static void test_backup(mvmc_client *c, const char *dir) {
+    mvm_error err;
+    char path[700];
+    snprintf(path, sizeof path, "%s/backup.mdb", dir);
+    Mvm__V1__BackupStoreRequest req = MVM__V1__BACKUP_STORE_REQUEST__INIT;
+    req.path = path;
+    Mvm__V1__BackupStoreResponse *r = NULL;
+    CHECK_EQ_INT(call(c, NSVC, "BackupStore", &req.base, (ProtobufCMessage **)&r, &err), MVM_OK);
+    struct stat sb;
+    CHECK(r && strcmp(r->path, path) == 0 && r->revision > 0 && stat(path, &sb) == 0 &&
+          (uint64_t)sb.st_size == r->size_bytes);
+    if (r)
+        mvm__v1__backup_store_response__free_unpacked(r, NULL);
+    CHECK_EQ_INT(call(c, NSVC, "BackupStore", &req.base, NULL, &err), MVM_ALREADY_EXISTS);
+    req.path = "backup.mdb";
+    CHECK_EQ_INT(call(c, NSVC, "BackupStore", &req.base, NULL, &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "absolute") != NULL);
+    snprintf(path, sizeof path, "%s/no/such/dir/b.mdb", dir);
+    req.path = path;
+    CHECK_EQ_INT(call(c, NSVC, "BackupStore", &req.base, NULL, &err), MVM_FAILED_PRECONDITION);
+}
+
 int main(void) {
     char *dir = test_mkdir();
     char sock[600], ready[600];
@@ -348,6 +371,7 @@ int main(void) {
         test_delete_live(c, api);
         test_watch(c, c2, api);
         test_info_and_audit(c, api);
+        test_backup(c, dir);
     }
     mvmc_close(c);
     mvmc_close(c2);

@@ -83,6 +83,16 @@ static void test_create(store *st) {
     l.key = "bad key";
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_instance_create(st, &test_who, &r, NULL, NULL, err_));
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_instance_create(st, &test_who, NULL, NULL, NULL, err_));
+    /* at most STORE_LABELS_MAX labels, checked before anything is looked up */
+    test_labels many = test_labels_make(&mvm__v1__create_instance_request__labels_entry__descriptor,
+                                        STORE_LABELS_MAX + 1, "v");
+    r.labels = (Mvm__V1__CreateInstanceRequest__LabelsEntry **)many.p;
+    r.n_labels = STORE_LABELS_MAX + 1;
+    r.pool = "ghost"; /* a label refusal, not NOT_FOUND */
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_instance_create(st, &test_who, &r, NULL, NULL, err_));
+    CHECK_EQ_INT(store_instance_create(st, &test_who, &r, NULL, NULL, &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "at most 64") != NULL);
+    test_labels_free(many);
 }
 
 static void test_addresses(store *st) {
@@ -302,7 +312,7 @@ static void test_list(store *st) {
     uint64_t rev = 0;
     CHECK_EQ_INT(store_instance_foreach(st, "acme", "batch", count_cb, &n, &rev, &err), MVM_OK);
     CHECK_EQ_INT(n, 4);
-    CHECK_EQ_INT(rev, store_revision(st));
+    CHECK_EQ_INT(rev, test_rev(st));
 
     store_counts cnt;
     CHECK_EQ_INT(store_count(st, &cnt, &err), MVM_OK);

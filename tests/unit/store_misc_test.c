@@ -165,13 +165,13 @@ static void test_nested_read(store *st) {
 
 static void test_reopen(char *dir, store **stp) {
     mvm_error err;
-    uint64_t rev = store_revision(*stp);
+    uint64_t rev = test_rev(*stp);
     size_t len1;
     uint8_t *fp1 = test_fingerprint(*stp, &len1);
     store_close(*stp);
     *stp = test_open(dir);
     store *st = *stp;
-    CHECK_EQ_INT(store_revision(st), rev);
+    CHECK_EQ_INT(test_rev(st), rev);
     size_t len2;
     uint8_t *fp2 = test_fingerprint(st, &len2);
     CHECK(len1 == len2 && memcmp(fp1, fp2, len1) == 0);
@@ -185,7 +185,7 @@ static void test_reopen(char *dir, store **stp) {
     /* uniqueness survives the reopen; new writes continue the revision */
     CHECK_EQ_INT(mk_tenant(st, "other", 11, "10.249.0.0/24", &err), MVM_ALREADY_EXISTS);
     CHECK_EQ_INT(mk_tenant(st, "after", 13, "10.249.0.0/24", &err), MVM_OK);
-    CHECK(store_revision(st) > rev);
+    CHECK(test_rev(st) > rev);
     /* the audit log too */
     CHECK(last_seq(st) > 0);
 }
@@ -223,7 +223,7 @@ static void test_open_errors(const char *dir) {
 int main(void) {
     char *dir = test_mkdir();
     store *st = test_open(dir);
-    CHECK_EQ_INT(store_revision(st), 0);
+    CHECK_EQ_INT(test_rev(st), 0);
     test_audit(st);
     test_fingerprint_sees_changes(st);
     test_concurrent_readers(st);

@@ -1,7 +1,9 @@
 /* store_pool_test.c - pool rules of storage/: required fields and ranges,
- * tenant existence, unique names, max_pools quota, base snapshot, update
- * masks (incl. sub-message paths), stale versions, delete preconditions,
- * listing by tenant with selectors. Each refusal must change nothing. */
+ * desired_warm <= desired_instances, image paths, label limits, tenant
+ * existence, unique names, max_pools quota, base snapshot, update masks
+ * (paths incl. sub-message ones, none, "*"), stale versions, delete
+ * preconditions, listing by tenant with selectors. Each refusal must
+ * change nothing. */
 #include "check.h"
 #include "store_testlib.c"
 
@@ -87,7 +89,7 @@ static void test_get(store *st) {
     mvm_error err;
     Mvm__V1__Pool *p = NULL;
     CHECK_EQ_INT(store_pool_get(st, "acme", "web", NULL, &p, &err), MVM_OK);
-    CHECK(p && strcmp(p->kernel_image, "vmlinux") == 0);
+    CHECK(p && strcmp(p->kernel_image, TEST_KERNEL) == 0);
     if (p)
         mvm__v1__pool__free_unpacked(p, NULL);
     CHECK_EQ_INT(store_pool_get(st, "acme", "nope", NULL, &p, &err), MVM_NOT_FOUND);
@@ -106,7 +108,7 @@ static void test_update(store *st) {
     pool_init(&in, "acme", "web");
     in.vcpus = 8;
     in.mem_mib = 4096;
-    in.kernel_image = "other-kernel";
+    in.kernel_image = "/var/lib/mvm/images/other-kernel";
     Mvm__V1__SleepPolicy sp = MVM__V1__SLEEP_POLICY__INIT;
     sp.warm_after_idle_seconds = 30;
     sp.sleep_after_warm_seconds = 600;
@@ -120,7 +122,7 @@ static void test_update(store *st) {
     if (u) {
         CHECK_EQ_INT(u->vcpus, 8);
         CHECK_EQ_INT(u->mem_mib, 512);                /* not in the mask */
-        CHECK_EQ_STR(u->kernel_image, "vmlinux");     /* not in the mask */
+        CHECK_EQ_STR(u->kernel_image, TEST_KERNEL); /* not in the mask */
         CHECK(u->sleep_policy && u->sleep_policy->warm_after_idle_seconds == 30 &&
               u->sleep_policy->sleep_after_warm_seconds == 0);
         CHECK(u->base_snapshot && u->base_snapshot->state == before->base_snapshot->state);
@@ -138,7 +140,7 @@ static void test_update(store *st) {
     m.paths = ki;
     in.kernel_image = "";
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
-    in.kernel_image = "k2";
+    in.kernel_image = "/k2";
     static char *immut[] = {"tenant", "name", "base_snapshot", "base_snapshot.state",
                             "create_time", "update_time", "resource_version", "nope",
                             "sleep_policy.nope", "vcpus.x"};
@@ -155,20 +157,169 @@ static void test_update(store *st) {
     in.resource_version = 0;
     pool_init(&in, "acme", "ghost");
     CHECK_REFUSED(st, MVM_NOT_FOUND, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
-    /* empty mask: every mutable field from the request (sleep_policy cleared) */
+    /* no mask (AIP-134): the fields set in the request change, the rest
+     * (desired_instances, sleep_policy, images) keep their stored values */
     pool_init(&in, "acme", "web");
     in.vcpus = 4;
     in.boot_args = "console=ttyS0";
+    in.kernel_image = NULL;
+    in.rootfs_image = "";
     CHECK_EQ_INT(store_pool_update(st, &test_who, &in, NULL, NULL, &u, &err), MVM_OK);
     if (u) {
         CHECK_EQ_INT(u->vcpus, 4);
         CHECK_EQ_STR(u->boot_args, "console=ttyS0");
+        CHECK_EQ_INT(u->desired_instances, 3);
+        CHECK_EQ_INT(u->mem_mib, 512);
+        CHECK_EQ_STR(u->kernel_image, TEST_KERNEL);
+        CHECK_EQ_STR(u->rootfs_image, TEST_ROOTFS);
+        CHECK(u->sleep_policy && u->sleep_policy->warm_after_idle_seconds == 30);
+        CHECK(u->base_snapshot != NULL);
+        mvm__v1__pool__free_unpacked(u, NULL);
+    }
+    /* within a set sub-message, only its set fields */
+    pool_init(&in, "acme", "web");
+    in.vcpus = 0;
+    in.mem_mib = 0;
+    in.kernel_image = in.rootfs_image = NULL;
+    Mvm__V1__SleepPolicy sp2 = MVM__V1__SLEEP_POLICY__INIT;
+    sp2.sleep_after_warm_seconds = 900;
+    in.sleep_policy = &sp2;
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, NULL, NULL, &u, &err), MVM_OK);
+    if (u) {
+        CHECK(u->sleep_policy && u->sleep_policy->warm_after_idle_seconds == 30 &&
+              u->sleep_policy->sleep_after_warm_seconds == 900);
+        CHECK_EQ_INT(u->vcpus, 4);
+        mvm__v1__pool__free_unpacked(u, NULL);
+    }
+    /* "*": every mutable field replaced, unset ones cleared */
+    pool_init(&in, "acme", "web");
+    char *star[] = {"*"};
+    m.paths = star;
+    m.n_paths = 1;
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, &m, NULL, &u, &err), MVM_OK);
+    if (u) {
+        CHECK_EQ_INT(u->vcpus, 2);
         CHECK_EQ_INT(u->desired_instances, 0);
+        CHECK(u->boot_args == NULL || u->boot_args[0] == '\0');
         CHECK(u->sleep_policy == NULL || u->sleep_policy->warm_after_idle_seconds == 0);
         CHECK(u->base_snapshot != NULL);
         mvm__v1__pool__free_unpacked(u, NULL);
     }
+    /* "*" of a request lacking a required field is refused by the rules */
+    in.kernel_image = NULL;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
     mvm__v1__pool__free_unpacked(before, NULL);
+}
+
+static void test_desired_warm(store *st) {
+    mvm_error err;
+    Mvm__V1__Pool p;
+    pool_init(&p, "other", "warm");
+    p.desired_instances = 2;
+    p.desired_warm = 3;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_create(st, &test_who, &p, NULL, NULL, err_));
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "desired_warm 3") && strstr(err.msg, "desired_instances 2"));
+    p.desired_warm = 2; /* equal is fine */
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err), MVM_OK);
+    /* update, judged on the merged pool: raising warm alone past the stored
+     * desired_instances, or lowering desired_instances under the stored warm */
+    Mvm__V1__Pool in;
+    pool_init(&in, "other", "warm");
+    Google__Protobuf__FieldMask m = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    char *warm[] = {"desired_warm"}, *inst[] = {"desired_instances"};
+    m.n_paths = 1;
+    m.paths = warm;
+    in.desired_warm = 5;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    m.paths = inst;
+    in.desired_instances = 1;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    in.desired_instances = 0; /* an explicit path clears: 0 < 2 warm */
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    /* no mask: both set together, consistent */
+    pool_init(&in, "other", "warm");
+    in.desired_instances = 6;
+    in.desired_warm = 5;
+    Mvm__V1__Pool *u = NULL;
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, NULL, NULL, &u, &err), MVM_OK);
+    CHECK(u && u->desired_instances == 6 && u->desired_warm == 5);
+    if (u)
+        mvm__v1__pool__free_unpacked(u, NULL);
+    /* no mask, warm alone above the stored 6 */
+    in.desired_instances = 0;
+    in.desired_warm = 7;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, NULL, NULL, NULL, err_));
+    CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "warm", &err), MVM_OK);
+}
+
+static void test_image_paths(store *st) {
+    static char long_ok[STORE_FILE_PATH_MAX + 1], long_bad[STORE_FILE_PATH_MAX + 2];
+    memset(long_ok, 'a', STORE_FILE_PATH_MAX);
+    long_ok[0] = '/';
+    memset(long_bad, 'a', STORE_FILE_PATH_MAX + 1);
+    long_bad[0] = '/';
+    struct {
+        const char *path, *why;
+    } bad[] = {
+        {"vmlinux", "absolute"},          {"images/vmlinux", "absolute"},
+        {"../etc/shadow", "absolute"},    {"/images/../../etc/shadow", "normalised"},
+        {"/images/./vmlinux", "normalised"}, {"/images/..", "normalised"},
+        {"//images/vmlinux", "normalised"}, {"/images//vmlinux", "normalised"},
+        {"/images/", "ends in"},          {"/", "normalised"},
+        {"/images/vm\nlinux", "control"}, {"/images/vm\tlinux", "control"},
+        {"/images/vm\x7flinux", "control"}, {"/images/\x1b[2Jx", "control"},
+        {long_bad, "4095"},
+    };
+    mvm_error err;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (int which = 0; which < 2; which++) {
+            Mvm__V1__Pool p;
+            pool_init(&p, "other", "img");
+            if (which)
+                p.rootfs_image = (char *)bad[i].path;
+            else
+                p.kernel_image = (char *)bad[i].path;
+            CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                          store_pool_create(st, &test_who, &p, NULL, NULL, err_));
+            CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err),
+                         MVM_INVALID_ARGUMENT);
+            CHECK(strstr(err.msg, bad[i].why) != NULL);
+            CHECK(strstr(err.msg, which ? "rootfs_image" : "kernel_image") != NULL);
+        }
+    }
+    /* fine: the longest allowed, dots inside names, a file at the root */
+    static const char *good[] = {long_ok, "/var/lib/mvm/images/vmlinux-6.1.0.bin", "/.k",
+                                 "/images/..vmlinux", "/vmlinux"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        Mvm__V1__Pool p;
+        pool_init(&p, "other", "img");
+        p.kernel_image = (char *)good[i];
+        CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err), MVM_OK);
+        CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "img", &err), MVM_OK);
+    }
+    /* through update */
+    CHECK_EQ_INT(mk_pool(st, "other", "img", &err), MVM_OK);
+    Mvm__V1__Pool in;
+    pool_init(&in, "other", "img");
+    in.kernel_image = "/images/../vmlinux";
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, NULL, NULL, NULL, err_));
+    CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "img", &err), MVM_OK);
+}
+
+static void test_pool_labels(store *st) {
+    Mvm__V1__Pool p;
+    pool_init(&p, "other", "lbl");
+    test_labels l =
+        test_labels_make(&mvm__v1__pool__labels_entry__descriptor, STORE_LABELS_MAX + 1, "");
+    p.labels = (Mvm__V1__Pool__LabelsEntry **)l.p;
+    p.n_labels = STORE_LABELS_MAX + 1;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_create(st, &test_who, &p, NULL, NULL, err_));
+    p.n_labels = STORE_LABELS_MAX;
+    mvm_error err;
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err), MVM_OK);
+    CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "lbl", &err), MVM_OK);
+    test_labels_free(l);
 }
 
 static void test_delete_and_list(store *st) {
@@ -242,6 +393,9 @@ int main(void) {
     test_create(st);
     test_get(st);
     test_update(st);
+    test_desired_warm(st);
+    test_image_paths(st);
+    test_pool_labels(st);
     test_delete_and_list(st);
     store_close(st);
     test_rmdir(dir);

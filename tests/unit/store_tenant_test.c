@@ -1,6 +1,7 @@
 /* store_tenant_test.c - tenant rules of storage/: names, subnets, net ids,
- * uniqueness, update masks and resource versions, delete preconditions,
- * paging and label selectors. Each refusal is checked to change nothing. */
+ * uniqueness, label limits, update masks (paths, none, "*") and resource
+ * versions, delete preconditions, paging and label selectors. Each refusal
+ * is checked to change nothing. */
 #include "check.h"
 #include "store_testlib.c"
 
@@ -30,7 +31,7 @@ static void test_create_get(store *st) {
     CHECK(t->usage && t->usage->instances == 0 && t->usage->pools == 0);
     CHECK(t->quota != NULL);
     CHECK_EQ_INT(t->n_labels, 1);
-    CHECK_EQ_INT(store_revision(st), t->resource_version);
+    CHECK_EQ_INT(test_rev(st), t->resource_version);
 
     Mvm__V1__Tenant *g = NULL;
     CHECK_EQ_INT(store_tenant_get(st, "acme", NULL, &g, &err), MVM_OK);
@@ -122,6 +123,76 @@ static void test_labels_validated(store *st) {
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
 }
 
+static test_labels labels_make(size_t n) {
+    return test_labels_make(&mvm__v1__tenant__labels_entry__descriptor, n, "v");
+}
+
+static void test_label_limits(store *st) {
+    mvm_error err;
+    Mvm__V1__Tenant in = MVM__V1__TENANT__INIT;
+    in.name = "lim";
+    in.net_id = 450;
+    in.subnet = "10.242.50.0/24";
+    /* 120,000 labels (the request that held every writer for 32 s) and 65:
+     * refused, naming the limit */
+    static const size_t too_many[] = {120000, STORE_LABELS_MAX + 1};
+    for (size_t t = 0; t < 2; t++) {
+        test_labels big = labels_make(too_many[t]);
+        in.labels = (Mvm__V1__Tenant__LabelsEntry **)big.p;
+        in.n_labels = too_many[t];
+        CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                      store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
+        CHECK_EQ_INT(store_tenant_create(st, &test_who, &in, NULL, NULL, &err),
+                     MVM_INVALID_ARGUMENT);
+        CHECK(strstr(err.msg, "at most 64") != NULL);
+        test_labels_free(big);
+    }
+    /* 64 is fine; a duplicate among them (first and last) is found */
+    test_labels ok = labels_make(STORE_LABELS_MAX);
+    in.labels = (Mvm__V1__Tenant__LabelsEntry **)ok.p;
+    in.n_labels = STORE_LABELS_MAX;
+    ok.e[STORE_LABELS_MAX - 1].key = "k0";
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_create(st, &test_who, &in, NULL, NULL, err_));
+    CHECK_EQ_INT(store_tenant_create(st, &test_who, &in, NULL, NULL, &err), MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "\"k0\" appears twice") != NULL);
+    ok.e[STORE_LABELS_MAX - 1].key = ok.keys[STORE_LABELS_MAX - 1];
+    Mvm__V1__Tenant *t = NULL;
+    CHECK_EQ_INT(store_tenant_create(st, &test_who, &in, NULL, &t, &err), MVM_OK);
+    CHECK(t && t->n_labels == STORE_LABELS_MAX);
+    if (t)
+        mvm__v1__tenant__free_unpacked(t, NULL);
+    /* key and value sizes: 253 bytes fine, 254 refused naming the limit */
+    static char k253[254], k254[255];
+    memset(k253, 'a', 253);
+    memset(k254, 'a', 254);
+    Mvm__V1__Tenant upd = MVM__V1__TENANT__INIT;
+    upd.name = "lim";
+    upd.labels = (Mvm__V1__Tenant__LabelsEntry **)ok.p;
+    upd.n_labels = 1;
+    ok.e[0].key = k253;
+    ok.e[0].value = k253;
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, &err), MVM_OK);
+    ok.e[0].key = k254;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, err_));
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, &err),
+                 MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "253") != NULL);
+    ok.e[0].key = "k";
+    ok.e[0].value = k254;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, err_));
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, &err),
+                 MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "253") != NULL);
+    /* the limit holds on update too */
+    test_labels more = labels_make(STORE_LABELS_MAX + 1);
+    upd.labels = (Mvm__V1__Tenant__LabelsEntry **)more.p;
+    upd.n_labels = STORE_LABELS_MAX + 1;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_update(st, &test_who, &upd, NULL, NULL, NULL, err_));
+    test_labels_free(more);
+    test_labels_free(ok);
+    CHECK_EQ_INT(store_tenant_delete(st, &test_who, "lim", &err), MVM_OK);
+}
+
 static Mvm__V1__Tenant *get(store *st, const char *name) {
     Mvm__V1__Tenant *t = NULL;
     mvm_error err;
@@ -193,26 +264,98 @@ static void test_update(store *st) {
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
                   store_tenant_update(st, &test_who, &in, &m, NULL, NULL, err_));
 
-    /* empty mask: quota and labels replaced wholesale */
+    /* no mask (AIP-134): the mutable fields set in the request. Immutable
+     * fields set to other values are refused, naming the field. */
     Mvm__V1__Tenant__LabelsEntry l = MVM__V1__TENANT__LABELS_ENTRY__INIT, *lp = &l;
     l.key = "team";
     l.value = "core";
     in.labels = &lp;
     in.n_labels = 1;
     in.quota = NULL;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                  store_tenant_update(st, &test_who, &in, NULL, NULL, NULL, err_));
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, NULL, NULL, NULL, &err),
+                 MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "net_id") && strstr(err.msg, "immutable"));
+    in.net_id = 500; /* equal to the stored values: fine */
+    in.subnet = "10.243.0.0/24";
     Mvm__V1__Tenant *u3 = NULL;
     CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, NULL, NULL, &u3, &err), MVM_OK);
     if (u3) {
-        CHECK(u3->quota == NULL || (u3->quota->max_instances == 0 && u3->quota->max_pools == 0));
+        CHECK_EQ_INT(u3->quota->max_instances, 10); /* not set in the request: kept */
+        CHECK_EQ_INT(u3->quota->max_pools, 3);
         CHECK_EQ_INT(u3->n_labels, 1);
         CHECK_EQ_STR(u3->labels[0]->key, "team");
         CHECK_EQ_STR(u3->subnet, "10.243.0.0/24");
     }
+    /* an empty mask (no paths) is the same as none; only the set quota
+     * field changes, labels are kept */
+    in.net_id = 0;
+    in.subnet = NULL;
+    in.labels = NULL;
+    in.n_labels = 0;
+    Mvm__V1__TenantQuota q2 = MVM__V1__TENANT_QUOTA__INIT;
+    q2.max_pools = 7;
+    in.quota = &q2;
+    Google__Protobuf__FieldMask empty = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    Mvm__V1__Tenant *u4 = NULL;
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, &empty, NULL, &u4, &err), MVM_OK);
+    if (u4) {
+        CHECK_EQ_INT(u4->quota->max_pools, 7);
+        CHECK_EQ_INT(u4->quota->max_instances, 10);
+        CHECK_EQ_INT(u4->n_labels, 1);
+        mvm__v1__tenant__free_unpacked(u4, NULL);
+    }
+    /* a request with nothing set changes nothing but the version */
+    in.quota = NULL;
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, NULL, NULL, &u4, &err), MVM_OK);
+    if (u4) {
+        CHECK_EQ_INT(u4->quota->max_pools, 7);
+        CHECK_EQ_INT(u4->n_labels, 1);
+        mvm__v1__tenant__free_unpacked(u4, NULL);
+    }
+    /* "*": every mutable field replaced (quota and labels cleared) */
+    char *star[] = {"*"};
+    m.paths = star;
+    m.n_paths = 1;
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, &m, NULL, &u4, &err), MVM_OK);
+    if (u4) {
+        CHECK(u4->quota == NULL || (u4->quota->max_pools == 0 && u4->quota->max_instances == 0));
+        CHECK_EQ_INT(u4->n_labels, 0);
+        CHECK_EQ_INT(u4->net_id, 500);
+        mvm__v1__tenant__free_unpacked(u4, NULL);
+    }
+    /* "*" with an immutable field changed, or with other paths: refused */
+    in.subnet = "10.250.9.0/24";
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                  store_tenant_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    in.subnet = NULL;
+    char *star_and[] = {"*", "labels"};
+    m.paths = star_and;
+    m.n_paths = 2;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                  store_tenant_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    /* an explicit path clears a field: labels */
+    in.labels = &lp;
+    in.n_labels = 1;
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, NULL, NULL, NULL, &err), MVM_OK);
+    char *lab[] = {"labels"};
+    m.paths = lab;
+    m.n_paths = 1;
+    in.labels = NULL;
+    in.n_labels = 0;
+    CHECK_EQ_INT(store_tenant_update(st, &test_who, &in, &m, NULL, &u4, &err), MVM_OK);
+    CHECK(u4 && u4->n_labels == 0);
+    if (u4)
+        mvm__v1__tenant__free_unpacked(u4, NULL);
     /* invalid label through update */
+    in.labels = &lp;
+    in.n_labels = 1;
     l.key = "-bad";
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
                   store_tenant_update(st, &test_who, &in, NULL, NULL, NULL, err_));
     in.name = "ghost";
+    l.key = "team";
     CHECK_REFUSED(st, MVM_NOT_FOUND, store_tenant_update(st, &test_who, &in, NULL, NULL, NULL, err_));
     CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_tenant_update(st, &test_who, NULL, NULL, NULL, NULL, err_));
 
@@ -367,6 +510,7 @@ int main(void) {
     test_names(st);
     test_subnets_netids(st);
     test_labels_validated(st);
+    test_label_limits(st);
     test_update(st);
     test_delete(st);
     test_list(st);

@@ -12,6 +12,20 @@
 
 static const store_actor test_who = {"cn=test", "/mvm.v1.Test/Call"};
 
+#define TEST_KERNEL "/var/lib/mvm/images/vmlinux"
+#define TEST_ROOTFS "/var/lib/mvm/images/rootfs.ext4"
+
+/* The store's revision; a store that cannot say ends the test. */
+static inline uint64_t test_rev(store *st) {
+    uint64_t rev = 0;
+    mvm_error err;
+    if (store_revision(st, &rev, &err) != MVM_OK) {
+        fprintf(stderr, "store_revision: %s\n", err.msg);
+        exit(2);
+    }
+    return rev;
+}
+
 static inline int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
@@ -62,14 +76,30 @@ static inline mvm_code mk_tenant(store *st, const char *name, uint32_t net_id, c
     return mk_tenant_q(st, name, net_id, subnet, NULL, err);
 }
 
+/* A tenant with one label key=value. */
+static inline mvm_code mk_tenant_label(store *st, const char *name, uint32_t net_id,
+                                       const char *subnet, const char *key, const char *value,
+                                       mvm_error *err) {
+    Mvm__V1__Tenant t = MVM__V1__TENANT__INIT;
+    Mvm__V1__Tenant__LabelsEntry l = MVM__V1__TENANT__LABELS_ENTRY__INIT, *lp = &l;
+    l.key = (char *)key;
+    l.value = (char *)value;
+    t.name = (char *)name;
+    t.net_id = net_id;
+    t.subnet = (char *)subnet;
+    t.labels = &lp;
+    t.n_labels = 1;
+    return store_tenant_create(st, &test_who, &t, NULL, NULL, err);
+}
+
 static inline void pool_init(Mvm__V1__Pool *p, const char *tenant, const char *name) {
     mvm__v1__pool__init(p);
     p->tenant = (char *)tenant;
     p->name = (char *)name;
     p->vcpus = 2;
     p->mem_mib = 512;
-    p->kernel_image = "vmlinux";
-    p->rootfs_image = "rootfs.ext4";
+    p->kernel_image = TEST_KERNEL;
+    p->rootfs_image = TEST_ROOTFS;
 }
 
 static inline mvm_code mk_pool(store *st, const char *tenant, const char *name, mvm_error *err) {
@@ -91,6 +121,48 @@ static inline mvm_code mk_inst(store *st, const char *tenant, const char *pool, 
     if (i)
         mvm__v1__instance__free_unpacked(i, NULL);
     return c;
+}
+
+/* Every generated map<string,string> entry type has this layout. */
+typedef struct {
+    ProtobufCMessage base;
+    char *key;
+    char *value;
+} test_label;
+
+/* n labels "k0".."k<n-1>" = value, entries of type desc (a LabelsEntry
+ * descriptor). Give p (cast) to a message's labels; free with
+ * test_labels_free. Keys and values may be changed in e[]. */
+typedef struct {
+    test_label *e;
+    void **p;
+    char (*keys)[24];
+} test_labels;
+
+static inline test_labels test_labels_make(const ProtobufCMessageDescriptor *desc, size_t n,
+                                           const char *value) {
+    test_labels l;
+    l.e = calloc(n ? n : 1, sizeof *l.e);
+    l.p = calloc(n ? n : 1, sizeof *l.p);
+    l.keys = calloc(n ? n : 1, sizeof *l.keys);
+    if (!l.e || !l.p || !l.keys || desc->sizeof_message != sizeof *l.e) {
+        fprintf(stderr, "test_labels_make: out of memory or not a labels entry\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < n; i++) {
+        protobuf_c_message_init(desc, &l.e[i]);
+        snprintf(l.keys[i], sizeof l.keys[i], "k%zu", i);
+        l.e[i].key = l.keys[i];
+        l.e[i].value = (char *)value;
+        l.p[i] = &l.e[i];
+    }
+    return l;
+}
+
+static inline void test_labels_free(test_labels l) {
+    free(l.e);
+    free(l.p);
+    free(l.keys);
 }
 
 /* Appends a packed message to a growing buffer. */
@@ -122,7 +194,7 @@ static inline uint8_t *test_fingerprint(store *st, size_t *len) {
         fp_add(&buf, len, &i->base);
         mvm__v1__list_instances_response__free_unpacked(i, NULL);
     }
-    uint64_t rev = store_revision(st);
+    uint64_t rev = test_rev(st);
     buf = realloc(buf, *len + sizeof rev);
     memcpy(buf + *len, &rev, sizeof rev);
     *len += sizeof rev;
