@@ -164,13 +164,18 @@ static void *metrics_main(void *arg) {
     rpc_server *srv = arg;
     scrape clients[RPC_METRICS_CLIENTS];
     size_t nclients = 0;
+    int64_t accept_resume_ns = 0; /* out of descriptors: accept again then */
     for (;;) {
         struct pollfd pf[2 + RPC_METRICS_CLIENTS];
-        pf[0] = (struct pollfd){.fd = srv->metrics_fd, .events = POLLIN};
+        int64_t start = rpc_now_ns();
+        bool paused = accept_resume_ns > start;
+        /* a negative fd is skipped by poll: no spinning on a listener we cannot accept from */
+        pf[0] = (struct pollfd){.fd = paused ? -1 : srv->metrics_fd, .events = POLLIN};
         pf[1] = (struct pollfd){.fd = srv->metrics_stop_efd, .events = POLLIN};
         for (size_t i = 0; i < nclients; i++)
             pf[2 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-        if (poll(pf, 2 + nclients, nclients ? 500 : -1) < 0 && errno != EINTR)
+        int timeout = nclients ? 500 : paused ? (int)((accept_resume_ns - start) / 1000000) + 1 : -1;
+        if (poll(pf, 2 + nclients, timeout) < 0 && errno != EINTR)
             break;
         if (pf[1].revents)
             break;
@@ -184,7 +189,9 @@ static void *metrics_main(void *arg) {
         }
         if (pf[0].revents) {
             int fd = accept4(srv->metrics_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (fd >= 0 && nclients == RPC_METRICS_CLIENTS) {
+            if (fd < 0 && rpc_accept_starved(errno)) {
+                accept_resume_ns = now + RPC_ACCEPT_PAUSE_NS;
+            } else if (fd >= 0 && nclients == RPC_METRICS_CLIENTS) {
                 close(fd); /* full: the scraper retries */
             } else if (fd >= 0) {
                 clients[nclients] = (scrape){.fd = fd, .deadline_ns = now + RPC_METRICS_CLIENT_NS};
@@ -210,8 +217,16 @@ mvm_code rpc_metrics_start(rpc_server *srv, mvm_error *err) {
         *colon = '\0';
     snprintf(srv->metrics_addr, sizeof srv->metrics_addr, "%s:%d", host, port);
     srv->metrics_stop_efd = eventfd(0, EFD_CLOEXEC);
+    if (srv->metrics_stop_efd < 0) {
+        int e = errno;
+        close(srv->metrics_fd);
+        srv->metrics_fd = -1;
+        return mvm_fail(err, MVM_INTERNAL, "metrics: eventfd: %s", strerror(e));
+    }
     if (pthread_create(&srv->metrics_thread, NULL, metrics_main, srv) != 0) {
         close(srv->metrics_fd);
+        close(srv->metrics_stop_efd);
+        srv->metrics_fd = srv->metrics_stop_efd = -1;
         return mvm_fail(err, MVM_INTERNAL, "cannot start the metrics thread");
     }
     srv->metrics_running = true;

@@ -99,7 +99,8 @@ static void answer(rpc_server *srv, const refl_req *req, void *call) {
             resp.file_descriptor_response = &fdr;
         }
     }
-    rpc_send(call, &resp.base);
+    if (rpc_send(call, &resp.base) == MVM_RESOURCE_EXHAUSTED)
+        rpc_failf(call, MVM_RESOURCE_EXHAUSTED, "out of memory sending a reflection reply");
     free(files);
     free(blobs);
     free(svcs);
@@ -126,8 +127,15 @@ static Grpc__Reflection__V1__ServerReflection_Service v1_service =
 static Grpc__Reflection__V1alpha__ServerReflection_Service v1alpha_service =
     GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION__INIT(v1alpha_);
 
+/* Bidirectional: one answer per request, in order, from memory. */
+static const rpc_method_rule reflection_rules[] = {
+    {"ServerReflectionInfo", RPC_EXEC_INLINE},
+};
+
 mvm_code rpc_reflection_register(rpc_server *srv, mvm_error *err) {
-    if (rpc_registry_add(srv, &v1_service.base, srv, true, err) != MVM_OK)
+    if (rpc_registry_add(srv, &v1_service.base, reflection_rules, RPC_RULES(reflection_rules),
+                         srv, err) != MVM_OK)
         return err->code;
-    return rpc_registry_add(srv, &v1alpha_service.base, srv, true, err);
+    return rpc_registry_add(srv, &v1alpha_service.base, reflection_rules,
+                            RPC_RULES(reflection_rules), srv, err);
 }
