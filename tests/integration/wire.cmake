@@ -18,3 +18,11 @@ if(TARGET mvmd)
 else()
   message(STATUS "tests/integration/wire.cmake: no mvmd target; wire/TLS suites not registered")
 endif()
+
+# mvmd_tunable: the real transport and services with any rpc_config limit
+# settable (--tune NAME=VALUE), for wire_limits_test.py to reach limits fast.
+if(TARGET mvm_api)
+  add_executable(mvmd_tunable ${CMAKE_CURRENT_LIST_DIR}/mvmd_tunable.c)
+  target_link_libraries(mvmd_tunable PRIVATE mvm_api mvm_rpc mvm_store mvm_proto mvm_common)
+  set_target_properties(mvmd_tunable PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endif()
