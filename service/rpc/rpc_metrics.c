@@ -38,6 +38,7 @@ void rpc_stats_record(rpc_stats *st, mvm_code code, int64_t elapsed_ns) {
 typedef struct sink {
     char *buf;
     size_t len, cap;
+    bool oom; /* a line did not fit and the buffer could not grow */
 } sink;
 
 static void emit(void *arg, const char *fmt, ...) {
@@ -55,8 +56,10 @@ static void emit(void *arg, const char *fmt, ...) {
         }
         size_t cap = s->cap * 2 + (size_t)n;
         char *b = realloc(s->buf, cap);
-        if (!b)
+        if (!b) {
+            s->oom = true;
             return;
+        }
         s->buf = b;
         s->cap = cap;
     }
@@ -116,15 +119,22 @@ typedef struct scrape {
 } scrape;
 
 static void respond(rpc_server *srv, scrape *c) {
+    static const char oom_text[] = "out of memory rendering the metrics page; retry\n";
     sink body = {.buf = malloc(8192), .cap = 8192};
-    if (!body.buf)
-        return;
     const char *status = "200 OK";
-    if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics?", 13) == 0) {
+    if (!body.buf) {
+        body.oom = true;
+    } else if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics?", 13) == 0) {
         render(srv, &body);
     } else {
         status = "404 Not Found";
         emit(&body, "only GET /metrics is served here\n");
+    }
+    if (body.oom) { /* a truncated page would read as a lie: say so instead */
+        free(body.buf);
+        body.buf = (char *)oom_text;
+        body.len = sizeof oom_text - 1;
+        status = "503 Service Unavailable";
     }
     char head[256];
     int hn = snprintf(head, sizeof head,
@@ -141,7 +151,8 @@ static void respond(rpc_server *srv, scrape *c) {
             break;
         off += (size_t)n;
     }
-    free(body.buf);
+    if (body.buf != oom_text)
+        free(body.buf);
 }
 
 /* Reads what is there; returns true when the client is done with. */

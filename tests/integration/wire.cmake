@@ -15,6 +15,11 @@ if(TARGET mvmd)
       LABELS "integration;wire" TIMEOUT 600
       ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
   endforeach()
+  # wire_limits drives mvmd to hundreds of MiB on purpose: alone, so that it
+  # neither starves nor is starved by the suites that run beside it.
+  if(TEST wire_limits)
+    set_tests_properties(wire_limits PROPERTIES RUN_SERIAL TRUE)
+  endif()
 else()
   message(STATUS "tests/integration/wire.cmake: no mvmd target; wire/TLS suites not registered")
 endif()
