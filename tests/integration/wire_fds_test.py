@@ -23,7 +23,7 @@ import time
 import unittest
 
 from wire_h2 import (
-    OK, TENANT_SVC, WireCase, connect_tls, connect_unix, main, parse_addr, start_mvmd)
+    OK, TENANT_SVC, SharedMvmd, connect_tls, connect_unix, main, parse_addr, start_mvmd)
 
 NOFILE = 128
 
@@ -38,7 +38,13 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-class FdCase(WireCase):
+class FdCase(SharedMvmd):
+    mvmd_kw = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mvmd = start_mvmd(**cls.mvmd_kw)
+
     def served_unix(self, timeout=5):
         c = connect_unix(self.mvmd.unix_path)
         try:
@@ -53,6 +59,17 @@ class FdCase(WireCase):
         finally:
             c.close()
 
+    def wait_served(self, served, what, timeout=30):
+        """Retries served() until it answers OK (mvmd recovering)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if served(timeout=2):
+                    return
+            except OSError:
+                pass
+            self.assertLess(time.monotonic(), deadline, "not served %s" % what)
+
     def wait_fds_at_least(self, n, what, timeout=30):
         deadline = time.monotonic() + timeout
         while open_fds(self.mvmd.proc.pid) < n:
@@ -61,13 +78,7 @@ class FdCase(WireCase):
 
 
 class OutOfDescriptors(FdCase, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd(prefix=["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+    mvmd_kw = {"prefix": ["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--"]}
 
     def test_emfile_pauses_accepting_and_recovers(self):
         pid = self.mvmd.proc.pid
@@ -91,14 +102,7 @@ class OutOfDescriptors(FdCase, unittest.TestCase):
             for s in clients:
                 s.close()
         # Descriptors come back as mvmd closes the clients that left.
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if self.served_unix(timeout=2):
-                    break
-            except OSError:
-                pass
-            self.assertLess(time.monotonic(), deadline, "mvmd does not serve after the flood")
+        self.wait_served(self.served_unix, "after the flood")
         self.assertTrue(self.served_tls(), "TLS not served after the flood")
 
     def test_unix_socket_served_while_tcp_is_saturated(self):
@@ -120,26 +124,11 @@ class OutOfDescriptors(FdCase, unittest.TestCase):
         finally:
             for s in silent:
                 s.close()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if self.served_tls(timeout=2):
-                    break
-            except OSError:
-                pass
-            self.assertLess(time.monotonic(), deadline, "TLS not served after the flood")
+        self.wait_served(self.served_tls, "over TLS after the flood")
 
 
 class HandshakeFlood(FdCase, unittest.TestCase):
     """Default limits: at most 128 connections in their TLS handshake."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
 
     def test_tls_client_served_during_a_handshake_flood(self):
         host, port = parse_addr(self.mvmd.tls_addr)

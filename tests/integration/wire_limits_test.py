@@ -33,7 +33,7 @@ import h2.settings
 
 from wire_h2 import (
     BUILD_DIR, DEADLINE_EXCEEDED, INSTANCE_SVC, OK, RESOURCE_EXHAUSTED, TENANT_SVC,
-    ConnectionClosed, H2Conn, WireCase, connect_unix, grpc_frame, main, protos, start_mvmd,
+    ConnectionClosed, H2Conn, SharedMvmd, connect_unix, grpc_frame, main, protos, start_mvmd,
     tls_context, tls_socket)
 
 TUNABLE = os.path.join(BUILD_DIR, "tests", "mvmd_tunable")
@@ -73,8 +73,19 @@ def metric(mvmd, name, **labels):
     return total
 
 
-class Fixture(WireCase):
-    """Helpers to fill a store with instances quickly (pipelined creates)."""
+class Fixture(SharedMvmd):
+    """One mvmd per class, started with mvmd_kw (see start_mvmd); with
+    measures_rss, ASan's quarantine is kept small. Helpers to fill a store
+    with instances quickly (pipelined creates)."""
+
+    mvmd_kw = {}
+    measures_rss = False
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.measures_rss:
+            small_asan_quarantine()
+        cls.mvmd = start_mvmd(**cls.mvmd_kw)
 
     def make_instances(self, conn, count, per_tenant=250, labels=None):
         """Creates `count` instances (with labels) over tenants of up to
@@ -116,14 +127,8 @@ class StreamQueueCut(Fixture, unittest.TestCase):
     on a connection whose flow-control window is 0: nothing can be written,
     so the listing overflows the queue inside the handler's sends."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd(binary=TUNABLE, extra_args=[
-            "--tune", "max_stream_queue_bytes=16384", "--tune", "io_threads=1"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+    mvmd_kw = {"binary": TUNABLE, "extra_args": [
+        "--tune", "max_stream_queue_bytes=16384", "--tune", "io_threads=1"]}
 
     def test_listing_over_the_queue_is_cut_and_mvmd_survives(self):
         c = self.connect()
@@ -160,13 +165,7 @@ class StreamQueueCut(Fixture, unittest.TestCase):
 class RequestDeadline(Fixture, unittest.TestCase):
     """request_timeout_ms=1000: a request must arrive in full within 1 s."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.mvmd = start_mvmd(binary=TUNABLE, extra_args=["--tune", "request_timeout_ms=1000"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+    mvmd_kw = {"binary": TUNABLE, "extra_args": ["--tune", "request_timeout_ms=1000"]}
 
     def test_partial_message_ends_deadline_exceeded(self):
         c = self.connect()
@@ -201,14 +200,7 @@ class PartialInputBound(Fixture, unittest.TestCase):
     declare a 4 MiB message and send all of it but its last byte. Before
     the bound, mvmd held all of it (4 MiB x streams)."""
 
-    @classmethod
-    def setUpClass(cls):
-        small_asan_quarantine()
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+    measures_rss = True
 
     def test_partial_messages_are_bounded_per_connection(self):
         pid = self.mvmd.proc.pid
@@ -251,14 +243,7 @@ class UnreadWatchesBound(Fixture, unittest.TestCase):
     send_initial over 1000 instances, none of them reading. Before the
     bound, every event for every watch was queued: about 1 GB."""
 
-    @classmethod
-    def setUpClass(cls):
-        small_asan_quarantine()
-        cls.mvmd = start_mvmd()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mvmd.close()
+    measures_rss = True
 
     def test_unread_watches_are_cut_and_memory_stays_bounded(self):
         pid = self.mvmd.proc.pid
