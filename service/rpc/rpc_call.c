@@ -585,7 +585,7 @@ void rpc_call_handler_leave(rpc_call *call) {
         /* the loop found the call cancelled while this handler ran */
         if (rpc_current_loop == call->loop) {
             rpc_loop_queue_hook(call->loop, call);
-        } else {
+        } else if (!atomic_exchange(&call->hook_op_posted, true)) { /* hook_op is posted once */
             rpc_call_ref(call);
             rpc_loop_post(call->loop, &call->hook_op);
         }

@@ -118,7 +118,11 @@ static void set_events(rpc_conn *conn, bool want_out) {
     if (conn->out_armed == want_out)
         return;
     struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = &conn->ev};
-    epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->ev.fd, &ev);
+    if (epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->ev.fd, &ev) != 0) {
+        conn->closing = true; /* it could stall unseen: give it up */
+        rpc_loop_mark_dirty(conn);
+        return;
+    }
     conn->out_armed = want_out;
 }
 

@@ -85,7 +85,7 @@ int rpc_descset_method_kind(const rpc_descset *ds, const char *path, rpc_kind *k
 int rpc_descset_file_by_name(const rpc_descset *ds, const char *name);
 int rpc_descset_file_by_symbol(const rpc_descset *ds, const char *symbol);
 /* Fills out[] with idx and every file it imports, transitively, each once;
- * returns the count (out must hold ds->nfiles). */
+ * returns the count, 0 when out of memory (out must hold ds->nfiles). */
 size_t rpc_descset_closure(const rpc_descset *ds, int idx, int *out);
 
 /* ---- calls and connections ---- */
@@ -154,6 +154,7 @@ struct rpc_call {
     atomic_bool finish_requested;
     atomic_bool cancelled;
     atomic_int hook_state; /* RPC_HANDLER_RUNNING * n | RPC_HOOK_PENDING */
+    atomic_bool hook_op_posted;
     void (*on_end)(void *arg); /* set by the handler; read once none runs */
     void *on_end_arg;
     rpc_op finish_op; /* set aside for the one finish, so it cannot fail */

@@ -89,14 +89,18 @@ static void answer(rpc_server *srv, const refl_req *req, void *call) {
             reply_error(&resp, &er, MVM_RESOURCE_EXHAUSTED, "out of memory");
         } else {
             size_t n = rpc_descset_closure(ds, idx, files);
+            if (n == 0) /* at least the file itself: out of memory */
+                reply_error(&resp, &er, MVM_RESOURCE_EXHAUSTED, "out of memory");
             for (size_t i = 0; i < n; i++) {
                 blobs[i].data = ds->files[files[i]].bytes;
                 blobs[i].len = ds->files[files[i]].len;
             }
-            fdr.n_file_descriptor_proto = n;
-            fdr.file_descriptor_proto = blobs;
-            resp.message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
-            resp.file_descriptor_response = &fdr;
+            if (n > 0) {
+                fdr.n_file_descriptor_proto = n;
+                fdr.file_descriptor_proto = blobs;
+                resp.message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
+                resp.file_descriptor_response = &fdr;
+            }
         }
     }
     if (rpc_send(call, &resp.base) == MVM_RESOURCE_EXHAUSTED)
