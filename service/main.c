@@ -25,6 +25,12 @@ static void on_signal(int sig) {
         rpc_server_shutdown(running);
 }
 
+/* rpc_config.on_ready: every listener is bound and the ready file written. */
+static void say_serving(void *arg) {
+    const mvmd_config *cfg = arg;
+    fprintf(stderr, "mvmd %s: serving (state in %s)\n", MVM_VERSION, cfg->state_dir);
+}
+
 static int fail(const mvm_error *err) {
     fprintf(stderr, "mvmd: %s: %s\n", mvm_code_name(err->code), err->msg);
     return err->code == MVM_INVALID_ARGUMENT ? 64 : 1;
@@ -61,6 +67,8 @@ int main(int argc, char **argv) {
         .worker_threads = cfg.worker_threads,
         .drain_seconds = cfg.drain_seconds,
         .ready_file = cfg.ready_file,
+        .on_ready = say_serving,
+        .on_ready_arg = &cfg,
         .descriptor_set = mvm_descriptor_set,
         .descriptor_set_len = mvm_descriptor_set_len,
     };
@@ -81,7 +89,6 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    fprintf(stderr, "mvmd %s: serving (state in %s)\n", MVM_VERSION, cfg.state_dir);
     if (rpc_server_run(srv, &err) != MVM_OK)
         status = fail(&err);
     else

@@ -11,8 +11,8 @@
 
 static const char *const pool_mutable[] = {
     "vcpus",     "mem_mib",           "disk_mib",     "kernel_image", "rootfs_image",
-    "boot_args", "desired_instances", "desired_warm", "sleep_policy", "labels",
-    NULL};
+    "initrd_image", "boot_args", "desired_instances", "desired_warm", "sleep_policy",
+    "labels",    NULL};
 static const store_mask_rules pool_rules = {pool_mutable, NULL};
 
 /* The rules a stored pool's own fields obey. */
@@ -30,7 +30,9 @@ static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
                         p->desired_warm, p->desired_instances);
     mvm_code c;
     if ((c = store_check_file_path("pool kernel_image", p->kernel_image, err)) ||
-        (c = store_check_file_path("pool rootfs_image", p->rootfs_image, err)))
+        (c = store_check_file_path("pool rootfs_image", p->rootfs_image, err)) ||
+        (p->initrd_image && *p->initrd_image &&
+         (c = store_check_file_path("pool initrd_image", p->initrd_image, err))))
         return c;
     if (p->boot_args && strlen(p->boot_args) > STORE_BOOT_ARGS_MAX)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool boot_args is limited to %d bytes",

@@ -130,7 +130,7 @@ static void console_data(void *arg, const uint8_t *data, size_t len, uint64_t of
     ch.data.data = (uint8_t *)data;
     ch.data.len = len;
     ch.offset = offset;
-    rpc_send(cs->call, &ch.base); /* CANCELLED: the cancel hook unfollows */
+    rpc_send(cs->call, &ch.base); /* CANCELLED: the end hook unfollows */
 }
 
 static void console_end(void *arg) {
@@ -138,7 +138,10 @@ static void console_end(void *arg) {
     rpc_finish(cs->call, NULL); /* the instance was deleted */
 }
 
-static void console_cancelled(void *arg) {
+/* The end hook: the call is over (cancelled, deadline, or finished after
+ * the instance was deleted); no callback of the subscription runs after
+ * core_console_unfollow returns. */
+static void console_ended(void *arg) {
     console_stream *cs = arg;
     core_console_unfollow(cs->core, cs->sub);
     rpc_call_unref(cs->call);
@@ -168,7 +171,7 @@ static void inst_stream_console(Mvm__V1__InstanceService_Service *svc,
         free(cs);
         return;
     }
-    rpc_call_on_cancel(call, console_cancelled, cs);
+    rpc_call_on_end(call, console_ended, cs);
 }
 
 /* api_watch.c */

@@ -1,6 +1,7 @@
 /* api_internal.h - what the service/api/ files share: the api context, the
- * watch event bus, the per-thread reply arena, the Firecracker probe, and
- * the service descriptors each api_<service>.c defines. */
+ * per-thread reply arena, the Firecracker probe, the service descriptors
+ * each api_<service>.c defines and the method table (api_methods.c). The
+ * instance event bus Watch subscribes to is service/core's event_bus.h. */
 #ifndef MVM_API_INTERNAL_H
 #define MVM_API_INTERNAL_H
 
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "event_bus.h"
 #include "mvm/v1/instance.pb-c.h"
 #include "mvm/v1/node.pb-c.h"
 #include "mvm/v1/pool.pb-c.h"
@@ -16,31 +18,6 @@
 #include "core.h"
 #include "store.h"
 #include "vmm.h"
-
-/* ---- watch event bus (api_events.c) ---- */
-
-typedef struct api_events api_events;
-typedef struct api_sub api_sub;
-/* Called with each event for a subscriber, under the bus lock: must not
- * block nor (un)subscribe. */
-typedef void (*api_sub_fn)(void *arg, const Mvm__V1__InstanceEvent *ev);
-
-api_events *api_events_new(void);
-/* Frees the bus and any subscriptions left (their callbacks are not run). */
-void api_events_free(api_events *b);
-/* A store_instance_hook: fans an event out to the matching subscribers. */
-void api_events_publish(void *bus, Mvm__V1__InstanceEvent__Type type,
-                        const Mvm__V1__Instance *inst, uint64_t rev);
-/* Subscribes to events of tenant/pool (NULL or "": all). With hold, events
- * are queued until api_events_release. Returns NULL when out of memory. */
-api_sub *api_events_subscribe(api_events *b, const char *tenant, const char *pool,
-                              bool hold, api_sub_fn fn, void *arg);
-/* Delivers the queued events with rev > after_rev, then goes live. */
-void api_events_release(api_events *b, api_sub *s, uint64_t after_rev);
-/* After this returns, fn is never called again for s. */
-void api_events_unsubscribe(api_events *b, api_sub *s);
-/* Number of subscribers (for metrics and tests). */
-unsigned api_events_count(api_events *b);
 
 /* ---- per-thread reply arena (api_arena.c) ---- */
 
@@ -53,7 +30,7 @@ void api_arena_reset(void);
 
 struct api_ctx {
     store *st;
-    api_events *bus;
+    event_bus *bus;
     vmm_host *vmm;
     core *core;
     char *version;
@@ -89,8 +66,18 @@ extern Mvm__V1__PoolService_Service api_pool_service;
 extern Mvm__V1__InstanceService_Service api_instance_service;
 extern Mvm__V1__NodeService_Service api_node_service;
 
+/* The mvm.v1 services with their method tables (api_methods.c), in
+ * registration order. */
+typedef struct api_service {
+    ProtobufCService *service;
+    const rpc_method_rule *rules;
+    size_t nrules;
+} api_service;
+extern const api_service api_services[];
+extern const size_t api_nservices;
+
 /* Ends every open watch's subscription to bus (api_stop); the watches'
- * own cancel callbacks then only release their calls. */
-void api_watch_detach_all(api_events *bus);
+ * own end hooks then only free their state. */
+void api_watch_detach_all(event_bus *bus);
 
 #endif

@@ -50,7 +50,7 @@ static void api_metrics(void *arg, void (*emit)(void *sink, const char *fmt, ...
                "# TYPE mvm_allocated_mem_mib gauge\n");
     emit(sink, "mvm_allocated_mem_mib %llu\n", (unsigned long long)n.mem_mib);
     emit(sink, "# HELP mvm_watchers Open WatchInstances streams.\n# TYPE mvm_watchers gauge\n");
-    emit(sink, "mvm_watchers %u\n", api_events_count(api->bus));
+    emit(sink, "mvm_watchers %u\n", event_bus_count(api->bus));
     uint64_t rev;
     if (store_revision(api->st, &rev, NULL) != MVM_OK)
         return;
@@ -67,7 +67,7 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
     if (!api)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "api: out of memory");
     api->version = strdup(opt->version ? opt->version : "");
-    api->bus = api_events_new();
+    api->bus = event_bus_new();
     api->start_wall = time(NULL);
     clock_gettime(CLOCK_MONOTONIC, &api->start_mono);
     mvm_code c = MVM_OK;
@@ -79,7 +79,7 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
         api_stop(api);
         return c;
     }
-    store_set_instance_hook(api->st, api_events_publish, api->bus);
+    store_set_instance_hook(api->st, event_bus_publish, api->bus);
     vmm_host_config vc = {.state_dir = opt->state_dir, .firecracker = opt->firecracker_bin,
                           .jailer = opt->jailer_bin, .console_max_bytes = opt->console_max_bytes};
     c = vmm_host_new(&vc, &api->vmm, err);
@@ -103,16 +103,16 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
             "%u orphans killed, %u directories removed\n",
             (long long)rep.elapsed_us, rep.adopted, rep.lost, rep.finished, rep.rolled_back,
             rep.orphans_killed, rep.dirs_removed);
-    ProtobufCService *services[] = {
-        &api_tenant_service.base, &api_pool_service.base, &api_instance_service.base,
-        &api_node_service.base};
-    for (size_t i = 0; i < sizeof services / sizeof services[0] && !c; i++)
-        c = rpc_server_add_service(srv, services[i], api, err);
+    for (size_t i = 0; i < api_nservices && !c; i++)
+        c = rpc_server_add_service(srv, api_services[i].service, api_services[i].rules,
+                                   api_services[i].nrules, api, err);
+    if (!c)
+        c = rpc_server_add_metrics(srv, api_metrics, api, err);
     if (c) {
+        mvm_error_context(err, "api");
         api_stop(api);
         return c;
     }
-    rpc_server_add_metrics(srv, api_metrics, api);
     *out = api;
     return MVM_OK;
 }
@@ -127,7 +127,7 @@ void api_stop(api_ctx *api) {
     core_free(api->core);
     vmm_host_free(api->vmm);
     store_close(api->st);
-    api_events_free(api->bus);
+    event_bus_free(api->bus);
     free(api->version);
     free(api);
 }

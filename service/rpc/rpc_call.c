@@ -9,8 +9,6 @@
 
 #include "rpc_internal.h"
 
-#define RPC_MAX_QUEUED_BYTES (16u << 20) /* per-stream send backlog limit */
-
 _Thread_local rpc_loop *rpc_current_loop;
 
 rpc_call *rpc_call_new(rpc_conn *conn, int32_t stream_id) {
@@ -18,12 +16,16 @@ rpc_call *rpc_call_new(rpc_conn *conn, int32_t stream_id) {
     if (!call)
         return NULL;
     atomic_init(&call->refs, 1); /* the stream's reference */
+    atomic_init(&call->hook_state, 0);
     call->loop = conn->loop;
     call->conn = conn;
     call->stream_id = stream_id;
     call->timeout_ns = -1;
     call->heap_idx = SIZE_MAX;
     call->start_ns = rpc_now_ns();
+    call->finish_op.embedded = call->hook_op.embedded = true;
+    call->finish_op.call = call->hook_op.call = call;
+    call->hook_op.kind = RPC_OP_HOOK;
     memcpy(call->peer, conn->peer, sizeof call->peer);
     grpc_msg_reader_init(&call->reader, conn->loop->srv->cfg.max_message_bytes);
     call->next = conn->calls;
@@ -43,6 +45,7 @@ static void call_free(rpc_call *call) {
         protobuf_c_message_free_unpacked(call->request, NULL);
     grpc_msg_reader_free(&call->reader);
     free(call->status_msg);
+    free(call->finish_op.msg);
     free(call);
 }
 
@@ -53,6 +56,115 @@ void rpc_call_ref(rpc_call *call) {
 void rpc_call_unref(rpc_call *call) {
     if (atomic_fetch_sub(&call->refs, 1) == 1)
         call_free(call);
+}
+
+/* ---- memory accounting (loop thread) ----
+ * Unsent reply bytes and partly received request bytes are counted per call,
+ * per connection and for the server; the limits in rpc.h apply to them. */
+
+static void account(rpc_call *call, size_t *mine, size_t *conn_total, size_t from, size_t to) {
+    rpc_server *srv = call->loop->srv;
+    if (to >= from) {
+        *conn_total += to - from;
+        atomic_fetch_add(&srv->buffered, to - from);
+    } else {
+        *conn_total -= from - to;
+        atomic_fetch_sub(&srv->buffered, from - to);
+    }
+    *mine = to;
+}
+
+static void out_set(rpc_call *call, size_t bytes) {
+    account(call, &call->out_bytes, &call->conn->out_bytes, call->out_bytes, bytes);
+}
+
+/* Recounts the call's input: a partly received message is counted at its
+ * full declared length (the reader allocated that much), a held request at
+ * its packed size. */
+static void in_recount(rpc_call *call) {
+    size_t now = (call->reader.buf ? call->reader.len : 0) + (call->request ? call->request_len : 0);
+    account(call, &call->in_charge, &call->conn->in_bytes, call->in_charge, now);
+}
+
+/* Frees what the call holds of its request (after it ended or was cut). */
+static void release_input(rpc_call *call) {
+    grpc_msg_reader_free(&call->reader);
+    grpc_msg_reader_init(&call->reader, call->loop->srv->cfg.max_message_bytes);
+    if (call->request) {
+        protobuf_c_message_free_unpacked(call->request, NULL);
+        call->request = NULL;
+    }
+    if (call->conn)
+        in_recount(call);
+}
+
+/* Frees unsent replies; keep_started keeps a message already partly
+ * written, so that what the client receives stays well framed. */
+static void drop_output(rpc_call *call, bool keep_started) {
+    rpc_chunk *keep = keep_started && call->out_head && call->out_head->off > 0 ? call->out_head : NULL;
+    for (rpc_chunk *c = keep ? keep->next : call->out_head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    call->out_head = call->out_tail = keep;
+    if (keep)
+        keep->next = NULL;
+    if (call->conn)
+        out_set(call, keep ? keep->len - keep->off : 0);
+}
+
+/* The connection's share of the server-wide budget. */
+static bool over_fair_share(rpc_call *call, size_t add) {
+    rpc_server *srv = call->loop->srv;
+    size_t total = atomic_load(&srv->buffered);
+    if (total + add <= srv->cfg.max_total_buffered_bytes)
+        return false;
+    int nconns = atomic_load(&srv->connections);
+    size_t share = srv->cfg.max_total_buffered_bytes / (size_t)(nconns > 0 ? nconns : 1);
+    return call->conn->out_bytes + call->conn->in_bytes + add > share;
+}
+
+/* Whether add more reply bytes fit; if not, fills msg with why. A message
+ * with nothing queued ahead of it on its stream and connection always fits
+ * their own limits, so every call can make progress. */
+static bool output_fits(rpc_call *call, size_t add, char *msg, size_t cap) {
+    const rpc_config *cfg = &call->loop->srv->cfg;
+    rpc_conn *conn = call->conn;
+    if (call->out_bytes && call->out_bytes + add > cfg->max_stream_queue_bytes) {
+        snprintf(msg, cap, "stream cut: the client is not reading its replies "
+                 "(over %zu KiB unsent on this stream)", cfg->max_stream_queue_bytes >> 10);
+        return false;
+    }
+    if (conn->out_bytes && conn->out_bytes + add > cfg->max_conn_queue_bytes) {
+        snprintf(msg, cap, "stream cut: the client is not reading its replies "
+                 "(over %zu KiB unsent on this connection)", cfg->max_conn_queue_bytes >> 10);
+        return false;
+    }
+    if (conn->out_bytes && over_fair_share(call, add)) {
+        snprintf(msg, cap, "stream cut: mvmd's transport buffers are full (%zu MiB) and this "
+                 "connection holds more than its share; read replies promptly",
+                 cfg->max_total_buffered_bytes >> 20);
+        return false;
+    }
+    return true;
+}
+
+/* Whether the call's input, just grown, stays within the limits. */
+static bool input_fits(rpc_call *call, char *msg, size_t cap) {
+    const rpc_config *cfg = &call->loop->srv->cfg;
+    if (call->conn->in_bytes > cfg->max_conn_input_bytes) {
+        snprintf(msg, cap, "request refused: this connection has over %zu KiB of partly "
+                 "received request messages; finish sending earlier requests first",
+                 cfg->max_conn_input_bytes >> 10);
+        return false;
+    }
+    if (over_fair_share(call, 0)) {
+        snprintf(msg, cap, "request refused: mvmd's transport buffers are full (%zu MiB) and "
+                 "this connection holds more than its share",
+                 cfg->max_total_buffered_bytes >> 20);
+        return false;
+    }
+    return true;
 }
 
 bool rpc_call_is_stream(const rpc_call *call) {
@@ -98,6 +210,16 @@ void rpc_call_header(rpc_call *call, const uint8_t *name, size_t namelen,
     }
 }
 
+/* nghttp2 refused to queue a frame for the call (out of memory, or the
+ * stream is already gone): reset the stream, else give up the connection. */
+static void submit_failed(rpc_call *call, int rv) {
+    (void)rv;
+    if (nghttp2_submit_rst_stream(call->conn->h2, NGHTTP2_FLAG_NONE, call->stream_id,
+                                  NGHTTP2_INTERNAL_ERROR) != 0)
+        call->conn->closing = true;
+    rpc_loop_mark_dirty(call->conn);
+}
+
 static void submit_http_error(rpc_call *call, const char *status) {
     nghttp2_nv nv[] = {
         {(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE},
@@ -105,7 +227,9 @@ static void submit_http_error(rpc_call *call, const char *status) {
     };
     call->rejected = call->finished = call->resp_started = true;
     atomic_store(&call->finish_requested, true);
-    nghttp2_submit_response(call->conn->h2, call->stream_id, nv, 2, NULL);
+    int rv = nghttp2_submit_response(call->conn->h2, call->stream_id, nv, 2, NULL);
+    if (rv != 0)
+        submit_failed(call, rv);
     rpc_stats_record(&call->loop->srv->reg.unknown, MVM_INTERNAL, rpc_now_ns() - call->start_ns);
     rpc_loop_mark_dirty(call->conn);
 }
@@ -123,6 +247,12 @@ static void call_reject(rpc_call *call, mvm_code code, const char *fmt, ...) {
     call->rejected = true;
     atomic_store(&call->finish_requested, true);
     call_finish(call, code, msg);
+}
+
+/* Re-keys the call in its loop's deadline heap. */
+static void update_deadline(rpc_call *call) {
+    if (!rpc_loop_deadline_update(call->loop, call))
+        call_reject(call, MVM_RESOURCE_EXHAUSTED, "out of memory arming the call's deadline");
 }
 
 void rpc_call_headers_done(rpc_call *call) {
@@ -153,11 +283,12 @@ void rpc_call_headers_done(rpc_call *call) {
         call_reject(call, MVM_INTERNAL, "malformed grpc-timeout header");
         return;
     }
-    if (call->timeout_ns >= 0) {
-        int64_t now = rpc_now_ns();
+    int64_t now = rpc_now_ns();
+    if (call->timeout_ns >= 0)
         call->deadline_ns = call->timeout_ns > INT64_MAX - now ? INT64_MAX : now + call->timeout_ns;
-        rpc_loop_deadline_add(call->loop, call);
-    }
+    if (call->method->kind != RPC_BIDI) /* the request must follow its headers */
+        call->read_deadline_ns = now + (int64_t)call->loop->srv->cfg.request_timeout_ms * 1000000LL;
+    update_deadline(call);
 }
 
 static mvm_code on_message(void *arg, const uint8_t *data, uint32_t len, mvm_error *err) {
@@ -170,10 +301,12 @@ static mvm_code on_message(void *arg, const uint8_t *data, uint32_t len, mvm_err
     ProtobufCMessage *msg = protobuf_c_message_unpack(in, NULL, len, data);
     if (!msg)
         return mvm_fail(err, MVM_INTERNAL, "request is not a valid %s message", in->name);
-    if (call->method->kind == RPC_BIDI)
+    if (call->method->kind == RPC_BIDI) {
         rpc_dispatch(call, msg);
-    else
+    } else {
         call->request = msg;
+        call->request_len = len;
+    }
     return MVM_OK;
 }
 
@@ -181,10 +314,37 @@ void rpc_call_data(rpc_call *call, const uint8_t *data, size_t len) {
     if (call->rejected || call->finished || !call->method)
         return;
     mvm_error err;
-    if (grpc_msg_reader_feed(&call->reader, data, len, on_message, call, &err) != MVM_OK) {
+    size_t before = call->in_charge;
+    call->feeding = true; /* a bidi handler may end the call inside the feed */
+    mvm_code c = grpc_msg_reader_feed(&call->reader, data, len, on_message, call, &err);
+    call->feeding = false;
+    if (!call->conn)
+        return;
+    if (call->finished) {
+        release_input(call);
+        return;
+    }
+    in_recount(call);
+    if (c != MVM_OK) {
         call->rejected = true;
         atomic_store(&call->finish_requested, true);
         call_finish(call, err.code, err.msg);
+        return;
+    }
+    char msg[MVM_ERROR_MSG_MAX];
+    if (call->in_charge > before && !input_fits(call, msg, sizeof msg)) {
+        call_reject(call, MVM_RESOURCE_EXHAUSTED, "%s", msg);
+        return;
+    }
+    if (call->method->kind == RPC_BIDI && !call->finished) {
+        /* each message must arrive in full in time once it has started */
+        bool partial = grpc_msg_reader_partial(&call->reader);
+        if (partial != (call->read_deadline_ns != 0)) {
+            call->read_deadline_ns =
+                partial ? rpc_now_ns() + (int64_t)call->loop->srv->cfg.request_timeout_ms * 1000000LL
+                        : 0;
+            update_deadline(call);
+        }
     }
 }
 
@@ -196,6 +356,10 @@ void rpc_call_remote_end(rpc_call *call) {
                     "request stream ended inside a message (truncated length-prefixed message)");
         return;
     }
+    call->read_deadline_ns = 0;
+    update_deadline(call);
+    if (call->finished)
+        return;
     if (call->method->kind == RPC_BIDI) {
         rpc_finish(call, NULL);
         return;
@@ -206,7 +370,24 @@ void rpc_call_remote_end(rpc_call *call) {
     }
     ProtobufCMessage *req = call->request;
     call->request = NULL;
+    in_recount(call);
     rpc_dispatch(call, req);
+}
+
+void rpc_call_expire(rpc_call *call, int64_t now) {
+    char msg[160];
+    if (call->read_deadline_ns && call->read_deadline_ns <= now) {
+        snprintf(msg, sizeof msg, "the request message did not arrive in full within %d ms; "
+                 "send each request message promptly and end the request stream",
+                 call->loop->srv->cfg.request_timeout_ms);
+        rpc_call_cancel(call, MVM_DEADLINE_EXCEEDED, msg);
+    } else if (call->deadline_ns && call->deadline_ns <= now) {
+        snprintf(msg, sizeof msg, "deadline of %lld ms exceeded",
+                 (long long)(call->timeout_ns / 1000000));
+        rpc_call_cancel(call, MVM_DEADLINE_EXCEEDED, msg);
+    } else {
+        update_deadline(call);
+    }
 }
 
 /* ---- response side (loop thread) ---- */
@@ -245,21 +426,25 @@ static void submit_headers(rpc_call *call, bool trailers_only) {
     if (trailers_only)
         n += status_fields(call, nv + n, msg, sizeof msg);
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = rpc_conn_data_read_cb};
-    nghttp2_submit_response(call->conn->h2, call->stream_id, nv, n,
-                            trailers_only ? NULL : &prd);
+    int rv = nghttp2_submit_response(call->conn->h2, call->stream_id, nv, n,
+                                     trailers_only ? NULL : &prd);
+    if (rv != 0)
+        submit_failed(call, rv);
 }
 
-static void submit_trailers(rpc_call *call) {
+static int submit_trailers(rpc_call *call) {
     char msg[3 * MVM_ERROR_MSG_MAX + 1];
     nghttp2_nv nv[2];
     size_t n = status_fields(call, nv, msg, sizeof msg);
-    nghttp2_submit_trailer(call->conn->h2, call->stream_id, nv, n);
+    return nghttp2_submit_trailer(call->conn->h2, call->stream_id, nv, n);
 }
 
 static void resume(rpc_call *call) {
     if (call->data_deferred) {
         call->data_deferred = false;
-        nghttp2_session_resume_data(call->conn->h2, call->stream_id);
+        int rv = nghttp2_session_resume_data(call->conn->h2, call->stream_id);
+        if (rv != 0)
+            submit_failed(call, rv);
     }
 }
 
@@ -268,8 +453,11 @@ static void call_finish(rpc_call *call, mvm_code code, const char *msg) {
         return;
     call->finished = true;
     call->status = code;
-    call->status_msg = msg && msg[0] ? strdup(msg) : NULL;
+    call->status_msg = msg && msg[0] ? strdup(msg) : NULL; /* NULL: no grpc-message */
+    call->read_deadline_ns = call->deadline_ns = 0;
     rpc_loop_deadline_remove(call->loop, call);
+    if (!call->feeding) /* else rpc_call_data releases it after the feed */
+        release_input(call); /* later request data is ignored */
     rpc_stats_record(call->method ? (rpc_stats *)&call->method->stats : &call->loop->srv->reg.unknown,
                      code, rpc_now_ns() - call->start_ns);
     if (!call->resp_started) {
@@ -282,26 +470,32 @@ static void call_finish(rpc_call *call, mvm_code code, const char *msg) {
     rpc_loop_mark_dirty(call->conn);
 }
 
-static void run_on_cancel(rpc_call *call) {
-    atomic_store(&call->cancelled, true);
-    void (*fn)(void *) = call->on_cancel;
-    call->on_cancel = NULL;
-    if (fn)
-        fn(call->on_cancel_arg);
-}
-
 void rpc_call_cancel(rpc_call *call, mvm_code code, const char *msg) {
     if (call->finished)
         return;
     atomic_store(&call->finish_requested, true);
     call_finish(call, code, msg);
-    run_on_cancel(call);
+    atomic_store(&call->cancelled, true);
+    rpc_loop_queue_hook(call->loop, call); /* the stream may stay open a while */
 }
 
-static void call_send_chunk(rpc_call *call, rpc_chunk *chunk) {
+/* Queues a reply chunk. Returns false, having freed it, when the call is
+ * over or the chunk does not fit the limits (then the call is ended:
+ * RESOURCE_EXHAUSTED, its unsent replies dropped). */
+static bool call_send_chunk(rpc_call *call, rpc_chunk *chunk, bool last) {
     if (call->finished || !call->conn) {
         free(chunk);
-        return;
+        return false;
+    }
+    char msg[MVM_ERROR_MSG_MAX];
+    if (!output_fits(call, chunk->len, msg, sizeof msg)) {
+        free(chunk);
+        drop_output(call, true);
+        if (last) /* a unary reply: its handler has finished */
+            call_reject(call, MVM_RESOURCE_EXHAUSTED, "%s", msg);
+        else
+            rpc_call_cancel(call, MVM_RESOURCE_EXHAUSTED, msg);
+        return false;
     }
     chunk->next = NULL;
     if (call->out_tail)
@@ -309,7 +503,7 @@ static void call_send_chunk(rpc_call *call, rpc_chunk *chunk) {
     else
         call->out_head = chunk;
     call->out_tail = chunk;
-    call->out_bytes += chunk->len;
+    out_set(call, call->out_bytes + chunk->len);
     if (!call->resp_started) {
         call->resp_started = true;
         submit_headers(call, false);
@@ -317,9 +511,7 @@ static void call_send_chunk(rpc_call *call, rpc_chunk *chunk) {
         resume(call);
     }
     rpc_loop_mark_dirty(call->conn);
-    if (call->out_bytes > RPC_MAX_QUEUED_BYTES)
-        rpc_call_cancel(call, MVM_RESOURCE_EXHAUSTED,
-                        "stream cut: the client is not reading (over 16 MiB queued)");
+    return true;
 }
 
 ssize_t rpc_call_read_data(rpc_call *call, uint8_t *buf, size_t length, uint32_t *flags) {
@@ -339,12 +531,13 @@ ssize_t rpc_call_read_data(rpc_call *call, uint8_t *buf, size_t length, uint32_t
             free(c);
         }
     }
-    call->out_bytes -= n;
+    out_set(call, call->out_bytes - n);
     if (!call->out_head) {
         if (call->trailers_pending) {
             call->trailers_pending = false;
             *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            submit_trailers(call);
+            if (submit_trailers(call) != 0)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
         } else if (n == 0) {
             call->data_deferred = true;
             return NGHTTP2_ERR_DEFERRED;
@@ -354,6 +547,7 @@ ssize_t rpc_call_read_data(rpc_call *call, uint8_t *buf, size_t length, uint32_t
 }
 
 void rpc_call_stream_closed(rpc_call *call, uint32_t error_code) {
+    (void)error_code;
     if (!call->finished) { /* reset by the client, or the connection is gone */
         call->finished = true;
         atomic_store(&call->finish_requested, true);
@@ -361,9 +555,11 @@ void rpc_call_stream_closed(rpc_call *call, uint32_t error_code) {
         rpc_stats_record(call->method ? (rpc_stats *)&call->method->stats
                                       : &call->loop->srv->reg.unknown,
                          MVM_CANCELLED, rpc_now_ns() - call->start_ns);
-        run_on_cancel(call);
     }
     atomic_store(&call->cancelled, true);
+    rpc_loop_queue_hook(call->loop, call); /* the call is over */
+    drop_output(call, false);
+    release_input(call);
     rpc_conn *conn = call->conn;
     if (call->prev)
         call->prev->next = call->next;
@@ -375,6 +571,36 @@ void rpc_call_stream_closed(rpc_call *call, uint32_t error_code) {
     call->conn = NULL;
     rpc_loop_mark_dirty(conn);
     rpc_call_unref(call);
+}
+
+/* ---- end hooks ---- */
+
+void rpc_call_handler_enter(rpc_call *call) {
+    atomic_fetch_add(&call->hook_state, RPC_HANDLER_RUNNING);
+}
+
+void rpc_call_handler_leave(rpc_call *call) {
+    int old = atomic_fetch_sub(&call->hook_state, RPC_HANDLER_RUNNING);
+    if (old == RPC_HANDLER_RUNNING + RPC_HOOK_PENDING) {
+        /* the loop found the call cancelled while this handler ran */
+        if (rpc_current_loop == call->loop) {
+            rpc_loop_queue_hook(call->loop, call);
+        } else if (!atomic_exchange(&call->hook_op_posted, true)) { /* hook_op is posted once */
+            rpc_call_ref(call);
+            rpc_loop_post(call->loop, &call->hook_op);
+        }
+    }
+}
+
+void rpc_call_run_hook(rpc_call *call) {
+    int old = atomic_fetch_or(&call->hook_state, RPC_HOOK_PENDING);
+    if (old >= RPC_HANDLER_RUNNING)
+        return; /* the last handler to return hands it back (handler_leave) */
+    atomic_fetch_and(&call->hook_state, ~RPC_HOOK_PENDING);
+    void (*fn)(void *) = call->on_end;
+    call->on_end = NULL;
+    if (fn)
+        fn(call->on_end_arg);
 }
 
 /* ---- handler API (any thread) ---- */
@@ -392,41 +618,74 @@ static rpc_chunk *pack(const ProtobufCMessage *msg) {
     return c;
 }
 
-void rpc_call_apply(rpc_op *op) {
+/* Loop thread: carries out op, taking its chunk. Returns false if a SEND
+ * was not queued. */
+static bool apply(rpc_op *op) {
     rpc_call *call = op->call;
+    rpc_chunk *chunk = op->chunk;
+    op->chunk = NULL;
     switch (op->kind) {
     case RPC_OP_SEND:
-        call_send_chunk(call, op->chunk);
-        break;
+        return call_send_chunk(call, chunk, false);
     case RPC_OP_REPLY:
-        call_send_chunk(call, op->chunk);
-        call_finish(call, MVM_OK, NULL);
+        if (call_send_chunk(call, chunk, true))
+            call_finish(call, MVM_OK, NULL);
         break;
     case RPC_OP_FINISH:
         call_finish(call, op->code, op->msg);
         break;
+    case RPC_OP_HOOK:
+        rpc_loop_queue_hook(call->loop, call);
+        break;
     case RPC_OP_DRAIN:
         break;
     }
+    return true;
 }
 
-/* Applies op now if on the call's loop thread, else posts it there. */
-static void deliver(rpc_call *call, rpc_op_kind kind, rpc_chunk *chunk, mvm_code code,
-                    const char *msg) {
-    rpc_op local = {.kind = kind, .call = call, .chunk = chunk, .code = code, .msg = (char *)msg};
+void rpc_call_apply(rpc_op *op) {
+    apply(op);
+}
+
+void rpc_op_free(rpc_op *op) {
+    rpc_call *call = op->call;
+    free(op->chunk);
+    op->chunk = NULL;
+    free(op->msg);
+    op->msg = NULL;
+    if (!op->embedded)
+        free(op);
+    if (call)
+        rpc_call_unref(call);
+}
+
+/* Applies an op now if on the call's loop thread, else posts it there (in
+ * the call's own finish_op for REPLY and FINISH, which happen once, else in
+ * a new one). Returns MVM_OK, MVM_CANCELLED (applied here: the SEND was not
+ * queued) or MVM_RESOURCE_EXHAUSTED (no memory to post a SEND). */
+static mvm_code deliver(rpc_call *call, rpc_op_kind kind, rpc_chunk *chunk, mvm_code code,
+                        const char *msg) {
+    bool finishing = kind == RPC_OP_REPLY || kind == RPC_OP_FINISH;
     if (rpc_current_loop == call->loop) {
-        rpc_call_apply(&local);
-        return;
+        rpc_op local = {.kind = kind, .call = call, .chunk = chunk, .code = code, .msg = (char *)msg};
+        return apply(&local) ? MVM_OK : MVM_CANCELLED;
     }
-    rpc_op *op = malloc(sizeof *op);
-    if (!op) { /* nothing sane to do; the deadline or drain ends the call */
+    rpc_op *op = finishing ? &call->finish_op : malloc(sizeof *op);
+    if (!op) {
         free(chunk);
-        return;
+        return MVM_RESOURCE_EXHAUSTED;
     }
-    *op = local;
-    op->msg = msg ? strdup(msg) : NULL;
+    op->kind = kind;
+    op->call = call;
+    op->chunk = chunk;
+    op->code = code;
+    op->msg = NULL;
+    op->embedded = finishing;
+    if (msg) /* out of memory: the code goes without its text */
+        op->msg = strdup(msg);
     rpc_call_ref(call);
     rpc_loop_post(call->loop, op);
+    return MVM_OK;
 }
 
 mvm_code rpc_send(rpc_call *call, const ProtobufCMessage *msg) {
@@ -435,8 +694,7 @@ mvm_code rpc_send(rpc_call *call, const ProtobufCMessage *msg) {
     rpc_chunk *c = pack(msg);
     if (!c)
         return MVM_RESOURCE_EXHAUSTED;
-    deliver(call, RPC_OP_SEND, c, MVM_OK, NULL);
-    return MVM_OK;
+    return deliver(call, RPC_OP_SEND, c, MVM_OK, NULL);
 }
 
 void rpc_finish(rpc_call *call, const mvm_error *err) {
@@ -466,8 +724,8 @@ void rpc_failf(rpc_call *call, mvm_code code, const char *fmt, ...) {
 void rpc_closure(const ProtobufCMessage *msg, void *closure_data) {
     rpc_call *call = closure_data;
     if (call->method->kind != RPC_UNARY) {
-        if (msg)
-            rpc_send(call, msg);
+        if (msg && rpc_send(call, msg) == MVM_RESOURCE_EXHAUSTED)
+            rpc_failf(call, MVM_RESOURCE_EXHAUSTED, "out of memory queueing a reply message");
         return;
     }
     if (!msg) {
@@ -488,9 +746,9 @@ bool rpc_call_cancelled(const rpc_call *call) {
     return atomic_load(&call->cancelled);
 }
 
-void rpc_call_on_cancel(rpc_call *call, void (*fn)(void *arg), void *arg) {
-    call->on_cancel = fn;
-    call->on_cancel_arg = arg;
+void rpc_call_on_end(rpc_call *call, void (*fn)(void *arg), void *arg) {
+    call->on_end = fn;
+    call->on_end_arg = arg;
 }
 
 const char *rpc_call_peer(const rpc_call *call) {

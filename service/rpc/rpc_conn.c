@@ -81,28 +81,34 @@ static nghttp2_session_callbacks *shared_cbs;
 static nghttp2_option *shared_opts;
 
 static void init_shared(void) {
-    nghttp2_session_callbacks_new(&shared_cbs);
+    if (nghttp2_session_callbacks_new(&shared_cbs) != 0 || nghttp2_option_new(&shared_opts) != 0)
+        return; /* start_h2 sees NULL and refuses connections */
     nghttp2_session_callbacks_set_on_begin_headers_callback(shared_cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(shared_cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(shared_cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(shared_cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(shared_cbs, on_stream_close);
-    nghttp2_option_new(&shared_opts);
     nghttp2_option_set_max_send_header_block_length(shared_opts, 64u << 10);
 }
 
 static bool start_h2(rpc_conn *conn) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_shared);
+    if (!shared_cbs || !shared_opts)
+        return false; /* out of memory at the first connection */
     if (nghttp2_session_server_new2(&conn->h2, shared_cbs, conn, shared_opts) != 0)
         return false;
     nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, conn->loop->srv->cfg.max_streams_per_conn},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16u << 10},
     };
-    nghttp2_submit_settings(conn->h2, NGHTTP2_FLAG_NONE, settings, 3);
-    nghttp2_session_set_local_window_size(conn->h2, NGHTTP2_FLAG_NONE, 0, 16u << 20);
+    if (nghttp2_submit_settings(conn->h2, NGHTTP2_FLAG_NONE, settings, 3) != 0 ||
+        nghttp2_session_set_local_window_size(conn->h2, NGHTTP2_FLAG_NONE, 0, 16u << 20) != 0) {
+        nghttp2_session_del(conn->h2);
+        conn->h2 = NULL;
+        return false;
+    }
     if (conn->loop->draining)
         rpc_conn_drain(conn);
     return true;
@@ -112,17 +118,50 @@ static void set_events(rpc_conn *conn, bool want_out) {
     if (conn->out_armed == want_out)
         return;
     struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = &conn->ev};
-    epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->ev.fd, &ev);
+    if (epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->ev.fd, &ev) != 0) {
+        conn->closing = true; /* it could stall unseen: give it up */
+        rpc_loop_mark_dirty(conn);
+        return;
+    }
     conn->out_armed = want_out;
 }
 
-rpc_conn *rpc_conn_new(rpc_loop *loop, int fd, bool tls, const char *peer) {
+static void hs_unlink(rpc_conn *conn) {
+    rpc_loop *loop = conn->loop;
+    if (conn->hs_prev)
+        conn->hs_prev->hs_next = conn->hs_next;
+    else
+        loop->hs_head = conn->hs_next;
+    if (conn->hs_next)
+        conn->hs_next->hs_prev = conn->hs_prev;
+    else
+        loop->hs_tail = conn->hs_prev;
+    conn->hs_prev = conn->hs_next = NULL;
+    conn->handshaking = false;
+    loop->nhandshaking--;
+}
+
+void rpc_conn_make_handshake_room(rpc_loop *loop) {
+    while (loop->hs_head && loop->nhandshaking >= loop->srv->handshakes_per_loop)
+        rpc_conn_close(loop->hs_head); /* the oldest: the newest may be a real client */
+}
+
+void rpc_conn_expire_handshakes(rpc_loop *loop, int64_t now) {
+    /* the list is in accept order, so in deadline order */
+    while (loop->hs_head && loop->hs_head->handshake_deadline_ns <= now)
+        rpc_conn_close(loop->hs_head);
+}
+
+rpc_conn *rpc_conn_new(rpc_loop *loop, int fd, bool tls, bool tcp, const char *peer) {
+    if (tls)
+        rpc_conn_make_handshake_room(loop);
     rpc_conn *conn = calloc(1, sizeof *conn);
     if (!conn)
         return NULL;
     conn->ev.kind = RPC_EV_CONN;
     conn->ev.fd = fd;
     conn->loop = loop;
+    conn->tcp = tcp;
     snprintf(conn->peer, sizeof conn->peer, "%s", peer);
     if (tls) {
         conn->ssl = SSL_new(loop->srv->ssl_ctx);
@@ -132,22 +171,29 @@ rpc_conn *rpc_conn_new(rpc_loop *loop, int fd, bool tls, const char *peer) {
             return NULL;
         }
         SSL_set_accept_state(conn->ssl);
-        conn->handshaking = true;
-        conn->handshake_deadline_ns = rpc_now_ns() + RPC_HANDSHAKE_TIMEOUT_NS;
-        loop->nhandshaking++;
     } else if (!start_h2(conn)) {
         free(conn);
         return NULL;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conn->ev};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        if (conn->handshaking)
-            loop->nhandshaking--;
         if (conn->h2)
             nghttp2_session_del(conn->h2);
         SSL_free(conn->ssl);
         free(conn);
         return NULL;
+    }
+    if (tls) {
+        conn->handshaking = true;
+        conn->handshake_deadline_ns =
+            rpc_now_ns() + (int64_t)loop->srv->cfg.handshake_timeout_ms * 1000000LL;
+        conn->hs_prev = loop->hs_tail;
+        if (loop->hs_tail)
+            loop->hs_tail->hs_next = conn;
+        else
+            loop->hs_head = conn;
+        loop->hs_tail = conn;
+        loop->nhandshaking++;
     }
     conn->next = loop->conns;
     if (loop->conns)
@@ -155,6 +201,8 @@ rpc_conn *rpc_conn_new(rpc_loop *loop, int fd, bool tls, const char *peer) {
     loop->conns = conn;
     loop->nconns++;
     atomic_fetch_add(&loop->srv->connections, 1);
+    if (tcp)
+        atomic_fetch_add(&loop->srv->tcp_connections, 1);
     rpc_loop_mark_dirty(conn);
     return conn;
 }
@@ -180,8 +228,7 @@ static void handshake(rpc_conn *conn) {
         return;
     }
     rpc_tls_peer_identity(conn->ssl, conn->peer, sizeof conn->peer);
-    conn->handshaking = false;
-    conn->loop->nhandshaking--;
+    hs_unlink(conn);
     set_events(conn, false);
     if (!start_h2(conn))
         conn->closing = true;
@@ -326,9 +373,10 @@ void rpc_conn_drain(rpc_conn *conn) {
         conn->closing = true;
     } else if (!conn->goaway_sent) {
         conn->goaway_sent = true;
-        nghttp2_submit_goaway(conn->h2, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(conn->h2),
-                              NGHTTP2_NO_ERROR, (const uint8_t *)"draining", 8);
+        if (nghttp2_submit_goaway(conn->h2, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(conn->h2),
+                                  NGHTTP2_NO_ERROR, (const uint8_t *)"draining", 8) != 0)
+            conn->closing = true; /* no GOAWAY: the client sees the connection close */
         for (rpc_call *c = conn->calls, *n; c; c = n) {
             n = c->next;
             if (rpc_call_is_stream(c))
@@ -348,10 +396,11 @@ void rpc_conn_close(rpc_conn *conn) {
     }
     if (conn->h2)
         nghttp2_session_del(conn->h2);
-    if (conn->handshaking)
-        loop->nhandshaking--;
+    bool was_handshaking = conn->handshaking;
+    if (was_handshaking)
+        hs_unlink(conn);
     if (conn->ssl) {
-        if (!conn->handshaking)
+        if (!was_handshaking)
             SSL_shutdown(conn->ssl);
         SSL_free(conn->ssl);
     }
@@ -365,6 +414,9 @@ void rpc_conn_close(rpc_conn *conn) {
         conn->next->prev = conn->prev;
     loop->nconns--;
     atomic_fetch_sub(&loop->srv->connections, 1);
+    if (conn->tcp)
+        atomic_fetch_sub(&loop->srv->tcp_connections, 1);
+    rpc_loop_conn_closed(loop, conn->tcp);
     /* the dirty list may still name it: unlink */
     for (rpc_conn **pp = &loop->dirty; *pp; pp = &(*pp)->dirty_next) {
         if (*pp == conn) {

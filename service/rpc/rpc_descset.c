@@ -61,15 +61,17 @@ static int cmp_idx(const void *a, const void *b) {
     return strcmp(sort_keys[*(const size_t *)a], sort_keys[*(const size_t *)b]);
 }
 
-/* Sorts v (with its parallel arrays) by string, for bsearch. */
-static void vec_sort(strvec *s) {
-    size_t *idx = malloc(s->n * sizeof *idx);
-    char **v = malloc(s->n * sizeof *v);
-    int *f = malloc(s->n * sizeof *f);
-    rpc_kind *k = malloc(s->n * sizeof *k);
+/* Sorts v (with its parallel arrays) by string, for the binary searches.
+ * Returns false when out of memory (s is left as it was). */
+static bool vec_sort(strvec *s) {
+    size_t n = s->n ? s->n : 1;
+    size_t *idx = malloc(n * sizeof *idx);
+    char **v = malloc(n * sizeof *v);
+    int *f = malloc(n * sizeof *f);
+    rpc_kind *k = malloc(n * sizeof *k);
     if (!idx || !v || !f || !k) {
         free(idx); free(v); free(f); free(k);
-        return; /* unsorted lookups fall back to a scan */
+        return false;
     }
     for (size_t i = 0; i < s->n; i++)
         idx[i] = i;
@@ -82,6 +84,7 @@ static void vec_sort(strvec *s) {
     }
     free(s->v); free(s->file); free(s->kind); free(idx);
     s->v = v; s->file = f; s->kind = k;
+    return true;
 }
 
 static long vec_find(char *const *v, size_t n, const char *key) {
@@ -148,9 +151,9 @@ mvm_code rpc_descset_load(rpc_descset *ds, const uint8_t *data, size_t len, mvm_
             }
         }
     }
+    if (!vec_sort(&syms) || !vec_sort(&methods))
+        goto oom;
     google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
-    vec_sort(&syms);
-    vec_sort(&methods);
     ds->symbols = syms.v;
     ds->symbol_file = syms.file;
     ds->nsymbols = syms.n;

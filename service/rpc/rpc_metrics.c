@@ -38,6 +38,7 @@ void rpc_stats_record(rpc_stats *st, mvm_code code, int64_t elapsed_ns) {
 typedef struct sink {
     char *buf;
     size_t len, cap;
+    bool oom; /* a line did not fit and the buffer could not grow */
 } sink;
 
 static void emit(void *arg, const char *fmt, ...) {
@@ -55,8 +56,10 @@ static void emit(void *arg, const char *fmt, ...) {
         }
         size_t cap = s->cap * 2 + (size_t)n;
         char *b = realloc(s->buf, cap);
-        if (!b)
+        if (!b) {
+            s->oom = true;
             return;
+        }
         s->buf = b;
         s->cap = cap;
     }
@@ -116,15 +119,22 @@ typedef struct scrape {
 } scrape;
 
 static void respond(rpc_server *srv, scrape *c) {
+    static const char oom_text[] = "out of memory rendering the metrics page; retry\n";
     sink body = {.buf = malloc(8192), .cap = 8192};
-    if (!body.buf)
-        return;
     const char *status = "200 OK";
-    if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics?", 13) == 0) {
+    if (!body.buf) {
+        body.oom = true;
+    } else if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics?", 13) == 0) {
         render(srv, &body);
     } else {
         status = "404 Not Found";
         emit(&body, "only GET /metrics is served here\n");
+    }
+    if (body.oom) { /* a truncated page would read as a lie: say so instead */
+        free(body.buf);
+        body.buf = (char *)oom_text;
+        body.len = sizeof oom_text - 1;
+        status = "503 Service Unavailable";
     }
     char head[256];
     int hn = snprintf(head, sizeof head,
@@ -141,7 +151,8 @@ static void respond(rpc_server *srv, scrape *c) {
             break;
         off += (size_t)n;
     }
-    free(body.buf);
+    if (body.buf != oom_text)
+        free(body.buf);
 }
 
 /* Reads what is there; returns true when the client is done with. */
@@ -164,13 +175,18 @@ static void *metrics_main(void *arg) {
     rpc_server *srv = arg;
     scrape clients[RPC_METRICS_CLIENTS];
     size_t nclients = 0;
+    int64_t accept_resume_ns = 0; /* out of descriptors: accept again then */
     for (;;) {
         struct pollfd pf[2 + RPC_METRICS_CLIENTS];
-        pf[0] = (struct pollfd){.fd = srv->metrics_fd, .events = POLLIN};
+        int64_t start = rpc_now_ns();
+        bool paused = accept_resume_ns > start;
+        /* a negative fd is skipped by poll: no spinning on a listener we cannot accept from */
+        pf[0] = (struct pollfd){.fd = paused ? -1 : srv->metrics_fd, .events = POLLIN};
         pf[1] = (struct pollfd){.fd = srv->metrics_stop_efd, .events = POLLIN};
         for (size_t i = 0; i < nclients; i++)
             pf[2 + i] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-        if (poll(pf, 2 + nclients, nclients ? 500 : -1) < 0 && errno != EINTR)
+        int timeout = nclients ? 500 : paused ? (int)((accept_resume_ns - start) / 1000000) + 1 : -1;
+        if (poll(pf, 2 + nclients, timeout) < 0 && errno != EINTR)
             break;
         if (pf[1].revents)
             break;
@@ -184,7 +200,9 @@ static void *metrics_main(void *arg) {
         }
         if (pf[0].revents) {
             int fd = accept4(srv->metrics_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (fd >= 0 && nclients == RPC_METRICS_CLIENTS) {
+            if (fd < 0 && rpc_accept_starved(errno)) {
+                accept_resume_ns = now + RPC_ACCEPT_PAUSE_NS;
+            } else if (fd >= 0 && nclients == RPC_METRICS_CLIENTS) {
                 close(fd); /* full: the scraper retries */
             } else if (fd >= 0) {
                 clients[nclients] = (scrape){.fd = fd, .deadline_ns = now + RPC_METRICS_CLIENT_NS};
@@ -210,8 +228,16 @@ mvm_code rpc_metrics_start(rpc_server *srv, mvm_error *err) {
         *colon = '\0';
     snprintf(srv->metrics_addr, sizeof srv->metrics_addr, "%s:%d", host, port);
     srv->metrics_stop_efd = eventfd(0, EFD_CLOEXEC);
+    if (srv->metrics_stop_efd < 0) {
+        int e = errno;
+        close(srv->metrics_fd);
+        srv->metrics_fd = -1;
+        return mvm_fail(err, MVM_INTERNAL, "metrics: eventfd: %s", strerror(e));
+    }
     if (pthread_create(&srv->metrics_thread, NULL, metrics_main, srv) != 0) {
         close(srv->metrics_fd);
+        close(srv->metrics_stop_efd);
+        srv->metrics_fd = srv->metrics_stop_efd = -1;
         return mvm_fail(err, MVM_INTERNAL, "cannot start the metrics thread");
     }
     srv->metrics_running = true;

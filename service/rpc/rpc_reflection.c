@@ -89,17 +89,22 @@ static void answer(rpc_server *srv, const refl_req *req, void *call) {
             reply_error(&resp, &er, MVM_RESOURCE_EXHAUSTED, "out of memory");
         } else {
             size_t n = rpc_descset_closure(ds, idx, files);
+            if (n == 0) /* at least the file itself: out of memory */
+                reply_error(&resp, &er, MVM_RESOURCE_EXHAUSTED, "out of memory");
             for (size_t i = 0; i < n; i++) {
                 blobs[i].data = ds->files[files[i]].bytes;
                 blobs[i].len = ds->files[files[i]].len;
             }
-            fdr.n_file_descriptor_proto = n;
-            fdr.file_descriptor_proto = blobs;
-            resp.message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
-            resp.file_descriptor_response = &fdr;
+            if (n > 0) {
+                fdr.n_file_descriptor_proto = n;
+                fdr.file_descriptor_proto = blobs;
+                resp.message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE;
+                resp.file_descriptor_response = &fdr;
+            }
         }
     }
-    rpc_send(call, &resp.base);
+    if (rpc_send(call, &resp.base) == MVM_RESOURCE_EXHAUSTED)
+        rpc_failf(call, MVM_RESOURCE_EXHAUSTED, "out of memory sending a reflection reply");
     free(files);
     free(blobs);
     free(svcs);
@@ -126,8 +131,15 @@ static Grpc__Reflection__V1__ServerReflection_Service v1_service =
 static Grpc__Reflection__V1alpha__ServerReflection_Service v1alpha_service =
     GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION__INIT(v1alpha_);
 
+/* Bidirectional: one answer per request, in order, from memory. */
+static const rpc_method_rule reflection_rules[] = {
+    {"ServerReflectionInfo", RPC_EXEC_INLINE},
+};
+
 mvm_code rpc_reflection_register(rpc_server *srv, mvm_error *err) {
-    if (rpc_registry_add(srv, &v1_service.base, srv, true, err) != MVM_OK)
+    if (rpc_registry_add(srv, &v1_service.base, reflection_rules, RPC_RULES(reflection_rules),
+                         srv, err) != MVM_OK)
         return err->code;
-    return rpc_registry_add(srv, &v1alpha_service.base, srv, true, err);
+    return rpc_registry_add(srv, &v1alpha_service.base, reflection_rules,
+                            RPC_RULES(reflection_rules), srv, err);
 }

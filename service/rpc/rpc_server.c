@@ -6,28 +6,68 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "rpc_internal.h"
 
-mvm_code rpc_server_new(const rpc_config *cfg, rpc_server **out, mvm_error *err) {
-    rpc_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    srv->cfg = *cfg;
+/* The TCP connection cap that leaves an eighth of the descriptor limit (at
+ * least 32) to the Unix socket, LMDB, the metrics listener and the rest. */
+static int default_tcp_cap(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30))
+        return 1 << 20;
+    long n = (long)rl.rlim_cur, reserve = n / 8 > 32 ? n / 8 : 32;
+    return n - reserve > 1 ? (int)(n - reserve) : 1;
+}
+
+/* Fills in the defaults of rpc.h ("Limits") and refuses negative values. */
+static mvm_code config_defaults(rpc_config *c, mvm_error *err) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 1)
         cpus = 1;
-    if (srv->cfg.io_threads <= 0)
-        srv->cfg.io_threads = (int)cpus;
-    if (srv->cfg.worker_threads <= 0)
-        srv->cfg.worker_threads = cpus * 2 < 4 ? 4 : (int)cpus * 2;
-    if (!srv->cfg.max_message_bytes)
-        srv->cfg.max_message_bytes = 4u << 20;
-    if (srv->cfg.drain_seconds <= 0)
-        srv->cfg.drain_seconds = 30;
-    srv->tcp_fd = srv->unix_fd = srv->metrics_fd = srv->shutdown_efd = -1;
+    struct { const char *name; int *v; int def; } ints[] = {
+        {"io_threads", &c->io_threads, (int)cpus},
+        {"worker_threads", &c->worker_threads, cpus * 2 < 4 ? 4 : (int)cpus * 2},
+        {"drain_seconds", &c->drain_seconds, 30},
+        {"request_timeout_ms", &c->request_timeout_ms, 30000},
+        {"handshake_timeout_ms", &c->handshake_timeout_ms, 10000},
+        {"max_handshakes", &c->max_handshakes, 128},
+        {"max_tcp_connections", &c->max_tcp_connections, default_tcp_cap()},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (*ints[i].v < 0)
+            return mvm_fail(err, MVM_INVALID_ARGUMENT, "rpc: %s must not be negative (got %d)",
+                            ints[i].name, *ints[i].v);
+        if (*ints[i].v == 0)
+            *ints[i].v = ints[i].def;
+    }
+    if (!c->max_message_bytes)
+        c->max_message_bytes = 4u << 20;
+    if (!c->max_streams_per_conn)
+        c->max_streams_per_conn = 1000;
+    if (!c->max_stream_queue_bytes)
+        c->max_stream_queue_bytes = (size_t)16 << 20;
+    if (!c->max_conn_queue_bytes)
+        c->max_conn_queue_bytes = (size_t)32 << 20;
+    if (!c->max_conn_input_bytes)
+        c->max_conn_input_bytes = (size_t)32 << 20;
+    if (!c->max_total_buffered_bytes)
+        c->max_total_buffered_bytes = (size_t)256 << 20;
+    return MVM_OK;
+}
+
+mvm_code rpc_server_new(const rpc_config *cfg, rpc_server **out, mvm_error *err) {
+    rpc_server *srv = calloc(1, sizeof *srv);
     *out = srv;
+    if (!srv)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "rpc: out of memory");
+    srv->cfg = *cfg;
+    srv->tcp_fd = srv->unix_fd = srv->metrics_fd = srv->shutdown_efd = -1;
+    if (config_defaults(&srv->cfg, err) != MVM_OK)
+        return err->code;
+    srv->handshakes_per_loop =
+        (unsigned)((srv->cfg.max_handshakes + srv->cfg.io_threads - 1) / srv->cfg.io_threads);
     if (!cfg->listen && !cfg->unix_socket)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "nothing to listen on: give --listen and/or --socket");
     if (rpc_descset_load(&srv->ds, cfg->descriptor_set, cfg->descriptor_set_len, err) != MVM_OK)
@@ -42,15 +82,17 @@ mvm_code rpc_server_new(const rpc_config *cfg, rpc_server **out, mvm_error *err)
     return MVM_OK;
 }
 
-mvm_code rpc_server_add_service(rpc_server *srv, ProtobufCService *service, void *user_data,
+mvm_code rpc_server_add_service(rpc_server *srv, ProtobufCService *service,
+                                const rpc_method_rule *rules, size_t nrules, void *user_data,
                                 mvm_error *err) {
-    return rpc_registry_add(srv, service, user_data, false, err);
+    return rpc_registry_add(srv, service, rules, nrules, user_data, err);
 }
 
-static void add_hook(rpc_hook **list, void (*fn)(void *), rpc_metrics_fn mfn, void *arg) {
+static mvm_code add_hook(rpc_hook **list, void (*fn)(void *), rpc_metrics_fn mfn, void *arg,
+                         mvm_error *err) {
     rpc_hook *h = calloc(1, sizeof *h);
     if (!h)
-        return;
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "rpc: out of memory registering a hook");
     h->fn = fn;
     h->mfn = mfn;
     h->arg = arg;
@@ -58,14 +100,15 @@ static void add_hook(rpc_hook **list, void (*fn)(void *), rpc_metrics_fn mfn, vo
     while (*pp)
         pp = &(*pp)->next;
     *pp = h;
+    return MVM_OK;
 }
 
-void rpc_server_add_metrics(rpc_server *srv, rpc_metrics_fn fn, void *arg) {
-    add_hook(&srv->metric_hooks, NULL, fn, arg);
+mvm_code rpc_server_add_metrics(rpc_server *srv, rpc_metrics_fn fn, void *arg, mvm_error *err) {
+    return add_hook(&srv->metric_hooks, NULL, fn, arg, err);
 }
 
-void rpc_server_on_drain(rpc_server *srv, void (*fn)(void *arg), void *arg) {
-    add_hook(&srv->drain_hooks, fn, NULL, arg);
+mvm_code rpc_server_on_drain(rpc_server *srv, void (*fn)(void *arg), void *arg, mvm_error *err) {
+    return add_hook(&srv->drain_hooks, fn, NULL, arg, err);
 }
 
 void rpc_server_shutdown(rpc_server *srv) {
@@ -123,7 +166,7 @@ mvm_code rpc_server_run(rpc_server *srv, mvm_error *err) {
     mvm_code rc = MVM_OK;
     int started = 0;
     if (!srv->loops) {
-        rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "rpc: out of memory for %d I/O loops", srv->nloops);
         goto out;
     }
     if ((rc = bind_all(srv, err)) != MVM_OK)
@@ -132,8 +175,10 @@ mvm_code rpc_server_run(rpc_server *srv, mvm_error *err) {
         goto out;
     for (; started < srv->nloops; started++) {
         rpc_loop *l = &srv->loops[started];
-        if ((rc = rpc_loop_init(l, srv, started, err)) != MVM_OK)
+        if ((rc = rpc_loop_init(l, srv, started, err)) != MVM_OK) {
+            rpc_loop_destroy(l);
             goto out;
+        }
         rpc_loop_listen(l, srv->tcp_fd, srv->unix_fd);
         if (pthread_create(&l->thread, NULL, rpc_loop_main, l) != 0) {
             rpc_loop_destroy(l);
@@ -143,6 +188,8 @@ mvm_code rpc_server_run(rpc_server *srv, mvm_error *err) {
     }
     if ((rc = write_ready(srv, err)) != MVM_OK)
         goto out;
+    if (srv->cfg.on_ready)
+        srv->cfg.on_ready(srv->cfg.on_ready_arg);
     for (;;) { /* wait for rpc_server_shutdown() */
         uint64_t v;
         ssize_t r = read(srv->shutdown_efd, &v, sizeof v);
@@ -156,19 +203,17 @@ out:
     rpc_health_set_all(srv->health, false);
     for (rpc_hook *h = srv->drain_hooks; h; h = h->next)
         h->fn(h->arg);
-    for (int i = 0; i < started; i++) {
-        rpc_op *op = calloc(1, sizeof *op);
-        if (op) {
-            op->kind = RPC_OP_DRAIN;
-            rpc_loop_post(&srv->loops[i], op);
-        }
-    }
-    for (int i = 0; i < started; i++) {
+    for (int i = 0; i < started; i++)
+        rpc_loop_post(&srv->loops[i], &srv->loops[i].drain_op);
+    for (int i = 0; i < started; i++)
         pthread_join(srv->loops[i].thread, NULL);
-        rpc_loop_destroy(&srv->loops[i]);
-    }
+    /* Workers finish what they run (their posts to the stopped loops wait
+     * in the mailboxes); then no handler runs and the remaining cancel
+     * hooks can run, here, as the loops are freed. */
     rpc_workers_stop(srv->workers);
     srv->workers = NULL;
+    for (int i = 0; i < started; i++)
+        rpc_loop_destroy(&srv->loops[i]);
     rpc_metrics_stop(srv);
     if (srv->unix_fd >= 0) {
         close(srv->unix_fd);

@@ -42,11 +42,13 @@ mvm_code rpc_tls_ctx_new(const rpc_config *cfg, SSL_CTX **out, mvm_error *err) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return mvm_fail(err, MVM_INTERNAL, "SSL_CTX_new failed");
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* TLS 1.2 suites HTTP/2 allows: ephemeral key exchange, AEAD ciphers. */
-    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1 ||
+        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mvmd", 4) != 1)
+        return tls_fail(err, ctx, "cannot set up TLS 1.2+ with AEAD ciphers for", "--listen");
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
         return tls_fail(err, ctx, "cannot load --tls-cert", cfg->tls_cert);
@@ -60,7 +62,6 @@ mvm_code rpc_tls_ctx_new(const rpc_config *cfg, SSL_CTX **out, mvm_error *err) {
     if (names)
         SSL_CTX_set_client_CA_list(ctx, names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mvmd", 4);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
     *out = ctx;
     return MVM_OK;

@@ -62,12 +62,10 @@ mvm_code rpc_workers_start(int nthreads, rpc_workers **out, mvm_error *err) {
     return MVM_OK;
 }
 
-void rpc_workers_submit(rpc_workers *w, void (*fn)(void *arg), void *arg) {
+bool rpc_workers_submit(rpc_workers *w, void (*fn)(void *arg), void *arg) {
     rpc_job *job = malloc(sizeof *job);
-    if (!job) {
-        fn(arg); /* no memory to queue: run it here rather than lose it */
-        return;
-    }
+    if (!job)
+        return false;
     job->next = NULL;
     job->fn = fn;
     job->arg = arg;
@@ -79,6 +77,7 @@ void rpc_workers_submit(rpc_workers *w, void (*fn)(void *arg), void *arg) {
     w->tail = job;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    return true;
 }
 
 void rpc_workers_stop(rpc_workers *w) {

@@ -213,7 +213,7 @@ static void test_watch(mvmc_client *c, mvmc_client *c2, api_ctx *api) {
           strcmp(ev->instance->id, pre->id) == 0);
     if (ev)
         mvm__v1__instance_event__free_unpacked(ev, NULL);
-    CHECK_EQ_INT(api_events_count(api->bus), 1);
+    CHECK_EQ_INT(event_bus_count(api->bus), 1);
     /* a change made on another connection arrives */
     Mvm__V1__DeleteInstanceRequest d = MVM__V1__DELETE_INSTANCE_REQUEST__INIT;
     d.tenant = "acme";
@@ -240,9 +240,9 @@ static void test_watch(mvmc_client *c, mvmc_client *c2, api_ctx *api) {
      * is served after it, and then the subscription is gone */
     Mvm__V1__GetInfoRequest gi = MVM__V1__GET_INFO_REQUEST__INIT;
     CHECK_EQ_INT(call(c, NSVC, "GetInfo", &gi.base, NULL, &err), MVM_OK);
-    for (int k = 0; k < 200 && api_events_count(api->bus) != 0; k++)
+    for (int k = 0; k < 200 && event_bus_count(api->bus) != 0; k++)
         call(c, NSVC, "GetInfo", &gi.base, NULL, &err);
-    CHECK_EQ_INT(api_events_count(api->bus), 0);
+    CHECK_EQ_INT(event_bus_count(api->bus), 0);
 
     w.tenant = "Not A Name";
     CHECK_EQ_INT(mvmc_stream_open(c, ISVC, (unsigned)mvmc_method_index(ISVC, "WatchInstances"),

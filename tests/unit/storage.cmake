@@ -7,7 +7,7 @@ foreach(t store_tenant_test store_pool_test store_instance_test store_misc_test
   target_link_libraries(${t} PRIVATE mvm_store mvm_proto mvm_common)
   add_test(NAME unit.${t} COMMAND ${t})
 endforeach()
-foreach(t api_state_test api_events_test)
+foreach(t api_state_test)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(${t} PRIVATE mvm_api_core mvm_store mvm_proto mvm_common)

@@ -1,8 +1,7 @@
-/* api_events.c - the watch event bus: the store's instance hook fans each
- * committed change out to WatchInstances subscribers (filtered by tenant and
- * pool). A subscriber that is still sending its initial listing holds its
- * events and, on release, gets only those newer than the listing. */
-#include "api_internal.h"
+/* event_bus.c - the instance event bus (event_bus.h): a list of
+ * subscribers under one lock, each with its tenant/pool filter and, while
+ * held, a queue of packed events waiting for event_bus_release(). */
+#include "event_bus.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,29 +16,30 @@ typedef struct held_event {
     uint8_t data[]; /* packed Instance */
 } held_event;
 
-struct api_sub {
-    api_sub *next, *prev;
+struct event_sub {
+    event_sub *next, *prev;
     char tenant[64], pool[64];
     bool hold;
+    bool lost; /* an event could not be kept (out of memory) */
     held_event *held, **held_tail;
-    api_sub_fn fn;
+    event_fn fn;
     void *arg;
 };
 
-struct api_events {
+struct event_bus {
     pthread_mutex_t mu;
-    api_sub *subs;
+    event_sub *subs;
     unsigned n;
 };
 
-api_events *api_events_new(void) {
-    api_events *b = calloc(1, sizeof *b);
+event_bus *event_bus_new(void) {
+    event_bus *b = calloc(1, sizeof *b);
     if (b)
         pthread_mutex_init(&b->mu, NULL);
     return b;
 }
 
-static void held_free(api_sub *s) {
+static void held_free(event_sub *s) {
     while (s->held) {
         held_event *h = s->held;
         s->held = h->next;
@@ -48,11 +48,11 @@ static void held_free(api_sub *s) {
     s->held_tail = &s->held;
 }
 
-void api_events_free(api_events *b) {
+void event_bus_free(event_bus *b) {
     if (!b)
         return;
     while (b->subs) {
-        api_sub *s = b->subs;
+        event_sub *s = b->subs;
         b->subs = s->next;
         held_free(s);
         free(s);
@@ -61,24 +61,26 @@ void api_events_free(api_events *b) {
     free(b);
 }
 
-static bool sub_matches(const api_sub *s, const Mvm__V1__Instance *i) {
+static bool sub_matches(const event_sub *s, const Mvm__V1__Instance *i) {
     return (!s->tenant[0] || strcmp(s->tenant, i->tenant) == 0) &&
            (!s->pool[0] || strcmp(s->pool, i->pool) == 0);
 }
 
-static void deliver(api_sub *s, Mvm__V1__InstanceEvent__Type type, const Mvm__V1__Instance *i) {
+static void deliver(event_sub *s, Mvm__V1__InstanceEvent__Type type, const Mvm__V1__Instance *i) {
     Mvm__V1__InstanceEvent ev = MVM__V1__INSTANCE_EVENT__INIT;
     ev.type = type;
     ev.instance = (Mvm__V1__Instance *)i;
     s->fn(s->arg, &ev);
 }
 
-static void hold(api_sub *s, Mvm__V1__InstanceEvent__Type type, const Mvm__V1__Instance *i,
+static void hold(event_sub *s, Mvm__V1__InstanceEvent__Type type, const Mvm__V1__Instance *i,
                  uint64_t rev) {
     size_t len = mvm__v1__instance__get_packed_size(i);
     held_event *h = malloc(sizeof *h + len);
-    if (!h)
-        return; /* out of memory: the event is lost to this watcher */
+    if (!h) {
+        s->lost = true; /* reported by event_bus_release */
+        return;
+    }
     h->next = NULL;
     h->type = type;
     h->rev = rev;
@@ -88,11 +90,11 @@ static void hold(api_sub *s, Mvm__V1__InstanceEvent__Type type, const Mvm__V1__I
     s->held_tail = &h->next;
 }
 
-void api_events_publish(void *bus, Mvm__V1__InstanceEvent__Type type,
-                        const Mvm__V1__Instance *inst, uint64_t rev) {
-    api_events *b = bus;
+void event_bus_publish(void *bus, Mvm__V1__InstanceEvent__Type type,
+                       const Mvm__V1__Instance *inst, uint64_t rev) {
+    event_bus *b = bus;
     pthread_mutex_lock(&b->mu);
-    for (api_sub *s = b->subs; s; s = s->next) {
+    for (event_sub *s = b->subs; s; s = s->next) {
         if (!sub_matches(s, inst))
             continue;
         if (s->hold)
@@ -103,11 +105,12 @@ void api_events_publish(void *bus, Mvm__V1__InstanceEvent__Type type,
     pthread_mutex_unlock(&b->mu);
 }
 
-api_sub *api_events_subscribe(api_events *b, const char *tenant, const char *pool,
-                              bool hold_events, api_sub_fn fn, void *arg) {
-    api_sub *s = calloc(1, sizeof *s);
+mvm_code event_bus_subscribe(event_bus *b, const char *tenant, const char *pool, bool hold_events,
+                             event_fn fn, void *arg, event_sub **out, mvm_error *err) {
+    *out = NULL;
+    event_sub *s = calloc(1, sizeof *s);
     if (!s)
-        return NULL;
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory subscribing to instance events");
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant ? tenant : "");
     snprintf(s->pool, sizeof s->pool, "%s", pool ? pool : "");
     s->hold = hold_events;
@@ -121,26 +124,35 @@ api_sub *api_events_subscribe(api_events *b, const char *tenant, const char *poo
     b->subs = s;
     b->n++;
     pthread_mutex_unlock(&b->mu);
-    return s;
+    *out = s;
+    return MVM_OK;
 }
 
-void api_events_release(api_events *b, api_sub *s, uint64_t after_rev) {
+mvm_code event_bus_release(event_bus *b, event_sub *s, uint64_t after_rev, mvm_error *err) {
     pthread_mutex_lock(&b->mu);
-    for (held_event *h = s->held; h; h = h->next) {
+    for (held_event *h = s->held; h && !s->lost; h = h->next) {
         if (h->rev <= after_rev)
             continue; /* already in the initial listing */
         Mvm__V1__Instance *i = mvm__v1__instance__unpack(NULL, h->len, h->data);
-        if (i) {
-            deliver(s, h->type, i);
-            mvm__v1__instance__free_unpacked(i, NULL);
+        if (!i) { /* it packed, so it parses: out of memory */
+            s->lost = true;
+            break;
         }
+        deliver(s, h->type, i);
+        mvm__v1__instance__free_unpacked(i, NULL);
     }
     held_free(s);
     s->hold = false;
+    bool lost = s->lost;
     pthread_mutex_unlock(&b->mu);
+    if (lost)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                        "out of memory keeping instance events while listing: events were "
+                        "lost; watch again");
+    return MVM_OK;
 }
 
-void api_events_unsubscribe(api_events *b, api_sub *s) {
+void event_bus_unsubscribe(event_bus *b, event_sub *s) {
     pthread_mutex_lock(&b->mu);
     if (s->prev)
         s->prev->next = s->next;
@@ -154,7 +166,7 @@ void api_events_unsubscribe(api_events *b, api_sub *s) {
     free(s);
 }
 
-unsigned api_events_count(api_events *b) {
+unsigned event_bus_count(event_bus *b) {
     pthread_mutex_lock(&b->mu);
     unsigned n = b->n;
     pthread_mutex_unlock(&b->mu);

@@ -1,8 +1,8 @@
-/* api_events_test.c - the watch event bus on a real store: filters by
- * tenant and pool, held subscriptions releasing only events newer than a
- * snapshot revision (no loss, no duplicates), unsubscribe, and the reply
- * arena used by the handlers. */
-#include "api_internal.h"
+/* event_bus_test.c - the instance event bus (service/core/event_bus.h) on a
+ * real store: filters by tenant and pool, held subscriptions releasing only
+ * events newer than a snapshot revision (no loss, no duplicates), and
+ * unsubscribe. */
+#include "event_bus.h"
 #include "check.h"
 #include "store_testlib.c"
 
@@ -21,13 +21,14 @@ static void on_event(void *arg, const Mvm__V1__InstanceEvent *ev) {
     }
 }
 
-static void test_filters(store *st, api_events *bus) {
+static void test_filters(store *st, event_bus *bus) {
     mvm_error err;
     got all = {0}, acme = {0}, web = {0};
-    api_sub *s1 = api_events_subscribe(bus, NULL, NULL, false, on_event, &all);
-    api_sub *s2 = api_events_subscribe(bus, "acme", "", false, on_event, &acme);
-    api_sub *s3 = api_events_subscribe(bus, "acme", "web", false, on_event, &web);
-    CHECK_EQ_INT(api_events_count(bus), 3);
+    event_sub *s1, *s2, *s3;
+    CHECK_EQ_INT(event_bus_subscribe(bus, NULL, NULL, false, on_event, &all, &s1, &err), MVM_OK);
+    CHECK_EQ_INT(event_bus_subscribe(bus, "acme", "", false, on_event, &acme, &s2, &err), MVM_OK);
+    CHECK_EQ_INT(event_bus_subscribe(bus, "acme", "web", false, on_event, &web, &s3, &err), MVM_OK);
+    CHECK_EQ_INT(event_bus_count(bus), 3);
     char a1[19], a2[19], b1[19];
     CHECK_EQ_INT(mk_inst(st, "acme", "web", a1, &err), MVM_OK);
     CHECK_EQ_INT(mk_inst(st, "acme", "api", a2, &err), MVM_OK);
@@ -40,13 +41,13 @@ static void test_filters(store *st, api_events *bus) {
     CHECK_EQ_INT(web.type[0], MVM__V1__INSTANCE_EVENT__TYPE__ADDED);
     CHECK_EQ_INT(web.type[1], MVM__V1__INSTANCE_EVENT__TYPE__DELETED);
     CHECK_EQ_STR(all.id[2], b1);
-    api_events_unsubscribe(bus, s2);
-    api_events_unsubscribe(bus, s3);
+    event_bus_unsubscribe(bus, s2);
+    event_bus_unsubscribe(bus, s3);
     CHECK_EQ_INT(mk_inst(st, "acme", "web", NULL, &err), MVM_OK);
     CHECK_EQ_INT(acme.n, 3); /* unsubscribed: nothing more */
     CHECK_EQ_INT(all.n, 5);
-    api_events_unsubscribe(bus, s1);
-    CHECK_EQ_INT(api_events_count(bus), 0);
+    event_bus_unsubscribe(bus, s1);
+    CHECK_EQ_INT(event_bus_count(bus), 0);
 }
 
 static bool list_cb(void *arg, const Mvm__V1__Instance *i) {
@@ -60,10 +61,11 @@ static bool list_cb(void *arg, const Mvm__V1__Instance *i) {
 /* The WatchInstances send_initial sequence, with writes racing it: one
  * before the snapshot (seen in the listing, and held, but not re-sent) and
  * one after it (held, then released). */
-static void test_hold_release(store *st, api_events *bus) {
+static void test_hold_release(store *st, event_bus *bus) {
     mvm_error err;
     got g = {0};
-    api_sub *s = api_events_subscribe(bus, "beta", NULL, true, on_event, &g);
+    event_sub *s;
+    CHECK_EQ_INT(event_bus_subscribe(bus, "beta", NULL, true, on_event, &g, &s, &err), MVM_OK);
     char before[19], after[19];
     CHECK_EQ_INT(mk_inst(st, "beta", "web", before, &err), MVM_OK);
     uint64_t rev = 0;
@@ -72,7 +74,7 @@ static void test_hold_release(store *st, api_events *bus) {
     CHECK_EQ_INT(listed, 2); /* b1 from test_filters and `before` */
     CHECK_EQ_INT(mk_inst(st, "beta", "web", after, &err), MVM_OK);
     CHECK_EQ_INT(g.n, listed); /* held */
-    api_events_release(bus, s, rev);
+    CHECK_EQ_INT(event_bus_release(bus, s, rev, &err), MVM_OK);
     CHECK_EQ_INT(g.n, listed + 1);
     CHECK_EQ_STR(g.id[listed], after);
     int dups = 0;
@@ -84,43 +86,23 @@ static void test_hold_release(store *st, api_events *bus) {
     CHECK_EQ_INT(store_instance_delete(st, &test_who, "beta", after, 0xffff, &err), MVM_OK);
     CHECK_EQ_INT(g.n, listed + 2);
     CHECK_EQ_INT(g.type[listed + 1], MVM__V1__INSTANCE_EVENT__TYPE__DELETED);
-    api_events_unsubscribe(bus, s);
+    event_bus_unsubscribe(bus, s);
     /* a held subscription dropped before release frees its queue */
     got h = {0};
-    s = api_events_subscribe(bus, NULL, NULL, true, on_event, &h);
+    CHECK_EQ_INT(event_bus_subscribe(bus, NULL, NULL, true, on_event, &h, &s, &err), MVM_OK);
     CHECK_EQ_INT(mk_inst(st, "beta", "web", NULL, &err), MVM_OK);
-    api_events_unsubscribe(bus, s);
+    event_bus_unsubscribe(bus, s);
     CHECK_EQ_INT(h.n, 0);
     /* one left open is freed with the bus */
-    api_events_subscribe(bus, NULL, NULL, true, on_event, &h);
+    CHECK_EQ_INT(event_bus_subscribe(bus, NULL, NULL, true, on_event, &h, &s, &err), MVM_OK);
     CHECK_EQ_INT(mk_inst(st, "beta", "web", NULL, &err), MVM_OK);
-}
-
-static void test_arena(void) {
-    ProtobufCAllocator *a = api_arena();
-    CHECK(a != NULL);
-    if (!a)
-        return;
-    void *p1 = a->alloc(a->allocator_data, 10);
-    void *p2 = a->alloc(a->allocator_data, 10);
-    CHECK(p1 && p2 && p1 != p2);
-    CHECK(((uintptr_t)p2 % sizeof(max_align_t)) == 0 || ((uintptr_t)p2 % 16) == 0);
-    void *big = a->alloc(a->allocator_data, 1 << 20); /* overflow block */
-    CHECK(big != NULL);
-    if (big)
-        memset(big, 1, 1 << 20);
-    api_arena_reset();
-    void *p3 = a->alloc(a->allocator_data, 10);
-    CHECK(p3 == p1); /* reset starts over */
-    api_arena_reset();
-    CHECK(api_arena() == a);
 }
 
 int main(void) {
     char *dir = test_mkdir();
     store *st = test_open(dir);
-    api_events *bus = api_events_new();
-    store_set_instance_hook(st, api_events_publish, bus);
+    event_bus *bus = event_bus_new();
+    store_set_instance_hook(st, event_bus_publish, bus);
     mvm_error err;
     CHECK_EQ_INT(mk_tenant(st, "acme", 1, "10.240.1.0/24", &err), MVM_OK);
     CHECK_EQ_INT(mk_tenant(st, "beta", 2, "10.240.2.0/24", &err), MVM_OK);
@@ -129,9 +111,8 @@ int main(void) {
     CHECK_EQ_INT(mk_pool(st, "beta", "web", &err), MVM_OK);
     test_filters(st, bus);
     test_hold_release(st, bus);
-    test_arena();
     store_set_instance_hook(st, NULL, NULL);
-    api_events_free(bus);
+    event_bus_free(bus);
     store_close(st);
     test_rmdir(dir);
     return check_done();
