@@ -7,6 +7,12 @@
 # scripts/demo.sh against it, then stops it with SIGTERM unless
 # --keep-running, and prints how to talk to it.
 #
+# The demo boots a real microVM when the node can: /dev/kvm and a
+# Firecracker binary, MVM_FIRECRACKER or `firecracker` on PATH. Its guest is
+# the project's freestanding test guest (build/tests/guest/mvm-test-guest),
+# unless MVM_DEMO_KERNEL and MVM_DEMO_ROOTFS (and MVM_DEMO_BOOT_ARGS) name
+# another. Without Firecracker or KVM the demo says so and skips the boot.
+#
 # Settings (environment): MVM_SKIP_DEPS=1 skips the apt step, MVM_SKIP_BUILD=1
 # the build; MVM_BUILD_DIR (default build), MVM_DEV_DIR (default dev) and
 # MVM_LISTEN (default 127.0.0.1:7443) move things elsewhere.
@@ -53,6 +59,25 @@ holder() {
     ss -Hltnp "sport = :${1##*:}" 2>/dev/null | sed 's/^/    /'
 }
 
+# The microVM the demo boots.
+fc=${MVM_FIRECRACKER:-$(command -v firecracker || true)}
+kernel=${MVM_DEMO_KERNEL:-$build/tests/guest/mvm-test-guest}
+rootfs=${MVM_DEMO_ROOTFS:-$dev/images/rootfs.ext4}
+if [ -z "${MVM_DEMO_ROOTFS:-}" ] && [ ! -f "$rootfs" ]; then
+    mkdir -p "$dev/images"
+    truncate -s 16M "$rootfs" # the test guest reads no disk; a pool needs one
+fi
+if [ ! -f "$kernel" ]; then
+    echo "quickstart: no guest kernel at $kernel (build the project, or set MVM_DEMO_KERNEL)" >&2
+    exit 1
+fi
+if [ -n "$fc" ]; then
+    echo "== Firecracker: $fc"
+else
+    echo "== no Firecracker (set MVM_FIRECRACKER or put firecracker on PATH):" \
+         "the demo will not boot a microVM"
+fi
+
 echo "== starting mvmd (log: $dev/mvmd.log)"
 rm -f "$dev/ready"
 # Metrics on a free port: the default 127.0.0.1:9464 may belong to another
@@ -60,7 +85,8 @@ rm -f "$dev/ready"
 "$build/service/mvmd" --listen "$listen" --socket "$dev/mvmd.sock" \
     --state-dir "$dev/state" --tls-cert "$dev/certs/server.pem" \
     --tls-key "$dev/certs/server.key" --client-ca "$dev/certs/ca.pem" \
-    --metrics-listen 127.0.0.1:0 --ready-file "$dev/ready" >"$dev/mvmd.log" 2>&1 &
+    --metrics-listen 127.0.0.1:0 --ready-file "$dev/ready" \
+    ${fc:+--firecracker "$fc"} >"$dev/mvmd.log" 2>&1 &
 pid=$!
 echo "$pid" >"$dev/mvmd.pid"
 
@@ -119,7 +145,8 @@ echo "== running scripts/demo.sh"
 status=0
 MVM_CLI=$cli MVM_ENDPOINT=$endpoint \
     MVM_CA=$dev/certs/ca.pem MVM_CERT=$dev/certs/client.pem \
-    MVM_KEY=$dev/certs/client.key scripts/demo.sh || status=$?
+    MVM_KEY=$dev/certs/client.key MVM_DEMO_KERNEL=$kernel MVM_DEMO_ROOTFS=$rootfs \
+    scripts/demo.sh || status=$?
 
 trap - INT TERM HUP
 if [ $keep -eq 0 ]; then

@@ -34,6 +34,10 @@ typedef struct mvmd_config {
     int stop_grace_seconds;     /* StopInstance: Ctrl-Alt-Del to SIGKILL; 0: 5 */
     int capacity_vcpus;         /* vCPUs offered; 0: 8 per online CPU */
     int capacity_mem_mib;       /* memory offered; 0: host memory less a reserve */
+    /* the transport's limits (rpc.h "Limits"); 0: the transport's default */
+    int max_message_bytes, max_streams_per_conn, max_stream_queue_bytes,
+        max_conn_queue_bytes, max_conn_input_bytes, max_total_buffered_bytes,
+        request_timeout_ms, handshake_timeout_ms, max_handshakes, max_tcp_connections;
     int io_threads;             /* 0: not set, one per CPU */
     int worker_threads;         /* 0: not set, 2 per CPU, at least 4 */
     int drain_seconds;          /* 1..3600, default 30 */

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "api.h"
@@ -31,6 +32,17 @@ static void say_serving(void *arg) {
     fprintf(stderr, "mvmd %s: serving (state in %s)\n", MVM_VERSION, cfg->state_dir);
 }
 
+/* Each running microVM holds a few descriptors in mvmd (its API
+ * connection, pidfd, log FIFOs and files): the soft limit goes up to the
+ * hard one, as for any server holding many descriptors. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int fail(const mvm_error *err) {
     fprintf(stderr, "mvmd: %s: %s\n", mvm_code_name(err->code), err->msg);
     return err->code == MVM_INVALID_ARGUMENT ? 64 : 1;
@@ -53,6 +65,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     mkdir(cfg.state_dir, 0700);
 
     rpc_config rc = {
@@ -66,6 +79,16 @@ int main(int argc, char **argv) {
         .io_threads = cfg.io_threads,
         .worker_threads = cfg.worker_threads,
         .drain_seconds = cfg.drain_seconds,
+        .max_message_bytes = (uint32_t)cfg.max_message_bytes,
+        .max_streams_per_conn = (uint32_t)cfg.max_streams_per_conn,
+        .max_stream_queue_bytes = (size_t)cfg.max_stream_queue_bytes,
+        .max_conn_queue_bytes = (size_t)cfg.max_conn_queue_bytes,
+        .max_conn_input_bytes = (size_t)cfg.max_conn_input_bytes,
+        .max_total_buffered_bytes = (size_t)cfg.max_total_buffered_bytes,
+        .request_timeout_ms = cfg.request_timeout_ms,
+        .handshake_timeout_ms = cfg.handshake_timeout_ms,
+        .max_handshakes = cfg.max_handshakes,
+        .max_tcp_connections = cfg.max_tcp_connections,
         .ready_file = cfg.ready_file,
         .on_ready = say_serving,
         .on_ready_arg = &cfg,

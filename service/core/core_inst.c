@@ -137,7 +137,10 @@ void core_inst_release(core_inst *in) {
 /* ---- logs ---- */
 
 mvm_code core_inst_open_logs(core_inst *in, mvm_error *err) {
-    if (in->logs[CORE_LOG_CONSOLE])
+    pthread_mutex_lock(&in->mu);
+    bool have = in->logs[CORE_LOG_CONSOLE] != NULL;
+    pthread_mutex_unlock(&in->mu);
+    if (have)
         return MVM_OK;
     const vmm_host_config *hc = vmm_host_config_of(in->core->vmm);
     vmm_logpipe *lp[CORE_LOG_COUNT] = {0};
@@ -155,11 +158,16 @@ mvm_code core_inst_open_logs(core_inst *in, mvm_error *err) {
     for (int l = 0; l < CORE_LOG_COUNT; l++)
         in->logs[l] = lp[l];
     pthread_mutex_unlock(&in->mu);
-    for (int l = 0; l < CORE_LOG_COUNT; l++) {
-        in->w_logs[l].fd = vmm_logpipe_fd(lp[l]);
-        core_sup_add(in->core, &in->w_logs[l]);
-    }
     return MVM_OK;
+}
+
+mvm_code core_inst_start_logs(core_inst *in, mvm_error *err) {
+    mvm_code rc = core_inst_open_logs(in, err);
+    for (int l = 0; !rc && l < CORE_LOG_COUNT; l++)
+        rc = vmm_logpipe_start(in->logs[l], err);
+    if (rc)
+        core_inst_stop_logs(in);
+    return rc;
 }
 
 void core_inst_pump_log(core_inst *in, core_log log) {
@@ -178,11 +186,22 @@ void core_inst_stop_logs(core_inst *in) {
         if (in->w_logs[l].fd >= 0)
             core_sup_del(in->core, &in->w_logs[l]);
     core_inst_pump_logs(in);
+    for (int l = 0; l < CORE_LOG_COUNT; l++)
+        if (in->logs[l])
+            vmm_logpipe_stop(in->logs[l]);
 }
 
 /* ---- the machine ---- */
 
-void core_inst_attach(core_inst *in, vmm_machine *m, uint32_t vcpus, uint64_t mem_mib) {
+mvm_code core_inst_attach(core_inst *in, vmm_machine *m, uint32_t vcpus, uint64_t mem_mib,
+                          mvm_error *err) {
+    mvm_code rc = core_inst_start_logs(in, err);
+    if (rc)
+        return rc;
+    for (int l = 0; l < CORE_LOG_COUNT; l++) {
+        in->w_logs[l].fd = vmm_logpipe_fd(in->logs[l]);
+        core_sup_add(in->core, &in->w_logs[l]);
+    }
     pthread_mutex_lock(&in->mu);
     in->m = m;
     in->vcpus = vcpus;
@@ -190,6 +209,7 @@ void core_inst_attach(core_inst *in, vmm_machine *m, uint32_t vcpus, uint64_t me
     in->w_proc.fd = vmm_machine_pidfd(m);
     pthread_mutex_unlock(&in->mu);
     core_sup_add(in->core, &in->w_proc);
+    return MVM_OK;
 }
 
 vmm_machine *core_inst_detach(core_inst *in) {

@@ -134,19 +134,24 @@ void core_inst_forget(core_inst *in);
 /* Claims the instance for operation op: ABORTED naming the one under way. */
 mvm_code core_inst_claim(core_inst *in, const char *op, mvm_error *err);
 void core_inst_release(core_inst *in);
-/* Opens the instance's logs (once) and has the supervisor pump them. */
+/* Makes the instance's log objects (once; no descriptors yet). */
 mvm_code core_inst_open_logs(core_inst *in, mvm_error *err);
+/* Opens their FIFOs and files (a process is about to run, or runs). */
+mvm_code core_inst_start_logs(core_inst *in, mvm_error *err);
 /* Pumps every log now (e.g. before reading an error out of them). */
 void core_inst_pump_logs(core_inst *in);
-/* Pumps once more, then stops pumping (the instance is being deleted). The
- * logs stay open, readable by followers still holding the entry, until the
- * entry is freed. */
+/* Stops the supervisor pumping, pumps once more, closes the descriptors.
+ * The log objects stay, readable by followers, until the entry is freed. */
 void core_inst_stop_logs(core_inst *in);
-/* Gives the instance its machine, watched for exit; vcpus/mem_mib were
- * reserved by the caller (core_cap_reserve or core_cap_force). */
-void core_inst_attach(core_inst *in, vmm_machine *m, uint32_t vcpus, uint64_t mem_mib);
-/* Takes the machine back: no longer watched, its capacity released; NULL
- * if none. */
+/* Gives the instance its machine, watched for exit, its logs pumped;
+ * vcpus/mem_mib were reserved by the caller (core_cap_reserve or
+ * core_cap_force). Fails (the machine not attached) if the logs cannot be
+ * opened. */
+mvm_code core_inst_attach(core_inst *in, vmm_machine *m, uint32_t vcpus, uint64_t mem_mib,
+                          mvm_error *err);
+/* Takes the machine back: no longer watched for its end, its capacity
+ * released; NULL if none. Its logs are still pumped: call
+ * core_inst_stop_logs once the process has ended. */
 vmm_machine *core_inst_detach(core_inst *in);
 
 /* ---- capacity (core_inst.c) ---- */

@@ -318,6 +318,8 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
     }
     if (!rc)
         rc = prepare_dir(in, pool, err);
+    if (!rc) /* before the process: its first words must not be missed */
+        rc = core_inst_start_logs(in, err);
     if (!rc && !(rc = vmm_machine_spawn(c->vmm, id, in->dir, &m, err)))
         core_failpoint("start.spawned");
     if (!rc && !(mmds = identity_json(rec)))
@@ -330,6 +332,9 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         if (!(rc = vmm_machine_boot(m, &spec, err)))
             core_failpoint("start.booted");
     }
+    bool attached = false;
+    if (!rc && !(rc = core_inst_attach(in, m, rec->vcpus, rec->mem_mib, err)))
+        attached = true;
     if (!rc) {
         Google__Protobuf__Timestamp now;
         core_now(&now);
@@ -344,20 +349,22 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         rc = store_instance_change_apply(c->st, who, tenant, id, &ch, alloc, out, err);
     }
     if (rc) {
+        if (attached) { /* gives the capacity back too */
+            m = core_inst_detach(in);
+            reserved = false;
+        }
         if (m) {
             vmm_machine_kill(m);
             vmm_machine_free(m);
             m = NULL;
         }
         vmm_dir_clean_runtime(in->dir);
-        core_inst_pump_logs(in);
+        core_inst_stop_logs(in); /* pumps what the process said */
         if (reserved)
             core_cap_release(c, rec->vcpus, rec->mem_mib);
         if (intent)
             record_rollback(c, who, in, op, err);
         mvm_error_context(err, "%s %s", op, id);
-    } else {
-        core_inst_attach(in, m, rec->vcpus, rec->mem_mib);
     }
     free(mmds);
     free_msg(pool);
@@ -398,7 +405,7 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
             vmm_machine_free(m);
         }
         vmm_dir_clean_runtime(in->dir);
-        core_inst_pump_logs(in);
+        core_inst_stop_logs(in);
         core_failpoint("stop.killed");
         store_instance_change ch = {.set_state = true, .state = S(STOPPED), .set_process = true,
                                     .process = NULL, .set_operation = true, .operation = NULL};
@@ -491,6 +498,7 @@ void core_record_exit(core *c, core_inst *in, vmm_machine *m) {
     char why[512];
     bool clean = false;
     core_describe_exit(in, m, why, sizeof why, &clean);
+    core_inst_stop_logs(in);
     vmm_dir_clean_runtime(in->dir);
     store_instance_change ch = {.expect_states = BIT(READY) | BIT(RUNNING) | BIT(WARM),
                                 .set_state = true, .state = clean ? S(STOPPED) : S(FAILED),

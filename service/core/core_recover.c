@@ -138,9 +138,17 @@ static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
             }
         }
         core_cap_force(c, r->vcpus, r->mem_mib);
-        core_inst_attach(in, m, r->vcpus, r->mem_mib);
-        rep->adopted++;
-        return;
+        if (core_inst_attach(in, m, r->vcpus, r->mem_mib, &e) == MVM_OK) {
+            rep->adopted++;
+            return;
+        }
+        /* it runs but cannot be followed (no descriptors left): it is
+         * ended, so that the record says the truth */
+        core_cap_release(c, r->vcpus, r->mem_mib);
+        snprintf(why, sizeof why, "mvmd could not follow its process after a restart: %.400s",
+                 e.msg);
+        vmm_machine_kill(m);
+        vmm_machine_free(m);
     }
     store_instance_change ch = {.set_state = true, .state = S(FAILED), .set_process = true,
                                 .process = NULL, .last_error = why};

@@ -204,25 +204,37 @@ mvm_code vmm_disk_copy(const char *src, const char *dst, uint64_t min_bytes, boo
 
 /* ---- logs pumped from FIFOs ---- */
 
-/* A FIFO that a Firecracker process writes (console, its own log), pumped
- * by mvmd into a bounded file: when the file passes max_bytes, it is cut to
- * its newest three quarters. Offsets count every byte ever pumped, so
- * readers can follow: the file holds [end - size, end). */
+/* A FIFO that a Firecracker process writes (the guest console, its own log,
+ * its metrics), pumped by mvmd into a bounded file: when the file passes
+ * max_bytes, it is cut to its newest three quarters. Offsets count every
+ * byte pumped since the logpipe was made, so readers can follow: the file
+ * holds [end - size, end). Descriptors are held only between
+ * vmm_logpipe_start and vmm_logpipe_stop (while a process runs), so an
+ * instance without a process costs none.
+ * Threads: every function may be called from any thread (one mutex). */
 typedef struct vmm_logpipe vmm_logpipe;
 
-/* Creates (if absent) <dir>/<fifo_name> and opens it for reading, with
- * <dir>/<file_name> as the bounded file. */
+/* Makes the logpipe of <dir>/<fifo_name> into <dir>/<file_name> (the file
+ * may already hold a previous run's output). Opens nothing. */
 mvm_code vmm_logpipe_open(const char *dir, const char *fifo_name, const char *file_name,
                           size_t max_bytes, vmm_logpipe **out, mvm_error *err);
 void vmm_logpipe_close(vmm_logpipe *lp);
-/* The read end (non-blocking), for epoll. */
+/* Creates the FIFO if absent and opens its read end (non-blocking) and the
+ * file. Idempotent. */
+mvm_code vmm_logpipe_start(vmm_logpipe *lp, mvm_error *err);
+/* Closes both; what the FIFO still holds stays in it for the next start
+ * only while a writer keeps it open. Call vmm_logpipe_pump first. */
+void vmm_logpipe_stop(vmm_logpipe *lp);
+/* The FIFO's read end for epoll, or -1 when stopped. */
 int vmm_logpipe_fd(const vmm_logpipe *lp);
 /* Reads what the FIFO holds and appends it to the file. For each chunk
  * read, calls fn(arg, bytes, len, offset) (offset of the chunk's first
- * byte) when fn is not NULL. Returns the number of bytes pumped. */
+ * byte) when fn is not NULL, with the logpipe's mutex held: fn must not
+ * call back into this logpipe. Returns the number of bytes pumped (0 when
+ * stopped). */
 typedef void (*vmm_logpipe_fn)(void *arg, const uint8_t *data, size_t len, uint64_t offset);
 size_t vmm_logpipe_pump(vmm_logpipe *lp, vmm_logpipe_fn fn, void *arg);
-/* Total bytes ever pumped (the offset just past the newest byte). */
+/* The offset just past the newest byte. */
 uint64_t vmm_logpipe_end(const vmm_logpipe *lp);
 /* Reads up to cap bytes of the file starting at offset `from` (clamped to
  * what the file still holds); *first gets the offset of the first byte

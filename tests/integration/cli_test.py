@@ -248,7 +248,7 @@ def scenario_watch(node, cli):
     e = dict(cli.base)
     e.update(cli.env)
     w = subprocess.Popen([cli.path, "instance", "watch", "--tenant", "acme", "--send-initial",
-                          "--count", "3", "-o", "json"], env=e, stdout=subprocess.PIPE,
+                          "--count", "4", "-o", "json"], env=e, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
         # The initial ADDED event shows the watch is established.
@@ -257,13 +257,18 @@ def scenario_watch(node, cli):
         cli.ok("instance", "delete", first, "--tenant", "acme")
         out, err = w.communicate(timeout=60)
         ev += [json.loads(l) for l in out.splitlines() if l.strip()]
-        check(w.returncode == 0, "watch exits 0 after --count 3 (got %s: %s)" % (w.returncode, err))
+        check(w.returncode == 0, "watch exits 0 after --count 4 (got %s: %s)" % (w.returncode, err))
     finally:
         if w.poll() is None:
             w.kill()
             w.wait()
-    seen = [(x.get("type"), x.get("instance", {}).get("id")) for x in ev]
-    check(seen == [("ADDED", first), ("ADDED", second), ("DELETED", first)],
+    seen = [(x.get("type"), x.get("instance", {}).get("id"), x.get("instance", {}).get("state"))
+            for x in ev]
+    # a delete is recorded first (DESTROYED, with its operation), then done
+    check(seen == [("ADDED", first, "INSTANCE_STATE_CREATED"),
+                   ("ADDED", second, "INSTANCE_STATE_CREATED"),
+                   ("MODIFIED", first, "INSTANCE_STATE_DESTROYED"),
+                   ("DELETED", first, "INSTANCE_STATE_DESTROYED")],
           "watch sees initial, create, delete: %r" % seen)
     rc, out, err = cli.run("instance", "watch", "--tenant", "acme", "--send-initial",
                            "--count", "1")

@@ -23,9 +23,3 @@ endforeach()
 if(TEST wire_limits)
   set_tests_properties(wire_limits PROPERTIES RUN_SERIAL TRUE)
 endif()
-
-# mvmd_tunable: the real transport and services with any rpc_config limit
-# settable (--tune NAME=VALUE), for wire_limits_test.py to reach limits fast.
-add_executable(mvmd_tunable ${CMAKE_CURRENT_LIST_DIR}/mvmd_tunable.c)
-target_link_libraries(mvmd_tunable PRIVATE mvm_api mvm_rpc mvm_store mvm_proto mvm_common)
-set_target_properties(mvmd_tunable PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)

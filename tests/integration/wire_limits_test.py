@@ -1,8 +1,7 @@
 #!/usr/bin/python3
 """wire_limits_test - the transport's memory limits and request deadline,
 from raw HTTP/2 clients that misbehave, against a real mvmd (default
-limits) or mvmd_tunable (the same transport and services with a limit made
-small, see tests/integration/mvmd_tunable.c):
+limits, or one made small with its own flag, e.g. --max-stream-queue-bytes):
 
 - a WatchInstances whose initial listing overflows its stream queue while
   the client reads nothing is cut RESOURCE_EXHAUSTED, and mvmd survives
@@ -36,7 +35,6 @@ from wire_h2 import (
     ConnectionClosed, H2Conn, SharedMvmd, connect_unix, grpc_frame, main, protos, start_mvmd,
     tls_context, tls_socket)
 
-TUNABLE = os.path.join(BUILD_DIR, "tests", "mvmd_tunable")
 MIB = 1 << 20
 
 
@@ -97,8 +95,8 @@ class Fixture(SharedMvmd):
             name = self.create_tenant(conn)
             tenants.append(name)
             r = conn.call("/mvm.v1.PoolService/CreatePool", ppb.CreatePoolRequest(pool=ppb.Pool(
-                tenant=name, name="web", vcpus=1, mem_mib=128, kernel_image="/img/vmlinux",
-                rootfs_image="/img/rootfs.ext4")))
+                tenant=name, name="web", vcpus=1, mem_mib=128, kernel_image=self.mvmd.kernel_image,
+                rootfs_image=self.mvmd.rootfs_image)))
             self.assertEqual(r.grpc_status, OK, "CreatePool: %s" % r)
             n = min(left, per_tenant)
             body = grpc_frame(ipb.CreateInstanceRequest(
@@ -127,8 +125,7 @@ class StreamQueueCut(Fixture, unittest.TestCase):
     on a connection whose flow-control window is 0: nothing can be written,
     so the listing overflows the queue inside the handler's sends."""
 
-    mvmd_kw = {"binary": TUNABLE, "extra_args": [
-        "--tune", "max_stream_queue_bytes=16384", "--tune", "io_threads=1"]}
+    mvmd_kw = {"extra_args": ["--max-stream-queue-bytes", "16384", "--io-threads", "1"]}
 
     def test_listing_over_the_queue_is_cut_and_mvmd_survives(self):
         c = self.connect()
@@ -165,7 +162,7 @@ class StreamQueueCut(Fixture, unittest.TestCase):
 class RequestDeadline(Fixture, unittest.TestCase):
     """request_timeout_ms=1000: a request must arrive in full within 1 s."""
 
-    mvmd_kw = {"binary": TUNABLE, "extra_args": ["--tune", "request_timeout_ms=1000"]}
+    mvmd_kw = {"extra_args": ["--request-timeout-ms", "1000"]}
 
     def test_partial_message_ends_deadline_exceeded(self):
         c = self.connect()
