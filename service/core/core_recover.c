@@ -110,7 +110,7 @@ static void finish_delete(core *c, core_inst *in, rec_item *r, core_recovery *re
 
 /* Re-adopts a live instance's process, or records it lost. */
 static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
-    char why[MVM_ERROR_MSG_MAX];
+    char why[MVM_ERROR_MSG_MAX], st[32] = "";
     vmm_machine *m = NULL;
     mvm_error e;
     if (!r->pid) {
@@ -120,22 +120,19 @@ static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
         snprintf(why, sizeof why,
                  "the node restarted since its Firecracker process (pid %d) was started",
                  (int)r->pid);
-    } else if (vmm_machine_adopt(c->vmm, r->id, in->dir, r->pid, r->start_ticks, &m, &e) !=
-               MVM_OK) {
+    } else if (vmm_machine_adopt(c->vmm, r->id, in->dir, r->pid, r->start_ticks, st, sizeof st,
+                                 &m, &e) != MVM_OK) {
         snprintf(why, sizeof why, "%.400s while mvmd was not running", e.msg);
         if (e.code == MVM_UNAVAILABLE) /* alive but deaf: it cannot be driven */
             vmm_proc_kill(r->pid, r->start_ticks);
     } else {
         /* The record follows what the machine says: paused is WARM. */
-        char st[32];
-        if (vmm_machine_state(m, st, sizeof st, &e) == MVM_OK) {
-            Mvm__V1__InstanceState want = strcmp(st, "Paused") == 0 ? S(WARM)
-                                          : strcmp(st, "Running") == 0 ? S(RUNNING)
-                                                                       : r->state;
-            if (want != r->state) {
-                store_instance_change ch = {.set_state = true, .state = want};
-                change(c, r, &ch);
-            }
+        Mvm__V1__InstanceState want = strcmp(st, "Paused") == 0    ? S(WARM)
+                                      : strcmp(st, "Running") == 0 ? S(RUNNING)
+                                                                   : r->state;
+        if (want != r->state) {
+            store_instance_change ch = {.set_state = true, .state = want};
+            change(c, r, &ch);
         }
         core_cap_force(c, r->vcpus, r->mem_mib);
         if (core_inst_attach(in, m, r->vcpus, r->mem_mib, &e) == MVM_OK) {

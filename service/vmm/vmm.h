@@ -130,11 +130,13 @@ mvm_code vmm_machine_spawn(vmm_host *h, const char *id, const char *dir, vmm_mac
 mvm_code vmm_machine_boot(vmm_machine *m, const vmm_boot_spec *spec, mvm_error *err);
 /* Re-attaches to a process started earlier (by this or a previous mvmd):
  * checks that pid is alive, is the same process (start_ticks matches
- * /proc/<pid>/stat), runs in dir, and that its API socket answers.
- * NOT_FOUND when the process is gone or is another one; UNAVAILABLE when
- * it lives but does not answer. */
+ * /proc/<pid>/stat), runs in dir, and that its API socket answers GET /,
+ * whose state ("Running", "Paused", "Not started") goes to state (cap
+ * bytes; may be NULL). NOT_FOUND when the process is gone or is another
+ * one; UNAVAILABLE when it lives but does not answer. */
 mvm_code vmm_machine_adopt(vmm_host *h, const char *id, const char *dir, pid_t pid,
-                           uint64_t start_ticks, vmm_machine **out, mvm_error *err);
+                           uint64_t start_ticks, char *state, size_t cap, vmm_machine **out,
+                           mvm_error *err);
 
 /* "Not started", "Running" or "Paused", from GET / (InstanceInfo.state). */
 mvm_code vmm_machine_state(vmm_machine *m, char *state, size_t cap, mvm_error *err);

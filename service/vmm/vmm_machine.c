@@ -268,7 +268,8 @@ mvm_code vmm_machine_spawn(vmm_host *h, const char *id, const char *dir, vmm_mac
 }
 
 mvm_code vmm_machine_adopt(vmm_host *h, const char *id, const char *dir, pid_t pid,
-                           uint64_t start_ticks, vmm_machine **out, mvm_error *err) {
+                           uint64_t start_ticks, char *state_out, size_t cap, vmm_machine **out,
+                           mvm_error *err) {
     *out = NULL;
     if (pid <= 1 || !start_ticks || vmm_proc_start_ticks(pid) != start_ticks)
         return mvm_fail(err, MVM_NOT_FOUND, "Firecracker process %d of %s is gone", (int)pid, id);
@@ -288,7 +289,8 @@ mvm_code vmm_machine_adopt(vmm_host *h, const char *id, const char *dir, pid_t p
     if (!c)
         c = vmm_http_new(dir, m->dirfd, h->cfg.api_timeout_ms, &m->http, err);
     char state[32];
-    if (!c && vmm_machine_state(m, state, sizeof state, err) != MVM_OK)
+    if (!c && vmm_machine_state(m, state_out ? state_out : state, state_out ? cap : sizeof state,
+                                err) != MVM_OK)
         c = mvm_fail(err, MVM_UNAVAILABLE,
                      "Firecracker process %d of %s lives but its API does not answer: %s",
                      (int)pid, id, err ? err->msg : "");

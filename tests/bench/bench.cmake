@@ -31,3 +31,15 @@ if(MVM_GO_CLIENT AND MVM_PYTHON_CLIENT)
     ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR}"
     LABELS "bench;integration" TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+
+# bench_start.py: StartInstance to the guest's first console line, mvmd
+# against Firecracker driven directly, on the real binary (MVM_TEST_FIRECRACKER
+# in ctest's environment). The full run (100 microVMs) is by hand; ctest runs
+# 3 to check that the script works (it asserts no timings), or says SKIP.
+if(MVM_PYTHON_CLIENT)
+  add_test(NAME bench_start_smoke
+           COMMAND ${MVM_PYTHON} ${mvm_bench_dir}/bench_start.py --build ${CMAKE_BINARY_DIR} -n 3)
+  set_tests_properties(bench_start_smoke PROPERTIES
+    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};GRPC_VERBOSITY=ERROR"
+    LABELS "bench;integration;firecracker" TIMEOUT 300 RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
+endif()

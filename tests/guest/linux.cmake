@@ -11,6 +11,6 @@ add_test(NAME linux_boot
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/linux_boot_test.py
                  --cache ${CMAKE_BINARY_DIR}/tests/guest/linux)
 set_tests_properties(linux_boot PROPERTIES
-  LABELS "guest;firecracker;slow" TIMEOUT 900
+  LABELS "guest;firecracker;slow" TIMEOUT 1200 RUN_SERIAL TRUE
   SKIP_REGULAR_EXPRESSION "SKIP: linux_boot"
   ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")

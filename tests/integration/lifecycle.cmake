@@ -4,8 +4,9 @@
 # in ctest's environment (lifecycle_fc; .ci/run sets it when
 # ../shared/firecracker exists). Both boot the test guest built by
 # tests/guest/guest.cmake (MVM_TEST_GUEST_KERNEL). lifecycle_fc exits 77,
-# shown as skipped with its reason, when there is no real binary; its Linux
-# case runs when MVM_TEST_LINUX_KERNEL names the test kernel.
+# shown as skipped with its reason, when there is no real binary.
+# lifecycle_linux boots the Linux test kernel (MVM_TEST_LINUX_KERNEL) with a
+# busybox initramfs through mvmd to its first userspace line.
 if(NOT MVM_PYTHON_CLIENT)
   return() # the suite drives mvmd with the Python client, switched off
 endif()
@@ -27,3 +28,13 @@ foreach(mode sim fc)
     ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;FCSIM_PYCACHE=${CMAKE_BINARY_DIR}/fcsim-pycache;GRPC_VERBOSITY=ERROR"
     LABELS "integration;lifecycle;firecracker" TIMEOUT 900 SKIP_RETURN_CODE 77)
 endforeach()
+# The real-Linux case: about a minute of emulated boot, so on its own (label
+# slow; scripts/test.sh runs it in the gcc build only) and alone on the CPUs.
+add_test(NAME lifecycle_linux
+  COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.py --build ${CMAKE_BINARY_DIR}
+          --mode real --linux-only --guest-kernel ${MVM_TEST_GUEST_KERNEL}
+          --linux-cache ${CMAKE_BINARY_DIR}/tests/guest/linux)
+set_tests_properties(lifecycle_linux PROPERTIES
+  ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;GRPC_VERBOSITY=ERROR"
+  LABELS "integration;lifecycle;firecracker;slow" TIMEOUT 1200 SKIP_RETURN_CODE 77
+  RUN_SERIAL TRUE)
