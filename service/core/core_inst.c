@@ -161,6 +161,13 @@ mvm_code core_inst_open_logs(core_inst *in, mvm_error *err) {
     return MVM_OK;
 }
 
+mvm_code core_inst_prepare_logs(core_inst *in, mvm_error *err) {
+    mvm_code rc = core_inst_open_logs(in, err);
+    for (int l = 0; !rc && l < CORE_LOG_COUNT; l++)
+        rc = vmm_logpipe_prepare(in->logs[l], err);
+    return rc;
+}
+
 mvm_code core_inst_start_logs(core_inst *in, mvm_error *err) {
     mvm_code rc = core_inst_open_logs(in, err);
     for (int l = 0; !rc && l < CORE_LOG_COUNT; l++)

@@ -136,6 +136,9 @@ mvm_code core_inst_claim(core_inst *in, const char *op, mvm_error *err);
 void core_inst_release(core_inst *in);
 /* Makes the instance's log objects (once; no descriptors yet). */
 mvm_code core_inst_open_logs(core_inst *in, mvm_error *err);
+/* Creates their FIFOs and files ahead of the first start (CreateInstance),
+ * so that starting only opens them. */
+mvm_code core_inst_prepare_logs(core_inst *in, mvm_error *err);
 /* Opens their FIFOs and files (a process is about to run, or runs). */
 mvm_code core_inst_start_logs(core_inst *in, mvm_error *err);
 /* Pumps every log now (e.g. before reading an error out of them). */

@@ -154,7 +154,7 @@ mvm_code core_pool_check_images(const Mvm__V1__Pool *p, mvm_error *err) {
 static mvm_code prepare_dir(core_inst *in, const Mvm__V1__Pool *p, mvm_error *err) {
     if (mkdir(in->dir, 0700) != 0 && errno != EEXIST)
         return mvm_fail(err, MVM_INTERNAL, "mkdir %s: %s", in->dir, strerror(errno));
-    mvm_code rc = core_inst_open_logs(in, err);
+    mvm_code rc = core_inst_prepare_logs(in, err);
     if (rc)
         return rc;
     char disk[PATH_MAX + 16];

@@ -221,6 +221,9 @@ typedef struct vmm_logpipe vmm_logpipe;
 mvm_code vmm_logpipe_open(const char *dir, const char *fifo_name, const char *file_name,
                           size_t max_bytes, vmm_logpipe **out, mvm_error *err);
 void vmm_logpipe_close(vmm_logpipe *lp);
+/* Creates the FIFO and the file if absent (without opening them), so that
+ * a later start only opens them. */
+mvm_code vmm_logpipe_prepare(vmm_logpipe *lp, mvm_error *err);
 /* Creates the FIFO if absent and opens its read end (non-blocking) and the
  * file. Idempotent. */
 mvm_code vmm_logpipe_start(vmm_logpipe *lp, mvm_error *err);

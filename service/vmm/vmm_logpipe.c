@@ -53,6 +53,16 @@ mvm_code vmm_logpipe_open(const char *dir, const char *fifo_name, const char *fi
     return MVM_OK;
 }
 
+mvm_code vmm_logpipe_prepare(vmm_logpipe *lp, mvm_error *err) {
+    if (mkfifo(lp->fifo_path, 0600) != 0 && errno != EEXIST)
+        return mvm_fail(err, MVM_INTERNAL, "mkfifo %s: %s", lp->fifo_path, strerror(errno));
+    int fd = open(lp->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return mvm_fail(err, MVM_INTERNAL, "creating %s: %s", lp->path, strerror(errno));
+    close(fd);
+    return MVM_OK;
+}
+
 mvm_code vmm_logpipe_start(vmm_logpipe *lp, mvm_error *err) {
     pthread_mutex_lock(&lp->mu);
     mvm_code rc = MVM_OK;

@@ -151,6 +151,8 @@ def with_mvmd(build, fc_bin, kernel, rootfs, n):
     finally:
         c.close()
         d.stop()
+        if os.environ.get("BENCH_LOG"):
+            print(d.log_tail(200000))
         d.close()
     return times, rss, adopt
 
