@@ -86,6 +86,8 @@ static const opt opts[] = {
     {"config", OPT_CONFIG, 0, 0, 0, "FILE", "read the settings above from FILE (see below)"},
     {"help", OPT_ACTION, OFF(help), 0, 0, "", "show this help"},
     {"version", OPT_ACTION, OFF(version), 0, 0, "", "print the version"},
+    {"check-store", OPT_ACTION, OFF(check_store), 0, 0, "",
+     "check the store in --state-dir (read-only, beside a running mvmd too) and exit"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 

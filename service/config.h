@@ -41,7 +41,7 @@ typedef struct mvmd_config {
     int io_threads;             /* 0: not set, one per CPU */
     int worker_threads;         /* 0: not set, 2 per CPU, at least 4 */
     int drain_seconds;          /* 1..3600, default 30 */
-    bool help, version;
+    bool help, version, check_store;
     char **owned;               /* strings read from the config file, one
                                    slot per option; freed by mvmd_config_free */
 } mvmd_config;

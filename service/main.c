@@ -10,6 +10,7 @@
 #include "api.h"
 #include "config.h"
 #include "rpc.h"
+#include "store.h"
 
 #ifndef MVM_VERSION
 #define MVM_VERSION "0.0.0"
@@ -63,6 +64,13 @@ int main(int argc, char **argv) {
     if (cfg.version) {
         printf("mvmd %s\n", MVM_VERSION);
         return 0;
+    }
+    if (cfg.check_store) { /* before anything is created in the state dir */
+        store_report r;
+        int rc = store_check(cfg.state_dir, &r, &err) == MVM_OK ? (printf("%s\n", r.summary), 0)
+                                                                : fail(&err);
+        mvmd_config_free(&cfg);
+        return rc;
     }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();

@@ -38,3 +38,8 @@ set_tests_properties(lifecycle_linux PROPERTIES
   ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;GRPC_VERBOSITY=ERROR"
   LABELS "integration;lifecycle;firecracker;slow" TIMEOUT 1200 SKIP_RETURN_CODE 77
   RUN_SERIAL TRUE)
+
+# mvmd --check-store (the store check itself: tests/unit/store_integrity_test.c)
+add_test(NAME mvmd_check_store
+  COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/mvmd_check_store_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(mvmd_check_store PROPERTIES LABELS "integration" TIMEOUT 120)
