@@ -226,6 +226,40 @@ static mvm_code load_for(core *c, const char *tenant, const char *id, instance_a
     return rc;
 }
 
+/* The start of every lifecycle operation: the record (checked against the
+ * state machine when act is not INSTANCE_ACTION_COUNT), the runtime entry,
+ * and the claim. On success the caller ends with end_op. */
+static mvm_code begin_op(core *c, const char *tenant, const char *id, instance_action act,
+                         const char *op, Mvm__V1__Instance **rec, core_inst **in,
+                         mvm_error *err) {
+    *in = NULL;
+    mvm_code rc = act == INSTANCE_ACTION_COUNT
+                      ? store_instance_get(c->st, tenant, id, NULL, rec, err)
+                      : load_for(c, tenant, id, act, rec, err);
+    if (rc)
+        return rc;
+    if (act == INSTANCE_ACTION_START && (rc = core_can_run(c, err)) != MVM_OK) {
+        free_msg(*rec);
+        *rec = NULL;
+        return rc;
+    }
+    core_inst *i = core_inst_get(c, tenant, id, err);
+    if (!i || (rc = core_inst_claim(i, op, err)) != MVM_OK) {
+        free_msg(*rec);
+        *rec = NULL;
+        core_inst_unref(i);
+        return i ? rc : MVM_RESOURCE_EXHAUSTED;
+    }
+    *in = i;
+    return MVM_OK;
+}
+
+static void end_op(core_inst *in, Mvm__V1__Instance *rec) {
+    free_msg(rec);
+    core_inst_release(in);
+    core_inst_unref(in);
+}
+
 /* ---- create ---- */
 
 mvm_code core_instance_create(core *c, const store_actor *who,
@@ -289,20 +323,11 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
                              Mvm__V1__Instance **out, mvm_error *err) {
     static const char op[] = "StartInstance";
     *out = NULL;
-    Mvm__V1__Instance *rec = NULL;
-    mvm_code rc = load_for(c, tenant, id, INSTANCE_ACTION_START, &rec, err);
+    Mvm__V1__Instance *rec;
+    core_inst *in;
+    mvm_code rc = begin_op(c, tenant, id, INSTANCE_ACTION_START, op, &rec, &in, err);
     if (rc)
         return rc;
-    if ((rc = core_can_run(c, err))) {
-        free_msg(rec);
-        return rc;
-    }
-    core_inst *in = core_inst_get(c, tenant, id, err);
-    if (!in || (rc = core_inst_claim(in, op, err))) {
-        free_msg(rec);
-        core_inst_unref(in);
-        return in ? rc : MVM_RESOURCE_EXHAUSTED;
-    }
     Mvm__V1__Pool *pool = NULL;
     vmm_machine *m = NULL;
     char *mmds = NULL;
@@ -368,9 +393,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
     }
     free(mmds);
     free_msg(pool);
-    free_msg(rec);
-    core_inst_release(in);
-    core_inst_unref(in);
+    end_op(in, rec);
     return rc;
 }
 
@@ -381,16 +404,11 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
                             Mvm__V1__Instance **out, mvm_error *err) {
     static const char op[] = "StopInstance";
     *out = NULL;
-    Mvm__V1__Instance *rec = NULL;
-    mvm_code rc = load_for(c, tenant, id, INSTANCE_ACTION_STOP, &rec, err);
+    Mvm__V1__Instance *rec;
+    core_inst *in;
+    mvm_code rc = begin_op(c, tenant, id, INSTANCE_ACTION_STOP, op, &rec, &in, err);
     if (rc)
         return rc;
-    core_inst *in = core_inst_get(c, tenant, id, err);
-    if (!in || (rc = core_inst_claim(in, op, err))) {
-        free_msg(rec);
-        core_inst_unref(in);
-        return in ? rc : MVM_RESOURCE_EXHAUSTED;
-    }
     rc = record_intent(c, who, in, op, rec, false, err);
     if (!rc) {
         core_failpoint("stop.intent");
@@ -413,9 +431,7 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
         if (rc) /* the process is gone whatever the store says; recovery fixes the record */
             mvm_error_context(err, "%s %s: the process was stopped but not recorded", op, id);
     }
-    free_msg(rec);
-    core_inst_release(in);
-    core_inst_unref(in);
+    end_op(in, rec);
     return rc;
 }
 
@@ -424,16 +440,11 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
 mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,
                               const char *id, mvm_error *err) {
     static const char op[] = "DeleteInstance";
-    Mvm__V1__Instance *rec = NULL;
-    mvm_code rc = store_instance_get(c->st, tenant, id, NULL, &rec, err);
+    Mvm__V1__Instance *rec;
+    core_inst *in;
+    mvm_code rc = begin_op(c, tenant, id, INSTANCE_ACTION_COUNT, op, &rec, &in, err);
     if (rc)
         return rc;
-    core_inst *in = core_inst_get(c, tenant, id, err);
-    if (!in || (rc = core_inst_claim(in, op, err))) {
-        free_msg(rec);
-        core_inst_unref(in);
-        return in ? rc : MVM_RESOURCE_EXHAUSTED;
-    }
     rc = rec->state == S(DESTROYED) ? MVM_OK : record_intent(c, who, in, op, rec, true, err);
     if (!rc) {
         core_failpoint("delete.intent");
@@ -454,9 +465,7 @@ mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenan
         else /* DESTROYED stays recorded: the next start of mvmd finishes it */
             mvm_error_context(err, "%s %s", op, id);
     }
-    free_msg(rec);
-    core_inst_release(in);
-    core_inst_unref(in);
+    end_op(in, rec);
     return rc;
 }
 
