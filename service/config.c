@@ -54,6 +54,8 @@ static const opt opts[] = {
     {"jailer", OPT_PATH, OFF(jailer), 0, 0, "PATH", "Firecracker's jailer (reserved: not used yet)"},
     {"stop-grace-seconds", OPT_INT, OFF(stop_grace_seconds), 0, 600, "N",
      "StopInstance: seconds from Ctrl-Alt-Del to SIGKILL (default 5)"},
+    {"firecracker-api-timeout-ms", OPT_INT, OFF(firecracker_api_timeout_ms), 100, 600000, "N",
+     "longest wait for one Firecracker API call but InstanceStart and snapshots (default 10000)"},
     {"capacity-vcpus", OPT_INT, OFF(capacity_vcpus), 0, 1000000, "N",
      "vCPUs offered to instances (default: 8 per online CPU)"},
     {"capacity-mem-mib", OPT_INT, OFF(capacity_mem_mib), 0, 1 << 30, "N",

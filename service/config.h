@@ -32,6 +32,7 @@ typedef struct mvmd_config {
     const char *firecracker;    /* Firecracker binary, or NULL: "firecracker" on PATH */
     const char *jailer;         /* Firecracker's jailer, or NULL (reserved) */
     int stop_grace_seconds;     /* StopInstance: Ctrl-Alt-Del to SIGKILL; 0: 5 */
+    int firecracker_api_timeout_ms; /* one Firecracker API call; 0: 10000 */
     int capacity_vcpus;         /* vCPUs offered; 0: 8 per online CPU */
     int capacity_mem_mib;       /* memory offered; 0: host memory less a reserve */
     /* the transport's limits (rpc.h "Limits"); 0: the transport's default */

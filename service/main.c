@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
     api_options ao = {.state_dir = cfg.state_dir, .firecracker_bin = cfg.firecracker,
                       .jailer_bin = cfg.jailer, .version = MVM_VERSION,
                       .stop_grace_ms = (uint32_t)cfg.stop_grace_seconds * 1000,
+                      .api_timeout_ms = (uint32_t)cfg.firecracker_api_timeout_ms,
                       .capacity_vcpus = (uint32_t)cfg.capacity_vcpus,
                       .capacity_mem_mib = (uint64_t)cfg.capacity_mem_mib};
     if (rpc_server_new(&rc, &srv, &err) != MVM_OK || api_start(srv, &ao, &api, &err) != MVM_OK) {

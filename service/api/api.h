@@ -23,6 +23,7 @@ typedef struct api_options {
     const char *jailer_bin;      /* NULL: none */
     const char *version;         /* mvmd version, reported by GetInfo */
     uint32_t stop_grace_ms;      /* 0: 5000 */
+    uint32_t api_timeout_ms;     /* one Firecracker API call; 0: 10000 */
     uint32_t capacity_vcpus;     /* 0: online CPUs */
     uint64_t capacity_mem_mib;   /* 0: host memory less a reserve */
     size_t console_max_bytes;    /* 0: 1 MiB */

@@ -81,7 +81,8 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
     }
     store_set_instance_hook(api->st, event_bus_publish, api->bus);
     vmm_host_config vc = {.state_dir = opt->state_dir, .firecracker = opt->firecracker_bin,
-                          .jailer = opt->jailer_bin, .console_max_bytes = opt->console_max_bytes};
+                          .jailer = opt->jailer_bin, .console_max_bytes = opt->console_max_bytes,
+                          .api_timeout_ms = opt->api_timeout_ms};
     c = vmm_host_new(&vc, &api->vmm, err);
     core_options co = {.st = api->st, .vmm = api->vmm, .stop_grace_ms = opt->stop_grace_ms,
                        .capacity_vcpus = opt->capacity_vcpus,

@@ -468,6 +468,83 @@ assert b" 204 " in s.recv(4096)
 """
 
 
+class SimulatedFaults(unittest.TestCase):
+    """Error paths only the simulator can produce (its FCSIM_FAULTS rules):
+    a Firecracker that crashes, hangs, refuses a call, never opens its API
+    socket, or whose guest dies right after starting. Each failure reaches
+    the caller and last_error, leaves the state as it was (or FAILED for a
+    guest that died), and leaves no process behind."""
+
+    @classmethod
+    def setUpClass(cls):
+        if ARGS.mode != "sim":
+            raise unittest.SkipTest("the real binary cannot be made to fail on cue")
+        cls.n = Node(env={})
+        cls.n.d.extra_args += ["--firecracker-api-timeout-ms", "1500"]
+        cls.n.restart()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, log = cls.n.close()
+        assert rc == 0, log
+
+    def tearDown(self):
+        self.n.set_faults([])
+
+    def failed_start(self, rule, code, *needles):
+        n = self.n
+        t = n.tenant_pool()
+        inst = n.create(t)
+        rule = dict(rule, id=inst.id)
+        n.set_faults([rule])
+        with self.assertRaises(Exception) as e:
+            n.start(t, inst.id)
+        self.assertEqual(e.exception.code(), code, e.exception.details())
+        for needle in needles:
+            self.assertIn(needle, e.exception.details())
+        got = n.get(t, inst.id)
+        self.assertEqual(I.InstanceState.Name(got.state), "INSTANCE_STATE_CREATED")
+        self.assertFalse(got.HasField("operation"))
+        self.assertIn("StartInstance failed", got.last_error)
+        wait_for(lambda: not [p for p in n.procs() if pid_alive(p)], "no process left")
+        self.assertFalse(os.path.exists(os.path.join(n.instances_dir, inst.id, "api.sock")))
+        n.set_faults([])
+        n.start(t, inst.id)  # and the next start works
+        n.delete(t, inst.id)
+
+    def test_api_error(self):
+        self.failed_start({"method": "PUT", "path": "/machine-config", "action": "error",
+                           "status": 400, "fault_message": "injected: no such machine"},
+                          C.INVALID_ARGUMENT, "PUT /machine-config",
+                          "injected: no such machine")
+
+    def test_crash_mid_configuration(self):
+        self.failed_start({"method": "PUT", "path": "/boot-source", "action": "crash",
+                           "exit_status": 3},
+                          C.UNAVAILABLE, "PUT /boot-source", "exited with status 3")
+
+    def test_hang(self):
+        self.failed_start({"method": "PUT", "path": "/drives/*", "action": "hang"},
+                          C.DEADLINE_EXCEEDED, "PUT /drives/rootfs")
+
+    def test_no_api_socket(self):
+        self.failed_start({"action": "no_api_socket", "message": "injected: cannot bind"},
+                          C.UNAVAILABLE, "before its API socket was ready")
+
+    def test_guest_dies_after_start(self):
+        n = self.n
+        t = n.tenant_pool()
+        inst = n.create(t)
+        n.set_faults([{"id": inst.id, "action": "exit_after_start", "delay_ms": 300,
+                       "exit_status": 2}])
+        run = n.start(t, inst.id)
+        self.assertEqual(I.InstanceState.Name(run.state), "INSTANCE_STATE_RUNNING")
+        got = wait_for(lambda: (lambda g: g if g.state == I.INSTANCE_STATE_FAILED else None)(
+            n.get(t, inst.id)), "FAILED after the guest died")
+        self.assertIn("exited with status 2", got.last_error)
+        n.delete(t, inst.id)
+
+
 class OneAtATime(unittest.TestCase):
     def test_concurrent_operations_aborted(self):
         n = Node(env={"MVMD_FAILPOINTS": "start.spawned=sleep:2000"})
