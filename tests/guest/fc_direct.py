@@ -282,7 +282,7 @@ class Firecracker:
                 response = self._conn.getresponse()
                 data = response.read()
                 break
-            except (ConnectionError, http.client.RemoteDisconnected, BrokenPipeError):
+            except ConnectionError:  # includes RemoteDisconnected, BrokenPipeError
                 # The server closed a kept-alive connection: one retry on a
                 # fresh one (the request was not read).
                 self._conn.close()
