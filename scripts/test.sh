@@ -41,7 +41,7 @@ step "gcc build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc "${ci[@]}" >/dev/null
 cmake --build build -j "$jobs"
 step "ctest (gcc)"
-run_ctest build
+run_ctest build -LE manual
 
 step "ASan + UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMVM_SANITIZE=ON -DCMAKE_C_COMPILER=gcc "${ci[@]}" \
@@ -49,7 +49,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMVM_SANITIZE=ON -DCMAKE_C_CO
 cmake --build build-asan -j "$jobs"
 step "ctest (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest build-asan -LE "no-sanitize|slow"
+    run_ctest build-asan -LE "no-sanitize|slow|manual"
 
 # Only C is compiled differently by clang, so the clients are not built here.
 step "clang Release build (warnings are errors)"

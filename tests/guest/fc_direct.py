@@ -141,6 +141,31 @@ class Console:
         self._thread.join(timeout)
 
 
+# Every Firecracker object between spawn() and close(), for kill_all_on_signal().
+_live = set()
+_live_lock = threading.RLock()  # the signal handler may interrupt a holder
+_shutting_down = False          # set by the handler: spawn() refuses from then on
+
+
+def kill_all_on_signal(signals=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
+    """On these signals, SIGKILL every Firecracker process this module
+    started and still runs (they run in their own sessions, so they would
+    outlive this process), remove their directories, and exit 128+signal.
+    Call from the main thread."""
+    def handler(signum, frame):
+        global _shutting_down
+        with _live_lock:
+            _shutting_down = True
+            vms = list(_live)
+        for fc in vms:
+            fc.kill()
+            if fc._own_workdir:
+                shutil.rmtree(fc.workdir, ignore_errors=True)
+        os._exit(128 + signum)
+    for s in signals:
+        signal.signal(s, handler)
+
+
 class Firecracker:
     """One Firecracker process and its directory (API socket, log file).
 
@@ -180,11 +205,15 @@ class Firecracker:
         open(self.log_path, "w").close()  # Firecracker opens, never creates, it
         self._stderr = open(os.path.join(self.workdir, "stderr"), "wb")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            [self.binary, "--api-sock", self.socket_path, "--id", self.vm_id,
-             "--log-path", self.log_path],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-            cwd=self.workdir, start_new_session=True)
+        with _live_lock:
+            if _shutting_down:
+                raise FirecrackerError("not starting a VM: shutting down on a signal")
+            self.proc = subprocess.Popen(
+                [self.binary, "--api-sock", self.socket_path, "--id", self.vm_id,
+                 "--log-path", self.log_path],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+                cwd=self.workdir, start_new_session=True)
+            _live.add(self)
         self.console = Console(self.proc.stdout)
         deadline = t0 + self.SOCKET_TIMEOUT
         while True:
@@ -230,6 +259,8 @@ class Firecracker:
             self.proc.wait()
 
     def close(self):
+        with _live_lock:
+            _live.discard(self)
         if self._conn:
             self._conn.close()
             self._conn = None
@@ -282,7 +313,7 @@ class Firecracker:
                 response = self._conn.getresponse()
                 data = response.read()
                 break
-            except (ConnectionError, http.client.RemoteDisconnected, BrokenPipeError):
+            except ConnectionError:  # includes RemoteDisconnected, BrokenPipeError
                 # The server closed a kept-alive connection: one retry on a
                 # fresh one (the request was not read).
                 self._conn.close()
@@ -319,12 +350,14 @@ class Firecracker:
         return result
 
     def configure(self, kernel, boot_args, mem_mib=8, vcpus=1, initrd=None):
+        """machine-config and boot-source. Paths are made absolute: the
+        process runs in its own directory."""
         self.mem_mib = mem_mib
         self._timed("put_machine_config", self.put, "/machine-config",
                     {"vcpu_count": vcpus, "mem_size_mib": mem_mib})
-        boot = {"kernel_image_path": kernel, "boot_args": boot_args}
+        boot = {"kernel_image_path": os.path.abspath(kernel), "boot_args": boot_args}
         if initrd:
-            boot["initrd_path"] = initrd
+            boot["initrd_path"] = os.path.abspath(initrd)
         self._timed("put_boot_source", self.put, "/boot-source", boot)
 
     def start(self):
@@ -342,15 +375,16 @@ class Firecracker:
 
     def snapshot_create(self, snapshot_path, mem_path):
         """Full snapshot; the VM must be paused."""
-        self.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": snapshot_path,
-                                      "mem_file_path": mem_path})
+        self.put("/snapshot/create", {"snapshot_type": "Full",
+                                      "snapshot_path": os.path.abspath(snapshot_path),
+                                      "mem_file_path": os.path.abspath(mem_path)})
 
     def snapshot_load(self, snapshot_path, mem_path, resume=True):
         """Loads a snapshot into this (fresh, unconfigured) process."""
         self.mem_mib = os.path.getsize(mem_path) // (1 << 20)
-        self.put("/snapshot/load", {"snapshot_path": snapshot_path,
+        self.put("/snapshot/load", {"snapshot_path": os.path.abspath(snapshot_path),
                                     "mem_backend": {"backend_type": "File",
-                                                    "backend_path": mem_path},
+                                                    "backend_path": os.path.abspath(mem_path)},
                                     "resume_vm": resume})
 
 
@@ -452,5 +486,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    kill_all_on_signal()
     sys.exit(main())

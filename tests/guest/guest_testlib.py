@@ -6,6 +6,8 @@ import os
 import sys
 import unittest
 
+import fc_direct
+
 
 def skip_reason(env_names):
     """Why the tests cannot run here, or None."""
@@ -30,6 +32,8 @@ def run(test_name, env_names, unittest_args):
         if not os.path.isfile(os.environ[name]):
             print("%s=%s is not a file" % (name, os.environ[name]), file=sys.stderr)
             return 1
+    # A harness giving up (SIGTERM) must not leave VMs behind.
+    fc_direct.kill_all_on_signal()
     result = unittest.main(module="__main__", argv=[sys.argv[0]] + unittest_args,
                            exit=False).result
     return 0 if result.wasSuccessful() else 1
