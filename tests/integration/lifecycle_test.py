@@ -750,20 +750,37 @@ class RealLinux(unittest.TestCase):
         cache = ARGS.linux_cache or os.path.join(ARGS.build, "tests", "guest", "linux")
         os.makedirs(cache, exist_ok=True)
         initrd = build_initramfs.build(os.path.join(cache, "initramfs-lifecycle.cpio"), cache)
-        n = NODE or Node()
+        global NODE
+        if NODE is None:
+            NODE = Node()
+        n = NODE
         args_file = os.path.join(os.path.dirname(ARGS.linux_kernel), "boot-args")
-        boot_args = open(args_file).read().strip() if os.path.exists(args_file) else "console=ttyS0"
+        boot_args = (read_file(args_file).decode().strip() if os.path.exists(args_file)
+                     else "console=ttyS0")
         t = n.tenant_pool(kernel_image=ARGS.linux_kernel, initrd_image=initrd,
                           boot_args=boot_args)
-        inst = n.create(t)
-        n.start(t, inst.id)
-        global WAIT
-        saved, WAIT = WAIT, 600  # about a minute alone; more when the machine is busy
+        global WAIT  # noqa: PLW0603
+        saved, WAIT = WAIT, 300  # about a minute alone; more when the machine is busy
         try:
-            text = n.wait_console(t, inst.id, r"mvm-linux-guest: userspace up")
+            # This kernel on this hypervisor now and then hangs for good early in
+            # its boot (tests/guest/README.md): one more try, said loudly.
+            for attempt in (1, 2):
+                inst = n.create(t)
+                n.start(t, inst.id)
+                try:
+                    text = n.wait_console(t, inst.id, r"mvm-linux-guest: userspace up")
+                    break
+                except AssertionError as e:
+                    if attempt == 2:
+                        raise
+                    print("RETRY: the Linux test kernel did not reach userspace (%s); "
+                          "booting it once more" % str(e).splitlines()[0][:200], flush=True)
+                    n.delete(t, inst.id)
         finally:
             WAIT = saved
         self.assertIn("Linux version", text)
+        got = n.get(t, inst.id)
+        self.assertEqual(I.InstanceState.Name(got.state), "INSTANCE_STATE_RUNNING")
         n.delete(t, inst.id)
 
 
