@@ -12,9 +12,10 @@ For N instances of the test guest (tests/guest/) on a real Firecracker:
             Unix socket; timed from the call to the guest's first console
             line arriving on a StreamConsole follower opened beforehand.
 
-Both keep their N microVMs running until the end of their phase, so the
-last boots happen beside N-1 running guests in both. Then, with mvmd's N
-running: mvmd's RSS, and the time to re-adopt them after a SIGTERM restart
+The boots alternate (one direct, one through mvmd, ...) and all stay up to
+the end of the round, so both ways see the same machine: the same number of
+microVMs already running. Then, with mvmd's N running (the direct ones
+stopped): mvmd's RSS, and the time to re-adopt them after a SIGTERM restart
 and after a SIGKILL restart (from mvmd's own "recovery in ... us" line).
 
 Prints p50 / p99 of both, mvmd's added time (p50 difference and ratio), RSS
@@ -48,30 +49,34 @@ def pct(values, p):
     return s[k]
 
 
-def baseline(fc_bin, kernel, rootfs, n, work):
-    """N direct boots; returns the times (ms) from spawn to the banner."""
-    from fc_direct import Firecracker
-    times, vms = [], []
-    try:
-        for i in range(n):
-            d = os.path.join(work, "direct-%d" % i)
-            os.makedirs(d)
-            shutil.copyfile(rootfs, os.path.join(d, "rootfs.ext4"))  # as mvmd's own copy
-            fc = Firecracker(fc_bin, workdir=d, vm_id="direct-%d" % i)
-            vms.append(fc)
-            fc.spawn()
-            fc.configure(kernel, BOOT_ARGS, mem_mib=MEM_MIB)
-            fc.put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "rootfs.ext4",
-                                      "is_root_device": True, "is_read_only": False})
-            fc.put("/vsock", {"guest_cid": 3, "uds_path": "v.sock"})
-            fc.put("/mmds", {"mvm": {"id": "direct-%d" % i}})
-            fc.start()
-            _, seen_at, _ = fc.console.wait_for("^" + BANNER, 60)
-            times.append((seen_at - fc.timings["spawned_at"]) * 1000)
-    finally:
-        for fc in vms:
+class Direct:
+    """The baseline: Firecracker driven directly by fc_direct.py."""
+
+    def __init__(self, fc_bin, kernel, rootfs, work):
+        self.fc_bin, self.kernel, self.rootfs, self.work = fc_bin, kernel, rootfs, work
+        self.vms = []
+
+    def boot(self, i):
+        """Boots VM i; returns the time (ms) from the spawn to the banner."""
+        from fc_direct import Firecracker
+        d = os.path.join(self.work, "direct-%d" % i)
+        os.makedirs(d)
+        shutil.copyfile(self.rootfs, os.path.join(d, "rootfs.ext4"))  # as mvmd's own copy
+        fc = Firecracker(self.fc_bin, workdir=d, vm_id="direct-%d" % i)
+        self.vms.append(fc)
+        fc.spawn()
+        fc.configure(self.kernel, BOOT_ARGS, mem_mib=MEM_MIB)
+        fc.put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "rootfs.ext4",
+                                  "is_root_device": True, "is_read_only": False})
+        fc.put("/vsock", {"guest_cid": 3, "uds_path": "v.sock"})
+        fc.put("/mmds", {"mvm": {"id": "direct-%d" % i}})
+        fc.start()
+        _, seen_at, _ = fc.console.wait_for("^" + BANNER, 60)
+        return (seen_at - fc.timings["spawned_at"]) * 1000
+
+    def close(self):
+        for fc in self.vms:
             fc.close()
-    return times
 
 
 def rss_kib(pid):
@@ -92,69 +97,94 @@ def recovery_us(log):
     return found
 
 
-def with_mvmd(build, fc_bin, kernel, rootfs, n):
-    """N starts through mvmd; returns (times ms, rss KiB, [(kind, us, adopted)])."""
-    from harness import Mvmd
-    from mvmclient import Client, pb, unix_channel
-    I, T, P = pb.instance, pb.tenant, pb.pool
-    d = Mvmd(build, metrics=False, extra_args=[
-        "--firecracker", fc_bin, "--capacity-vcpus", str(4 * n),
-        "--capacity-mem-mib", str(MEM_MIB * n + 1024), "--stop-grace-seconds", "1"])
-    d.start()
-    c = Client(unix_channel(d.unix_path))
-    times, adopt = [], []
-    try:
-        c.tenants.CreateTenant(T.CreateTenantRequest(tenant=T.Tenant(
+class ViaMvmd:
+    """StartInstance through mvmd, timed to the banner on a follower."""
+
+    def __init__(self, build, fc_bin, kernel, rootfs, n):
+        from harness import Mvmd
+        from mvmclient import Client, pb, unix_channel
+        self.Client, self.unix = Client, unix_channel
+        self.I, T, P = pb.instance, pb.tenant, pb.pool
+        self.d = Mvmd(build, metrics=False, extra_args=[
+            "--firecracker", fc_bin, "--capacity-vcpus", str(4 * n),
+            "--capacity-mem-mib", str(MEM_MIB * n + 1024), "--stop-grace-seconds", "1"])
+        self.d.start()
+        self.c = Client(unix_channel(self.d.unix_path))
+        self.c.tenants.CreateTenant(T.CreateTenantRequest(tenant=T.Tenant(
             name="bench", net_id=1, subnet="10.240.1.0/24")))
-        c.pools.CreatePool(P.CreatePoolRequest(pool=P.Pool(
+        self.c.pools.CreatePool(P.CreatePoolRequest(pool=P.Pool(
             tenant="bench", name="guest", vcpus=1, mem_mib=MEM_MIB, kernel_image=kernel,
             rootfs_image=rootfs, boot_args=BOOT_ARGS)))
-        ids = [c.instances.CreateInstance(I.CreateInstanceRequest(
+        # created (disk copied) before the timed starts
+        self.ids = [self.c.instances.CreateInstance(self.I.CreateInstanceRequest(
             tenant="bench", pool="guest")).id for _ in range(n)]
-        for iid in ids:
-            got = threading.Event()
-            seen = {}
-            stream = c.instances.StreamConsole(
-                I.StreamConsoleRequest(tenant="bench", id=iid, follow=True), timeout=120)
 
-            def follow():
-                text = ""
-                for ch in stream:
-                    text += ch.data.decode("utf-8", "replace")
-                    if BANNER in text:
-                        seen["at"] = time.monotonic()
-                        got.set()
-                        return
-            th = threading.Thread(target=follow, daemon=True)
-            th.start()
-            t0 = time.monotonic()
-            c.instances.StartInstance(I.StartInstanceRequest(tenant="bench", id=iid), timeout=60)
-            if not got.wait(60):
-                raise RuntimeError("instance %s showed no banner" % iid)
-            times.append((seen["at"] - t0) * 1000)
-            stream.cancel()
+    def boot(self, i):
+        I, iid = self.I, self.ids[i]
+        got, seen = threading.Event(), {}
+        stream = self.c.instances.StreamConsole(
+            I.StreamConsoleRequest(tenant="bench", id=iid, follow=True), timeout=120)
+
+        def follow():
+            text = b""
+            for ch in stream:
+                text += ch.data
+                if BANNER.encode() in text:
+                    seen["at"] = time.monotonic()
+                    got.set()
+                    return
+        th = threading.Thread(target=follow, daemon=True)
+        th.start()
+        t0 = time.monotonic()
+        self.c.instances.StartInstance(I.StartInstanceRequest(tenant="bench", id=iid), timeout=60)
+        if not got.wait(60):
+            raise RuntimeError("instance %s showed no banner" % iid)
+        stream.cancel()
+        return (seen["at"] - t0) * 1000
+
+    def rss_and_readoption(self):
         time.sleep(1)
-        rss = rss_kib(d.proc.pid)
+        rss = rss_kib(self.d.proc.pid)
+        adopt = []
         for kill in (False, True):
-            c.close()
+            self.c.close()
             if kill:
-                d.kill()
+                self.d.kill()
             else:
-                d.stop()
-            d.start()
-            c = Client(unix_channel(d.unix_path))
-            us, adopted = recovery_us(d.log_tail(20000)) or (-1, -1)
+                self.d.stop()
+            self.d.start()
+            self.c = self.Client(self.unix(self.d.unix_path))
+            us, adopted = recovery_us(self.d.log_tail(20000)) or (-1, -1)
             adopt.append(("SIGKILL" if kill else "SIGTERM", us, adopted))
-        for iid in ids:
-            c.instances.DeleteInstance(I.DeleteInstanceRequest(tenant="bench", id=iid),
-                                       timeout=60)
-    finally:
-        c.close()
-        d.stop()
+        return rss, adopt
+
+    def close(self):
+        for iid in self.ids:
+            self.c.instances.DeleteInstance(self.I.DeleteInstanceRequest(tenant="bench", id=iid),
+                                            timeout=60)
+        self.c.close()
+        self.d.stop()
         if os.environ.get("BENCH_LOG"):
-            print(d.log_tail(200000))
-        d.close()
-    return times, rss, adopt
+            print(self.d.log_tail(1 << 22))
+        self.d.close()
+
+
+def one_round(a, kernel, rootfs, work):
+    """N boots each way, alternating, so both see the same machine (the
+    same number of microVMs already running); all stay up to the end."""
+    direct = Direct(a.firecracker, kernel, rootfs, work)
+    mvmd = ViaMvmd(a.build, a.firecracker, kernel, rootfs, a.n)
+    base, mine = [], []
+    try:
+        for i in range(a.n):
+            base.append(direct.boot(i))
+            mine.append(mvmd.boot(i))
+        direct.close()
+        rss, adopt = mvmd.rss_and_readoption()
+    finally:
+        direct.close()
+        mvmd.close()
+    return base, mine, rss, adopt
 
 
 def main():
@@ -180,8 +210,7 @@ def main():
         print("bench_start: %d boots of %s on %s, %d round(s)" % (a.n, kernel, a.firecracker,
                                                                   a.rounds))
         for r in range(a.rounds):
-            base = baseline(a.firecracker, kernel, rootfs, a.n, os.path.join(work, "r%d" % r))
-            mine, rss, adopt = with_mvmd(a.build, a.firecracker, kernel, rootfs, a.n)
+            base, mine, rss, adopt = one_round(a, kernel, rootfs, os.path.join(work, "r%d" % r))
             b50, b99, m50, m99 = pct(base, 50), pct(base, 99), pct(mine, 50), pct(mine, 99)
             print("round %d:" % (r + 1))
             print("  direct (spawn -> first line)        p50 %7.2f ms  p99 %7.2f ms" % (b50, b99))
