@@ -17,3 +17,7 @@ add_test(NAME fcsim_conformance
 set_tests_properties(fcsim_self fcsim_conformance PROPERTIES
   LABELS "fcsim;firecracker" TIMEOUT 600
   ENVIRONMENT "${mvm_fcsim_env}")
+# The real half boots the test guest (tests/guest, included after this
+# fragment: hence the target, not MVM_TEST_GUEST_KERNEL).
+set_property(TEST fcsim_conformance APPEND PROPERTY
+  ENVIRONMENT "MVM_TEST_GUEST_KERNEL=$<TARGET_FILE:mvm-test-guest>")
