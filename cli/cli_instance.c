@@ -12,6 +12,7 @@ static const cli_verb verbs[] = {
     {"list", SVC, "ListInstances", NULL, NULL},
     {"start", SVC, "StartInstance", NULL, NULL},
     {"stop", SVC, "StopInstance", NULL, NULL},
+    {"pause", SVC, "PauseInstance", NULL, NULL},
     {"sleep", SVC, "SleepInstance", NULL, NULL},
     {"wake", SVC, "WakeInstance", NULL, NULL},
     {"delete", SVC, "DeleteInstance", NULL, "deleted"},

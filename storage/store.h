@@ -181,6 +181,8 @@ typedef struct store_instance_change {
     const Mvm__V1__InstanceProcess *process;
     bool set_operation;       /* operation := operation, or cleared if NULL */
     const Mvm__V1__InstanceOperation *operation;
+    bool set_snapshot;        /* snapshot := snapshot, or cleared if NULL */
+    const Mvm__V1__InstanceSnapshot *snapshot;
     const char *last_error;   /* NULL keeps the stored one */
 } store_instance_change;
 

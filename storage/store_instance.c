@@ -293,6 +293,7 @@ static mvm_code inst_change_fn(store_wtx *w, void *arg, mvm_error *err) {
         Google__Protobuf__Timestamp *old_update = i->update_time, *old_state_time = i->state_time;
         Mvm__V1__InstanceProcess *old_proc = i->process;
         Mvm__V1__InstanceOperation *old_op = i->operation;
+        Mvm__V1__InstanceSnapshot *old_snap = i->snapshot;
         char *old_err = i->last_error;
         int32_t old_pid = i->pid;
         i->update_time = now;
@@ -312,6 +313,8 @@ static mvm_code inst_change_fn(store_wtx *w, void *arg, mvm_error *err) {
         }
         if (ch->set_operation)
             i->operation = (Mvm__V1__InstanceOperation *)ch->operation;
+        if (ch->set_snapshot)
+            i->snapshot = (Mvm__V1__InstanceSnapshot *)ch->snapshot;
         if (ch->last_error)
             i->last_error = (char *)ch->last_error;
         i->resource_version = w->rev;
@@ -325,6 +328,7 @@ static mvm_code inst_change_fn(store_wtx *w, void *arg, mvm_error *err) {
         i->state_time = old_state_time;
         i->process = old_proc;
         i->operation = old_op;
+        i->snapshot = old_snap;
         i->last_error = old_err;
         i->pid = old_pid;
         store_msg_free(&now->base, NULL);

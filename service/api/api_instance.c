@@ -1,8 +1,8 @@
 /* api_instance.c - mvm.v1.InstanceService unary handlers and the console
- * stream: create, get, list, delete and the lifecycle calls go to core/
- * (which records each operation's steps and drives Firecracker); reads go
- * to the store. Sleep and Wake check the state machine and answer
- * UNIMPLEMENTED until snapshots land. WatchInstances lives in api_watch.c. */
+ * stream: create, get, list, delete and the lifecycle calls (start, stop,
+ * pause, sleep, wake) go to core/ (which records each operation's steps
+ * and drives Firecracker); reads go to the store. WatchInstances lives in
+ * api_watch.c. */
 #include "api_internal.h"
 
 #include <stdlib.h>
@@ -71,36 +71,28 @@ static void inst_stop_instance(Mvm__V1__InstanceService_Service *svc,
     lifecycle(call, req->tenant, req->id, core_instance_stop, done);
 }
 
-/* Sleep and Wake: NOT_FOUND, FAILED_PRECONDITION for a transition the
- * state machine refuses, else UNIMPLEMENTED (snapshots are not built yet). */
-static void not_yet(void *call, const char *tenant, const char *id, instance_action act) {
-    mvm_error err;
-    ProtobufCAllocator *a = api_arena();
-    Mvm__V1__Instance *i;
-    if (store_instance_get(API(call)->st, tenant, id, a, &i, &err) != MVM_OK) {
-        api_reply_free(NULL, a);
-        api_fail(call, &err);
-        return;
-    }
-    instance_state from = i->state;
-    api_reply_free(&i->base, a);
-    if (instance_action_check(act, from, id, &err) == MVM_OK)
-        mvm_fail(&err, MVM_UNIMPLEMENTED,
-                 "%s: snapshots are not in this build yet (instance %s stays %s)",
-                 instance_action_name(act), id, instance_state_name(from));
-    api_fail(call, &err);
+static void inst_pause_instance(Mvm__V1__InstanceService_Service *svc,
+                                const Mvm__V1__PauseInstanceRequest *req,
+                                Mvm__V1__Instance_Closure done, void *call) {
+    lifecycle(call, req->tenant, req->id, core_instance_pause, done);
 }
 
 static void inst_sleep_instance(Mvm__V1__InstanceService_Service *svc,
                                 const Mvm__V1__SleepInstanceRequest *req,
                                 Mvm__V1__Instance_Closure done, void *call) {
-    not_yet(call, req->tenant, req->id, INSTANCE_ACTION_SLEEP);
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Instance *i;
+    mvm_code c = core_instance_sleep(API(call)->core, &who, req->tenant, req->id,
+                                     req->ttl_seconds, a, &i, &err);
+    API_REPLY(call, c, &err, done, i, a);
 }
 
 static void inst_wake_instance(Mvm__V1__InstanceService_Service *svc,
                                const Mvm__V1__WakeInstanceRequest *req,
                                Mvm__V1__Instance_Closure done, void *call) {
-    not_yet(call, req->tenant, req->id, INSTANCE_ACTION_WAKE);
+    lifecycle(call, req->tenant, req->id, core_instance_wake, done);
 }
 
 static void inst_delete_instance(Mvm__V1__InstanceService_Service *svc,

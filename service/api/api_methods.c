@@ -30,6 +30,7 @@ static const rpc_method_rule instance_rules[] = {
     {"ListInstances", RPC_EXEC_INLINE},
     {"StartInstance", RPC_EXEC_WORKER},
     {"StopInstance", RPC_EXEC_WORKER},
+    {"PauseInstance", RPC_EXEC_WORKER},
     {"SleepInstance", RPC_EXEC_WORKER},
     {"WakeInstance", RPC_EXEC_WORKER},
     {"DeleteInstance", RPC_EXEC_WORKER},

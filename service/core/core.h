@@ -90,6 +90,20 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
 mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
                             const char *id, ProtobufCAllocator *alloc,
                             Mvm__V1__Instance **out, mvm_error *err);
+/* RUNNING -> WARM: paused in memory. */
+mvm_code core_instance_pause(core *c, const store_actor *who, const char *tenant,
+                             const char *id, ProtobufCAllocator *alloc,
+                             Mvm__V1__Instance **out, mvm_error *err);
+/* RUNNING or WARM -> SLEEPING: a full snapshot on disk, the process ended.
+ * ttl_seconds (0: none): the sleeping instance is deleted when it expires. */
+mvm_code core_instance_sleep(core *c, const store_actor *who, const char *tenant,
+                             const char *id, uint32_t ttl_seconds, ProtobufCAllocator *alloc,
+                             Mvm__V1__Instance **out, mvm_error *err);
+/* WARM -> RUNNING (resumed) or SLEEPING -> RUNNING (restored from its
+ * snapshot in a new process). */
+mvm_code core_instance_wake(core *c, const store_actor *who, const char *tenant,
+                            const char *id, ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                            mvm_error *err);
 /* From any state: kills the process, removes the directory, deletes the
  * record and frees its address. */
 mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,

@@ -178,6 +178,27 @@ void core_sup_del(core *c, core_watch *w);
 
 /* ---- operations and recovery (core_ops.c) ---- */
 
+/* The start of every lifecycle operation: the record (checked against the
+ * state machine unless act is INSTANCE_ACTION_COUNT; for Start and Wake,
+ * also that the node can run microVMs), the runtime entry, and the claim.
+ * On success the caller ends with core_end_op. */
+mvm_code core_begin_op(core *c, const char *tenant, const char *id, instance_action act,
+                       const char *op, Mvm__V1__Instance **rec, core_inst **in, mvm_error *err);
+void core_end_op(core_inst *in, Mvm__V1__Instance *rec);
+/* Records op's intent (the instance's operation; target is what it makes,
+ * may be NULL); with destroy, also the state DESTROYED. */
+mvm_code core_record_intent(core *c, const store_actor *who, core_inst *in, const char *op,
+                            const Mvm__V1__Instance *rec, bool destroy, const char *target,
+                            mvm_error *err);
+/* Records that op ended without changing the state: the operation cleared,
+ * why kept as last_error. */
+void core_record_rollback(core *c, const store_actor *who, core_inst *in, const char *op,
+                          const mvm_error *why);
+/* The MMDS document: the instance's identity (malloc'd JSON). */
+char *core_identity_json(const Mvm__V1__Instance *i);
+/* Frees an unpacked message (NULL is fine). */
+void core_free_msg(void *m);
+
 /* An actor for mvmd's own changes (recovery, the supervisor). */
 extern const store_actor core_self_actor;
 /* Records the end of an instance's process noticed by the supervisor (the
@@ -187,6 +208,13 @@ void core_record_exit(core *c, core_inst *in, vmm_machine *m);
 void core_describe_exit(core_inst *in, vmm_machine *m, char *buf, size_t cap, bool *clean);
 /* Fills a timestamp with the current time. */
 void core_now(Google__Protobuf__Timestamp *ts);
+
+/* ---- snapshots (core_snapshot_ops.c) ---- */
+
+/* A new snapshot id: "s-" and 16 hex digits. */
+mvm_code core_new_snapshot_id(char id[19], mvm_error *err);
+/* <instance dir>/snapshots, where its snapshots live. */
+void core_snapshot_dir(const core_inst *in, char *buf, size_t cap);
 
 /* ---- failpoints (core_failpoint.c) ---- */
 
@@ -199,6 +227,11 @@ void core_failpoints_load(void);
  *   start.booted        guest booted, RUNNING not yet recorded
  *   stop.intent         intent recorded, process untouched
  *   stop.killed         process gone, STOPPED not yet recorded
+ *   sleep.intent        intent recorded, the guest untouched
+ *   sleep.written       Firecracker wrote the snapshot under its .tmp name
+ *   sleep.sealed        snapshot renamed into place, not yet recorded
+ *   wake.intent         intent recorded, nothing spawned
+ *   wake.loaded         snapshot loaded and resumed, RUNNING not recorded
  *   delete.intent       DESTROYED recorded, process untouched
  *   delete.removed      process and directory gone, record still there */
 void core_failpoint(const char *name);

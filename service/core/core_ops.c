@@ -165,7 +165,7 @@ static mvm_code prepare_dir(core_inst *in, const Mvm__V1__Pool *p, mvm_error *er
 }
 
 /* The MMDS document: the instance's identity. */
-static char *identity_json(const Mvm__V1__Instance *i) {
+char *core_identity_json(const Mvm__V1__Instance *i) {
     json_t *labels = json_object();
     for (size_t k = 0; labels && k < i->n_labels; k++)
         json_object_set_new(labels, i->labels[k]->key, json_string(i->labels[k]->value));
@@ -177,15 +177,15 @@ static char *identity_json(const Mvm__V1__Instance *i) {
     return text;
 }
 
-static void free_msg(void *m) {
+void core_free_msg(void *m) {
     if (m)
         protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* Records that op ended without changing the state: clears the operation,
  * keeps err's message as last_error. */
-static void record_rollback(core *c, const store_actor *who, core_inst *in, const char *op,
-                            const mvm_error *why) {
+void core_record_rollback(core *c, const store_actor *who, core_inst *in, const char *op,
+                          const mvm_error *why) {
     char msg[MVM_ERROR_MSG_MAX + 64];
     snprintf(msg, sizeof msg, "%s failed: %s", op, why->msg);
     store_instance_change ch = {.set_operation = true, .operation = NULL, .last_error = msg};
@@ -195,14 +195,17 @@ static void record_rollback(core *c, const store_actor *who, core_inst *in, cons
                 e.msg);
 }
 
-static mvm_code record_intent(core *c, const store_actor *who, core_inst *in, const char *op,
-                              const Mvm__V1__Instance *rec, bool destroy, mvm_error *err) {
+mvm_code core_record_intent(core *c, const store_actor *who, core_inst *in, const char *op,
+                            const Mvm__V1__Instance *rec, bool destroy, const char *target,
+                            mvm_error *err) {
     Google__Protobuf__Timestamp now;
     core_now(&now);
     Mvm__V1__InstanceOperation o = MVM__V1__INSTANCE_OPERATION__INIT;
     o.name = (char *)op;
     o.from_state = rec->state;
     o.start_time = &now;
+    if (target)
+        o.target = (char *)target;
     store_instance_change ch = {.expect_states = 1u << rec->state, .expect_idle = !destroy,
                                 .set_operation = true, .operation = &o};
     if (destroy) {
@@ -220,7 +223,7 @@ static mvm_code load_for(core *c, const char *tenant, const char *id, instance_a
         return rc;
     rc = instance_action_check(act, (*rec)->state, id, err);
     if (rc) {
-        free_msg(*rec);
+        core_free_msg(*rec);
         *rec = NULL;
     }
     return rc;
@@ -229,9 +232,8 @@ static mvm_code load_for(core *c, const char *tenant, const char *id, instance_a
 /* The start of every lifecycle operation: the record (checked against the
  * state machine when act is not INSTANCE_ACTION_COUNT), the runtime entry,
  * and the claim. On success the caller ends with end_op. */
-static mvm_code begin_op(core *c, const char *tenant, const char *id, instance_action act,
-                         const char *op, Mvm__V1__Instance **rec, core_inst **in,
-                         mvm_error *err) {
+mvm_code core_begin_op(core *c, const char *tenant, const char *id, instance_action act,
+                       const char *op, Mvm__V1__Instance **rec, core_inst **in, mvm_error *err) {
     *in = NULL;
     mvm_code rc = act == INSTANCE_ACTION_COUNT
                       ? store_instance_get(c->st, tenant, id, NULL, rec, err)
@@ -239,13 +241,13 @@ static mvm_code begin_op(core *c, const char *tenant, const char *id, instance_a
     if (rc)
         return rc;
     if (act == INSTANCE_ACTION_START && (rc = core_can_run(c, err)) != MVM_OK) {
-        free_msg(*rec);
+        core_free_msg(*rec);
         *rec = NULL;
         return rc;
     }
     core_inst *i = core_inst_get(c, tenant, id, err);
     if (!i || (rc = core_inst_claim(i, op, err)) != MVM_OK) {
-        free_msg(*rec);
+        core_free_msg(*rec);
         *rec = NULL;
         core_inst_unref(i);
         return i ? rc : MVM_RESOURCE_EXHAUSTED;
@@ -254,8 +256,8 @@ static mvm_code begin_op(core *c, const char *tenant, const char *id, instance_a
     return MVM_OK;
 }
 
-static void end_op(core_inst *in, Mvm__V1__Instance *rec) {
-    free_msg(rec);
+void core_end_op(core_inst *in, Mvm__V1__Instance *rec) {
+    core_free_msg(rec);
     core_inst_release(in);
     core_inst_unref(in);
 }
@@ -273,7 +275,7 @@ mvm_code core_instance_create(core *c, const store_actor *who,
         if (rc == MVM_OK) {
             rc = check_images(pool, MVM_INVALID_ARGUMENT, err);
             if (rc) {
-                free_msg(pool);
+                core_free_msg(pool);
                 return rc;
             }
         }
@@ -282,7 +284,7 @@ mvm_code core_instance_create(core *c, const store_actor *who,
     Mvm__V1__Instance *rec = NULL;
     mvm_code rc = store_instance_create(c->st, who, req, alloc, &rec, err);
     if (rc) {
-        free_msg(pool);
+        core_free_msg(pool);
         return rc;
     }
     if (!pool) { /* created meanwhile? cannot happen without the pool; be safe */
@@ -292,7 +294,7 @@ mvm_code core_instance_create(core *c, const store_actor *who,
     core_failpoint("create.recorded");
     core_inst *in = core_inst_get(c, rec->tenant, rec->id, err);
     rc = in ? prepare_dir(in, pool, err) : (err ? err->code : MVM_RESOURCE_EXHAUSTED);
-    free_msg(pool);
+    core_free_msg(pool);
     if (rc) { /* undo: no record without its disk */
         mvm_error e2;
         if (in) {
@@ -307,7 +309,7 @@ mvm_code core_instance_create(core *c, const store_actor *who,
         if (alloc)
             protobuf_c_message_free_unpacked(&rec->base, alloc);
         else
-            free_msg(rec);
+            core_free_msg(rec);
         mvm_error_context(err, "CreateInstance");
         return rc;
     }
@@ -325,7 +327,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
     *out = NULL;
     Mvm__V1__Instance *rec;
     core_inst *in;
-    mvm_code rc = begin_op(c, tenant, id, INSTANCE_ACTION_START, op, &rec, &in, err);
+    mvm_code rc = core_begin_op(c, tenant, id, INSTANCE_ACTION_START, op, &rec, &in, err);
     if (rc)
         return rc;
     Mvm__V1__Pool *pool = NULL;
@@ -337,7 +339,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         rc = check_images(pool, MVM_FAILED_PRECONDITION, err);
     if (!rc && !(rc = core_cap_reserve(c, rec->vcpus, rec->mem_mib, id, err)))
         reserved = true;
-    if (!rc && !(rc = record_intent(c, who, in, op, rec, false, err))) {
+    if (!rc && !(rc = core_record_intent(c, who, in, op, rec, false, NULL, err))) {
         intent = true;
         core_failpoint("start.intent");
     }
@@ -347,7 +349,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         rc = core_inst_start_logs(in, err);
     if (!rc && !(rc = vmm_machine_spawn(c->vmm, id, in->dir, &m, err)))
         core_failpoint("start.spawned");
-    if (!rc && !(mmds = identity_json(rec)))
+    if (!rc && !(mmds = core_identity_json(rec)))
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     if (!rc) {
         vmm_boot_spec spec = {.vcpus = rec->vcpus, .mem_mib = rec->mem_mib,
@@ -388,12 +390,12 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         if (reserved)
             core_cap_release(c, rec->vcpus, rec->mem_mib);
         if (intent)
-            record_rollback(c, who, in, op, err);
+            core_record_rollback(c, who, in, op, err);
         mvm_error_context(err, "%s %s", op, id);
     }
     free(mmds);
-    free_msg(pool);
-    end_op(in, rec);
+    core_free_msg(pool);
+    core_end_op(in, rec);
     return rc;
 }
 
@@ -406,15 +408,16 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
     *out = NULL;
     Mvm__V1__Instance *rec;
     core_inst *in;
-    mvm_code rc = begin_op(c, tenant, id, INSTANCE_ACTION_STOP, op, &rec, &in, err);
+    mvm_code rc = core_begin_op(c, tenant, id, INSTANCE_ACTION_STOP, op, &rec, &in, err);
     if (rc)
         return rc;
-    rc = record_intent(c, who, in, op, rec, false, err);
+    rc = core_record_intent(c, who, in, op, rec, false, NULL, err);
     if (!rc) {
         core_failpoint("stop.intent");
         vmm_machine *m = core_inst_detach(in);
         if (m) {
-            /* A paused guest cannot take the key presses: it is killed. */
+            /* A paused guest cannot take the key presses: it is killed
+             * (and a sleeping one has no process). */
             mvm_error ignored;
             if (rec->state == S(RUNNING) && !vmm_machine_exited(m, NULL) &&
                 vmm_machine_ctrl_alt_del(m, &ignored) == MVM_OK)
@@ -425,13 +428,18 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
         vmm_dir_clean_runtime(in->dir);
         core_inst_stop_logs(in);
         core_failpoint("stop.killed");
+        /* a stopped instance boots fresh: its snapshots go */
+        char snaps[PATH_MAX + 16];
+        core_snapshot_dir(in, snaps, sizeof snaps);
+        vmm_snapshot_prune(snaps, NULL);
         store_instance_change ch = {.set_state = true, .state = S(STOPPED), .set_process = true,
-                                    .process = NULL, .set_operation = true, .operation = NULL};
+                                    .process = NULL, .set_operation = true, .operation = NULL,
+                                    .set_snapshot = true, .snapshot = NULL};
         rc = store_instance_change_apply(c->st, who, tenant, id, &ch, alloc, out, err);
         if (rc) /* the process is gone whatever the store says; recovery fixes the record */
             mvm_error_context(err, "%s %s: the process was stopped but not recorded", op, id);
     }
-    end_op(in, rec);
+    core_end_op(in, rec);
     return rc;
 }
 
@@ -442,10 +450,10 @@ mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenan
     static const char op[] = "DeleteInstance";
     Mvm__V1__Instance *rec;
     core_inst *in;
-    mvm_code rc = begin_op(c, tenant, id, INSTANCE_ACTION_COUNT, op, &rec, &in, err);
+    mvm_code rc = core_begin_op(c, tenant, id, INSTANCE_ACTION_COUNT, op, &rec, &in, err);
     if (rc)
         return rc;
-    rc = rec->state == S(DESTROYED) ? MVM_OK : record_intent(c, who, in, op, rec, true, err);
+    rc = rec->state == S(DESTROYED) ? MVM_OK : core_record_intent(c, who, in, op, rec, true, NULL, err);
     if (!rc) {
         core_failpoint("delete.intent");
         vmm_machine *m = core_inst_detach(in);
@@ -465,7 +473,7 @@ mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenan
         else /* DESTROYED stays recorded: the next start of mvmd finishes it */
             mvm_error_context(err, "%s %s", op, id);
     }
-    end_op(in, rec);
+    core_end_op(in, rec);
     return rc;
 }
 

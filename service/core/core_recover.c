@@ -32,6 +32,10 @@ typedef struct rec_item {
     char tenant[64], id[24];
     Mvm__V1__InstanceState state;
     char op[32];
+    char op_target[24];          /* what the operation makes (a snapshot id) */
+    Mvm__V1__InstanceState op_from;
+    char snapshot[24];           /* the recorded snapshot, if any */
+    char parent[24];             /* its lineage: the base or previous snapshot */
     pid_t pid;
     uint64_t start_ticks;
     char boot_id[64];
@@ -62,8 +66,16 @@ static bool collect(void *arg, const Mvm__V1__Instance *i) {
     snprintf(r->tenant, sizeof r->tenant, "%s", i->tenant);
     snprintf(r->id, sizeof r->id, "%s", i->id);
     r->state = i->state;
-    if (i->operation && i->operation->name)
+    if (i->operation && i->operation->name) {
         snprintf(r->op, sizeof r->op, "%s", i->operation->name);
+        snprintf(r->op_target, sizeof r->op_target, "%s",
+                 i->operation->target ? i->operation->target : "");
+        r->op_from = i->operation->from_state;
+    }
+    if (i->snapshot && i->snapshot->id)
+        snprintf(r->snapshot, sizeof r->snapshot, "%s", i->snapshot->id);
+    snprintf(r->parent, sizeof r->parent, "%s",
+             r->snapshot[0] ? r->snapshot : i->base_snapshot_id ? i->base_snapshot_id : "");
     if (i->process) {
         r->pid = i->process->pid;
         r->start_ticks = i->process->start_ticks;
@@ -155,6 +167,125 @@ static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
     rep->lost++;
 }
 
+/* Clears an interrupted operation, keeping why as last_error. */
+static void clear_op(core *c, rec_item *r, const char *why) {
+    store_instance_change ch = {.set_operation = true, .operation = NULL, .last_error = why};
+    change(c, r, &ch);
+}
+
+static void undo_start(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    char why[160];
+    snprintf(why, sizeof why,
+             "StartInstance was interrupted (mvmd stopped before it finished); the instance "
+             "stays %s", instance_state_name(r->state));
+    clear_op(c, r, why);
+    vmm_dir_clean_runtime(in->dir); /* its process, if any, dies as an orphan */
+    rep->rolled_back++;
+}
+
+static void finish_stop(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    vmm_proc_kill(r->pid, r->start_ticks);
+    vmm_dir_clean_runtime(in->dir);
+    char snaps[PATH_MAX + 16];
+    core_snapshot_dir(in, snaps, sizeof snaps);
+    vmm_snapshot_prune(snaps, NULL);
+    store_instance_change ch = {.set_state = true, .state = S(STOPPED), .set_process = true,
+                                .process = NULL, .set_operation = true, .operation = NULL,
+                                .set_snapshot = true, .snapshot = NULL};
+    change(c, r, &ch);
+    rep->finished++;
+}
+
+/* A sleep whose snapshot was sealed goes forward; otherwise the guest goes
+ * on as it was (re-adopted) and the partial snapshot is removed. */
+static void recover_sleep(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    char snaps[PATH_MAX + 16], dir[PATH_MAX + 48];
+    core_snapshot_dir(in, snaps, sizeof snaps);
+    snprintf(dir, sizeof dir, "%s/%s", snaps, r->op_target);
+    vmm_snapshot_info info;
+    mvm_error e;
+    if (r->op_target[0] && vmm_snapshot_read_info(dir, &info, &e) == MVM_OK) {
+        vmm_proc_kill(r->pid, r->start_ticks);
+        vmm_dir_clean_runtime(in->dir);
+        Google__Protobuf__Timestamp now;
+        core_now(&now);
+        const vmm_probe *p = vmm_host_probe(c->vmm);
+        Mvm__V1__InstanceSnapshot snap = MVM__V1__INSTANCE_SNAPSHOT__INIT;
+        snap.id = r->op_target;
+        snap.create_time = &now;
+        snap.firecracker_version = (char *)p->fc_version;
+        snap.snapshot_version = (char *)p->snapshot_version;
+        snap.mem_bytes = info.mem_bytes;
+        snap.state_bytes = info.state_bytes;
+        snap.state_sha256 = info.state_sha256;
+        snap.parent_id = r->parent;
+        store_instance_change ch = {.set_state = true, .state = S(SLEEPING), .set_process = true,
+                                    .process = NULL, .set_operation = true, .operation = NULL,
+                                    .set_snapshot = true, .snapshot = &snap};
+        change(c, r, &ch);
+        vmm_snapshot_prune(snaps, r->op_target);
+        snprintf(r->snapshot, sizeof r->snapshot, "%s", r->op_target);
+        r->state = S(SLEEPING);
+        rep->finished++;
+        return;
+    }
+    vmm_snapshot_prune(snaps, r->snapshot[0] ? r->snapshot : NULL);
+    char why[160];
+    snprintf(why, sizeof why, "SleepInstance was interrupted before its snapshot was whole; "
+                              "the instance went on running");
+    clear_op(c, r, why);
+    rep->rolled_back++;
+    adopt(c, in, r, rep);
+}
+
+/* A wake from SLEEPING is undone (the snapshot stays; a process it started
+ * dies as an orphan); one from WARM, like a pause, leaves a process whose
+ * own state says where it got to. */
+static void recover_wake_or_pause(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    char why[160];
+    if (strcmp(r->op, "WakeInstance") == 0 && r->op_from == S(SLEEPING)) {
+        snprintf(why, sizeof why, "WakeInstance was interrupted (mvmd stopped before it "
+                                  "finished); the instance stays SLEEPING");
+        clear_op(c, r, why);
+        vmm_dir_clean_runtime(in->dir);
+        rep->rolled_back++;
+        return;
+    }
+    snprintf(why, sizeof why, "%s was interrupted; the instance is as its process says", r->op);
+    clear_op(c, r, why);
+    rep->rolled_back++;
+    adopt(c, in, r, rep);
+}
+
+/* What recovery does with each interrupted operation. */
+static const struct {
+    const char *op;
+    void (*fn)(core *c, core_inst *in, rec_item *r, core_recovery *rep);
+} interrupted[] = {
+    {"StartInstance", undo_start},
+    {"StopInstance", finish_stop},
+    {"SleepInstance", recover_sleep},
+    {"WakeInstance", recover_wake_or_pause},
+    {"PauseInstance", recover_wake_or_pause},
+};
+
+/* A sleeping instance whose snapshot is gone cannot wake: FAILED. */
+static void check_sleeping(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    char dir[PATH_MAX + 48];
+    core_snapshot_dir(in, dir, sizeof dir);
+    size_t l = strlen(dir);
+    snprintf(dir + l, sizeof dir - l, "/%s", r->snapshot);
+    if (r->snapshot[0] && access(dir, F_OK) == 0)
+        return;
+    char why[200];
+    snprintf(why, sizeof why, "the snapshot of this SLEEPING instance (%s) is missing",
+             r->snapshot[0] ? r->snapshot : "none recorded");
+    store_instance_change ch = {.set_state = true, .state = S(FAILED), .set_snapshot = true,
+                                .snapshot = NULL, .last_error = why};
+    change(c, r, &ch);
+    rep->lost++;
+}
+
 static void recover_one(core *c, rec_item *r, core_recovery *rep) {
     mvm_error e;
     core_inst *in = core_inst_get(c, r->tenant, r->id, &e);
@@ -168,31 +299,18 @@ static void recover_one(core *c, rec_item *r, core_recovery *rep) {
         if (core_inst_open_logs(in, &e) != MVM_OK)
             fprintf(stderr, "mvmd: recovery: instance %s logs: %s\n", r->id, e.msg);
     }
+    size_t k = 0, n = sizeof interrupted / sizeof interrupted[0];
+    while (r->op[0] && k < n && strcmp(interrupted[k].op, r->op) != 0)
+        k++;
     if (r->state == S(DESTROYED)) {
         finish_delete(c, in, r, rep); /* its process, if any, dies as an orphan */
-    } else if (strcmp(r->op, "StartInstance") == 0) {
-        char why[160];
-        snprintf(why, sizeof why,
-                 "StartInstance was interrupted (mvmd stopped before it finished); the "
-                 "instance stays %s", instance_state_name(r->state));
-        store_instance_change ch = {.set_operation = true, .operation = NULL,
-                                    .last_error = why};
-        change(c, r, &ch);
-        vmm_dir_clean_runtime(in->dir);
-        rep->rolled_back++;
-    } else if (strcmp(r->op, "StopInstance") == 0) {
-        vmm_proc_kill(r->pid, r->start_ticks);
-        vmm_dir_clean_runtime(in->dir);
-        store_instance_change ch = {.set_state = true, .state = S(STOPPED), .set_process = true,
-                                    .process = NULL, .set_operation = true, .operation = NULL};
-        change(c, r, &ch);
-        rep->finished++;
+    } else if (r->op[0] && k < n) {
+        interrupted[k].fn(c, in, r, rep);
     } else if (r->op[0]) {
         /* an operation this build does not know: clear it, say so */
         char why[160];
         snprintf(why, sizeof why, "%s was interrupted and is unknown to this mvmd", r->op);
-        store_instance_change ch = {.set_operation = true, .operation = NULL, .last_error = why};
-        change(c, r, &ch);
+        clear_op(c, r, why);
         rep->rolled_back++;
         if (instance_state_live(r->state))
             adopt(c, in, r, rep);
@@ -201,6 +319,14 @@ static void recover_one(core *c, rec_item *r, core_recovery *rep) {
     } else if (has_dir) {
         vmm_dir_clean_runtime(in->dir);
     }
+    /* snapshots: only the recorded one stays (half-written ones go) */
+    if (r->state != S(DESTROYED) && has_dir) {
+        char snaps[PATH_MAX + 16];
+        core_snapshot_dir(in, snaps, sizeof snaps);
+        vmm_snapshot_prune(snaps, r->snapshot[0] ? r->snapshot : NULL);
+    }
+    if (r->state == S(SLEEPING) && !r->op[0])
+        check_sleeping(c, in, r, rep);
     core_inst_unref(in);
 }
 

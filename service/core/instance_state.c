@@ -13,7 +13,7 @@ static const uint32_t next[NSTATES] = {
     [S(READY)] = BIT(RUNNING) | BIT(STOPPED) | BIT(DESTROYED) | BIT(FAILED),
     [S(RUNNING)] = BIT(WARM) | BIT(SLEEPING) | BIT(STOPPED) | BIT(DESTROYED) | BIT(FAILED),
     [S(WARM)] = BIT(RUNNING) | BIT(SLEEPING) | BIT(STOPPED) | BIT(DESTROYED) | BIT(FAILED),
-    [S(SLEEPING)] = BIT(RUNNING) | BIT(DESTROYED) | BIT(FAILED),
+    [S(SLEEPING)] = BIT(RUNNING) | BIT(STOPPED) | BIT(DESTROYED) | BIT(FAILED),
     [S(STOPPED)] = BIT(RUNNING) | BIT(DESTROYED) | BIT(FAILED),
     [S(FAILED)] = BIT(DESTROYED),
 };
@@ -24,9 +24,11 @@ static const struct {
     uint32_t from; /* states the RPC is meant for */
 } actions[INSTANCE_ACTION_COUNT] = {
     [INSTANCE_ACTION_START] = {"StartInstance", S(RUNNING), BIT(CREATED) | BIT(READY) | BIT(STOPPED)},
-    [INSTANCE_ACTION_STOP] = {"StopInstance", S(STOPPED), BIT(READY) | BIT(RUNNING) | BIT(WARM)},
+    [INSTANCE_ACTION_STOP] = {"StopInstance", S(STOPPED),
+                              BIT(READY) | BIT(RUNNING) | BIT(WARM) | BIT(SLEEPING)},
     [INSTANCE_ACTION_SLEEP] = {"SleepInstance", S(SLEEPING), BIT(RUNNING) | BIT(WARM)},
-    [INSTANCE_ACTION_WAKE] = {"WakeInstance", S(RUNNING), BIT(SLEEPING)},
+    [INSTANCE_ACTION_WAKE] = {"WakeInstance", S(RUNNING), BIT(WARM) | BIT(SLEEPING)},
+    [INSTANCE_ACTION_PAUSE] = {"PauseInstance", S(WARM), BIT(RUNNING)},
 };
 
 const char *instance_state_name(instance_state s) {

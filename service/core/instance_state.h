@@ -14,9 +14,10 @@ typedef Mvm__V1__InstanceState instance_state;
 
 typedef enum instance_action {
     INSTANCE_ACTION_START, /* boot, or resume from STOPPED -> RUNNING */
-    INSTANCE_ACTION_STOP,  /* live -> STOPPED */
+    INSTANCE_ACTION_STOP,  /* live or SLEEPING -> STOPPED */
     INSTANCE_ACTION_SLEEP, /* RUNNING or WARM -> SLEEPING */
-    INSTANCE_ACTION_WAKE,  /* SLEEPING -> RUNNING */
+    INSTANCE_ACTION_WAKE,  /* WARM (resume) or SLEEPING (restore) -> RUNNING */
+    INSTANCE_ACTION_PAUSE, /* RUNNING -> WARM (paused in memory) */
     INSTANCE_ACTION_COUNT
 } instance_action;
 

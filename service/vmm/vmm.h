@@ -204,6 +204,36 @@ void vmm_proc_kill(pid_t pid, uint64_t start_ticks);
 mvm_code vmm_disk_copy(const char *src, const char *dst, uint64_t min_bytes, bool *reflinked,
                        mvm_error *err);
 
+/* ---- snapshots on disk ---- */
+
+/* A snapshot is a directory <parent>/<id>/ holding these two files. */
+#define VMM_SNAPSHOT_STATE "vm.state"
+#define VMM_SNAPSHOT_MEM "vm.mem"
+
+typedef struct vmm_snapshot_info {
+    uint64_t mem_bytes, state_bytes;
+    char state_sha256[65]; /* hex */
+} vmm_snapshot_info;
+
+/* Seals a snapshot Firecracker wrote into <parent>/<id>.tmp/: syncs its
+ * files, hashes the state file, renames the directory to <parent>/<id>/
+ * and syncs <parent>. Whole or not there: a crash leaves only the .tmp. */
+mvm_code vmm_snapshot_seal(const char *parent, const char *id, vmm_snapshot_info *info,
+                           mvm_error *err);
+/* Checks <dir> before a load: the memory file has its recorded size and the
+ * state file its recorded SHA-256; FAILED_PRECONDITION saying which is
+ * missing, truncated or damaged. */
+mvm_code vmm_snapshot_verify(const char *dir, const char *want_sha256, uint64_t want_mem_bytes,
+                             mvm_error *err);
+/* Reads the sizes and state hash of the sealed snapshot <dir> (recovery of
+ * a sleep that sealed its snapshot but did not record it). */
+mvm_code vmm_snapshot_read_info(const char *dir, vmm_snapshot_info *info, mvm_error *err);
+/* True if a snapshot in data format `written` ("v4.0.0") can be loaded by a
+ * Firecracker that reads `reader`: same major, minor not newer. */
+bool vmm_snapshot_compatible(const char *written, const char *reader);
+/* Removes every entry of parent but keep (which may be NULL). */
+void vmm_snapshot_prune(const char *parent, const char *keep);
+
 /* ---- logs pumped from FIFOs ---- */
 
 /* A FIFO that a Firecracker process writes (the guest console, its own log,

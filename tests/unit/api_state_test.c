@@ -21,7 +21,8 @@ int main(void) {
         if (instance_state_live((instance_state)s))
             CHECK(instance_state_can((instance_state)s, ST(STOPPED)));
     CHECK(!instance_state_can(ST(CREATED), ST(RUNNING)));
-    CHECK(!instance_state_can(ST(SLEEPING), ST(STOPPED)));
+    CHECK(instance_state_can(ST(SLEEPING), ST(STOPPED))); /* its snapshot dropped */
+    CHECK(!instance_state_can(ST(SLEEPING), ST(WARM)));
     CHECK(!instance_state_can(ST(DESTROYED), ST(RUNNING)));
     CHECK(!instance_state_can(ST(RUNNING), ST(RUNNING)));
     CHECK(!instance_state_can(ST(RUNNING), (instance_state)99));
@@ -33,9 +34,11 @@ int main(void) {
         uint32_t ok; /* bit per state */
     } want[] = {
         {INSTANCE_ACTION_START, 1u << ST(CREATED) | 1u << ST(READY) | 1u << ST(STOPPED)},
-        {INSTANCE_ACTION_STOP, 1u << ST(READY) | 1u << ST(RUNNING) | 1u << ST(WARM)},
+        {INSTANCE_ACTION_STOP,
+         1u << ST(READY) | 1u << ST(RUNNING) | 1u << ST(WARM) | 1u << ST(SLEEPING)},
         {INSTANCE_ACTION_SLEEP, 1u << ST(RUNNING) | 1u << ST(WARM)},
-        {INSTANCE_ACTION_WAKE, 1u << ST(SLEEPING)},
+        {INSTANCE_ACTION_WAKE, 1u << ST(WARM) | 1u << ST(SLEEPING)},
+        {INSTANCE_ACTION_PAUSE, 1u << ST(RUNNING)},
     };
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         for (int s = 0; s <= ST(FAILED) + 1; s++) {
@@ -48,9 +51,9 @@ int main(void) {
                 CHECK(err.msg[0] != '\0');
         }
     mvm_error err;
-    CHECK_EQ_INT(instance_action_check(INSTANCE_ACTION_STOP, ST(SLEEPING), "i-abc", &err),
+    CHECK_EQ_INT(instance_action_check(INSTANCE_ACTION_PAUSE, ST(SLEEPING), "i-abc", &err),
                  MVM_FAILED_PRECONDITION);
-    CHECK(strstr(err.msg, "i-abc") && strstr(err.msg, "SLEEPING") && strstr(err.msg, "STOPPED"));
+    CHECK(strstr(err.msg, "i-abc") && strstr(err.msg, "SLEEPING") && strstr(err.msg, "WARM"));
     CHECK_EQ_INT(instance_action_target(INSTANCE_ACTION_WAKE), ST(RUNNING));
     CHECK_EQ_STR(instance_action_name(INSTANCE_ACTION_SLEEP), "SleepInstance");
     CHECK_EQ_STR(instance_state_name(ST(WARM)), "WARM");
