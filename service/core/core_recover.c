@@ -120,8 +120,9 @@ static void finish_delete(core *c, core_inst *in, rec_item *r, core_recovery *re
     rep->finished++;
 }
 
-/* Re-adopts a live instance's process, or records it lost. */
-static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+/* Re-adopts a live instance's process, or records it lost. With resume, a
+ * machine found paused is resumed first (an interrupted sleep paused it). */
+static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep, bool resume) {
     char why[MVM_ERROR_MSG_MAX], st[32] = "";
     vmm_machine *m = NULL;
     mvm_error e;
@@ -138,6 +139,12 @@ static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
         if (e.code == MVM_UNAVAILABLE) /* alive but deaf: it cannot be driven */
             vmm_proc_kill(r->pid, r->start_ticks);
     } else {
+        if (resume && strcmp(st, "Paused") == 0) {
+            if (vmm_machine_resume(m, &e) == MVM_OK)
+                snprintf(st, sizeof st, "Running");
+            else
+                fprintf(stderr, "mvmd: recovery: cannot resume %s: %s\n", r->id, e.msg);
+        }
         /* The record follows what the machine says: paused is WARM. */
         Mvm__V1__InstanceState want = strcmp(st, "Paused") == 0    ? S(WARM)
                                       : strcmp(st, "Running") == 0 ? S(RUNNING)
@@ -235,7 +242,7 @@ static void recover_sleep(core *c, core_inst *in, rec_item *r, core_recovery *re
                               "the instance went on running");
     clear_op(c, r, why);
     rep->rolled_back++;
-    adopt(c, in, r, rep);
+    adopt(c, in, r, rep, r->op_from == S(RUNNING));
 }
 
 /* A wake from SLEEPING is undone (the snapshot stays; a process it started
@@ -254,7 +261,7 @@ static void recover_wake_or_pause(core *c, core_inst *in, rec_item *r, core_reco
     snprintf(why, sizeof why, "%s was interrupted; the instance is as its process says", r->op);
     clear_op(c, r, why);
     rep->rolled_back++;
-    adopt(c, in, r, rep);
+    adopt(c, in, r, rep, false);
 }
 
 /* What recovery does with each interrupted operation. */
@@ -313,9 +320,9 @@ static void recover_one(core *c, rec_item *r, core_recovery *rep) {
         clear_op(c, r, why);
         rep->rolled_back++;
         if (instance_state_live(r->state))
-            adopt(c, in, r, rep);
+            adopt(c, in, r, rep, false);
     } else if (instance_state_live(r->state)) {
-        adopt(c, in, r, rep);
+        adopt(c, in, r, rep, false);
     } else if (has_dir) {
         vmm_dir_clean_runtime(in->dir);
     }

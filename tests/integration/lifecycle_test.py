@@ -468,6 +468,170 @@ assert b" 204 " in s.recv(4096)
 """
 
 
+def ticks(text):
+    return [int(x) for x in re.findall(r"^tick (\d+)", text, re.M)]
+
+
+class Snapshots(unittest.TestCase):
+    """Pause (WARM), sleep (a snapshot on disk, no process) and wake, on one
+    mvmd: the guest's tick counter continues where it stopped, proving a
+    restore rather than a reboot."""
+
+    @classmethod
+    def setUpClass(cls):
+        global NODE
+        if NODE is None:
+            NODE = Node()
+        cls.n = NODE
+
+    def running(self, t):
+        n = self.n
+        inst = n.create(t)
+        n.start(t, inst.id)
+        n.wait_console(t, inst.id, r"tick 1\b")
+        return inst.id
+
+    def test_pause_and_resume(self):
+        n = self.n
+        t = n.tenant_pool()
+        iid = self.running(t)
+        warm = n.c.instances.PauseInstance(I.PauseInstanceRequest(tenant=t, id=iid))
+        self.assertEqual(I.InstanceState.Name(warm.state), "INSTANCE_STATE_WARM")
+        self.assertTrue(pid_alive(warm.pid), "a WARM instance keeps its process")
+        before = ticks(n.console(t, iid))
+        time.sleep(2.5)
+        self.assertEqual(ticks(n.console(t, iid)), before, "no tick while paused")
+        run = n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=iid))
+        self.assertEqual(I.InstanceState.Name(run.state), "INSTANCE_STATE_RUNNING")
+        self.assertEqual(run.pid, warm.pid, "resumed, same process")
+        n.wait_console(t, iid, r"tick %d\b" % (before[-1] + 1))
+        with self.assertRaises(Exception) as e:  # only RUNNING pauses
+            n.c.instances.PauseInstance(I.PauseInstanceRequest(tenant=t, id="i-00000000000000aa"))
+        self.assertEqual(e.exception.code(), C.NOT_FOUND)
+        n.delete(t, iid)
+
+    def test_sleep_and_wake_ten_times(self):
+        n = self.n
+        t = n.tenant_pool()
+        iid = self.running(t)
+        idir = os.path.join(n.instances_dir, iid)
+        pids, snaps = set(), []
+        for cycle in range(10):
+            slept = n.c.instances.SleepInstance(I.SleepInstanceRequest(tenant=t, id=iid),
+                                                timeout=WAIT)
+            self.assertEqual(I.InstanceState.Name(slept.state), "INSTANCE_STATE_SLEEPING")
+            self.assertEqual(slept.pid, 0)
+            s = slept.snapshot
+            self.assertRegex(s.id, r"^s-[0-9a-f]{16}$")
+            self.assertEqual(s.mem_bytes, 128 << 20)
+            self.assertGreater(s.state_bytes, 0)
+            self.assertEqual(len(s.state_sha256), 64)
+            self.assertRegex(s.snapshot_version, r"^v\d+\.\d+\.\d+$")
+            self.assertEqual(s.parent_id, snaps[-1] if snaps else "", "lineage")
+            snaps.append(s.id)
+            self.assertEqual(sorted(os.listdir(os.path.join(idir, "snapshots"))), [s.id],
+                             "only the newest snapshot is kept")
+            self.assertFalse(os.path.exists(os.path.join(idir, "api.sock")))
+            wait_for(lambda: not [p for p in n.procs() if pid_alive(p) and
+                                  os.readlink("/proc/%d/cwd" % p) == idir], "no process asleep")
+            last = ticks(n.console(t, iid))[-1]
+            woke = n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=iid),
+                                              timeout=WAIT)
+            self.assertEqual(I.InstanceState.Name(woke.state), "INSTANCE_STATE_RUNNING")
+            self.assertNotIn(woke.pid, pids)
+            pids.add(woke.pid)
+            text = n.wait_console(t, iid, r"tick %d\b" % (last + 1))
+            self.assertEqual(text.count("mvm-test-guest: started"), 1,
+                             "cycle %d: restored, not rebooted" % cycle)
+        n.delete(t, iid)
+        self.assertFalse(os.path.exists(idir))
+
+    def test_sleep_from_warm_and_stop_asleep(self):
+        n = self.n
+        t = n.tenant_pool()
+        iid = self.running(t)
+        n.c.instances.PauseInstance(I.PauseInstanceRequest(tenant=t, id=iid))
+        slept = n.c.instances.SleepInstance(I.SleepInstanceRequest(tenant=t, id=iid),
+                                            timeout=WAIT)
+        self.assertEqual(I.InstanceState.Name(slept.state), "INSTANCE_STATE_SLEEPING")
+        with self.assertRaises(Exception) as e:
+            n.c.instances.PauseInstance(I.PauseInstanceRequest(tenant=t, id=iid))
+        self.assertEqual(e.exception.code(), C.FAILED_PRECONDITION)
+        stopped = n.stop(t, iid)
+        self.assertEqual(I.InstanceState.Name(stopped.state), "INSTANCE_STATE_STOPPED")
+        self.assertFalse(stopped.HasField("snapshot"))
+        self.assertEqual(os.listdir(os.path.join(n.instances_dir, iid, "snapshots")), [])
+        n.start(t, iid)  # boots fresh
+        n.wait_console(t, iid, r"mvm-test-guest: started", count=2)
+        n.delete(t, iid)
+
+    def test_damaged_snapshot_refused(self):
+        n = self.n
+        t = n.tenant_pool()
+        iid = self.running(t)
+        s = n.c.instances.SleepInstance(I.SleepInstanceRequest(tenant=t, id=iid),
+                                        timeout=WAIT).snapshot
+        sdir = os.path.join(n.instances_dir, iid, "snapshots", s.id)
+        state = os.path.join(sdir, "vm.state")
+        good = read_file(state)
+        with open(state, "r+b") as f:  # one byte flipped
+            f.seek(len(good) // 2)
+            f.write(bytes([good[len(good) // 2] ^ 0xFF]))
+        with self.assertRaises(Exception) as e:
+            n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=iid), timeout=WAIT)
+        self.assertEqual(e.exception.code(), C.FAILED_PRECONDITION, e.exception.details())
+        self.assertIn("damaged", e.exception.details())
+        self.assertIn(s.id, e.exception.details())
+        with open(state, "wb") as f:
+            f.write(good)
+        mem = os.path.join(sdir, "vm.mem")
+        os.truncate(mem, s.mem_bytes // 2)
+        with self.assertRaises(Exception) as e:
+            n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=iid), timeout=WAIT)
+        self.assertEqual(e.exception.code(), C.FAILED_PRECONDITION)
+        self.assertIn("truncated", e.exception.details())
+        got = n.get(t, iid)
+        self.assertEqual(I.InstanceState.Name(got.state), "INSTANCE_STATE_SLEEPING")
+        self.assertEqual([p for p in n.procs() if pid_alive(p) and
+                          os.readlink("/proc/%d/cwd" % p).endswith(iid)], [], "nothing loaded")
+        n.stop(t, iid)  # the way out: boot it fresh
+        n.delete(t, iid)
+
+
+class SnapshotVersions(unittest.TestCase):
+    """A snapshot written by one Firecracker is refused, not attempted, by a
+    node whose Firecracker reads another snapshot data format."""
+
+    def test_incompatible_version_refused(self):
+        n = Node()
+        try:
+            t = n.tenant_pool()
+            inst = n.create(t)
+            n.start(t, inst.id)
+            n.wait_console(t, inst.id, r"tick 1\b")
+            n.c.instances.SleepInstance(I.SleepInstanceRequest(tenant=t, id=inst.id),
+                                        timeout=WAIT)
+            # the same binary, but claiming a newer snapshot data format
+            newer = n.image("firecracker-newer-format", 0, (
+                "#!/bin/sh\n[ \"$1\" = --snapshot-version ] && { echo v99.0.0; exit 0; }\n"
+                "exec %s \"$@\"\n" % ARGS.firecracker).encode())
+            os.chmod(newer, 0o755)
+            n.d.extra_args[n.d.extra_args.index(ARGS.firecracker)] = newer
+            n.restart()
+            with self.assertRaises(Exception) as e:
+                n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=inst.id),
+                                           timeout=WAIT)
+            self.assertEqual(e.exception.code(), C.FAILED_PRECONDITION)
+            self.assertIn("v99.0.0", e.exception.details())
+            self.assertIn("cannot be loaded", e.exception.details())
+            self.assertEqual(I.InstanceState.Name(n.get(t, inst.id).state),
+                             "INSTANCE_STATE_SLEEPING")
+            n.delete(t, inst.id)
+        finally:
+            rc, log = n.close()
+            self.assertEqual(rc, 0, log)
+
+
 class SimulatedFaults(unittest.TestCase):
     """Error paths only the simulator can produce (its FCSIM_FAULTS rules):
     a Firecracker that crashes, hangs, refuses a call, never opens its API
@@ -685,6 +849,44 @@ class CrashPoints(unittest.TestCase):
             self.assertEqual(n.dirs(), [])
         # the addresses were freed
         self.assertEqual(n.create(t).ip, "10.240.%s.2" % t[1:])
+
+    def test_sleep_points(self):
+        n = self.n
+        t = n.tenant_pool()
+        # before the snapshot is whole the guest goes on; after, it is asleep
+        for point, after in (("sleep.intent", "RUNNING"), ("sleep.written", "RUNNING"),
+                             ("sleep.sealed", "SLEEPING")):
+            iid = n.create(t).id
+            n.start(t, iid)
+            n.wait_console(t, iid, r"tick 1\b")
+            self.crash(point, lambda t, i: n.c.instances.SleepInstance(
+                I.SleepInstanceRequest(tenant=t, id=i), timeout=WAIT), t, iid)
+            self.assert_clean(t, {iid: after})
+            sdir = os.path.join(n.instances_dir, iid, "snapshots")
+            snaps = os.listdir(sdir) if os.path.isdir(sdir) else []
+            self.assertEqual(len(snaps), 1 if after == "SLEEPING" else 0, snaps)
+            self.assertFalse([x for x in snaps if x.endswith(".tmp")])
+            woke = n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=iid),
+                                              timeout=WAIT) if after == "SLEEPING" else None
+            if woke:
+                self.assertEqual(I.InstanceState.Name(woke.state), "INSTANCE_STATE_RUNNING")
+            n.delete(t, iid)
+
+    def test_wake_points(self):
+        n = self.n
+        t = n.tenant_pool()
+        for point in ("wake.intent", "wake.loaded"):
+            iid = n.create(t).id
+            n.start(t, iid)
+            n.c.instances.SleepInstance(I.SleepInstanceRequest(tenant=t, id=iid), timeout=WAIT)
+            self.crash(point, lambda t, i: n.c.instances.WakeInstance(
+                I.WakeInstanceRequest(tenant=t, id=i), timeout=WAIT), t, iid)
+            self.assert_clean(t, {iid: "SLEEPING"})
+            self.assertIn("WakeInstance was interrupted", n.get(t, iid).last_error)
+            woke = n.c.instances.WakeInstance(I.WakeInstanceRequest(tenant=t, id=iid),
+                                              timeout=WAIT)
+            self.assertEqual(I.InstanceState.Name(woke.state), "INSTANCE_STATE_RUNNING")
+            n.delete(t, iid)
 
     def test_gone_while_down_and_orphans(self):
         n = self.n
