@@ -19,6 +19,7 @@ typedef enum opt_kind {
     OPT_PATH,     /* a path; absolute when it comes from a config file */
     OPT_INT,      /* a whole number from min to max */
     OPT_BOOL,     /* true, false, 1 or 0; a bare flag means true */
+    OPT_CHOICE,   /* one of the words of its arg, "a|b|c" */
     OPT_CONFIG,   /* --config FILE: a flag only */
     OPT_ACTION,   /* --help, --version: a flag only, without a value */
 } opt_kind;
@@ -60,6 +61,10 @@ static const opt opts[] = {
      "vCPUs offered to instances (default: 8 per online CPU)"},
     {"capacity-mem-mib", OPT_INT, OFF(capacity_mem_mib), 0, 1 << 30, "N",
      "MiB of memory offered to instances (default: the host's, less 10% or 512 MiB)"},
+    {"memory-backend", OPT_CHOICE, OFF(memory_backend), 0, 0, "file|uffd",
+     "how restored microVMs get their memory when their pool does not say (default file)"},
+    {"janitor-interval-ms", OPT_INT, OFF(janitor_interval_ms), 10, 3600000, "N",
+     "how often TTLs are checked and unused snapshots removed (default 5000)"},
     {"io-threads", OPT_INT, OFF(io_threads), 1, 256, "N", "I/O threads (default: one per CPU)"},
     {"worker-threads", OPT_INT, OFF(worker_threads), 1, 1024, "N",
      "threads for blocking work (default: 2 per CPU, at least 4)"},
@@ -121,7 +126,7 @@ static const opt *find(const char *name, size_t len) {
 }
 
 static bool is_string_kind(opt_kind k) {
-    return k == OPT_ADDR || k == OPT_ADDR_OFF || k == OPT_PATH;
+    return k == OPT_ADDR || k == OPT_ADDR_OFF || k == OPT_PATH || k == OPT_CHOICE;
 }
 
 /* "HOST:PORT" or "[V6]:PORT" (an empty HOST means every address). */
@@ -188,6 +193,19 @@ static mvm_code set_value(mvmd_config *cfg, const opt *o, const char *v, bool fr
         if (apply)
             *(bool *)field = yes;
         return MVM_OK;
+    }
+    case OPT_CHOICE: {
+        size_t n = strlen(v);
+        const char *w = o->arg;
+        bool ok = false;
+        while (!ok && *w) {
+            size_t wl = strcspn(w, "|");
+            ok = wl == n && strncmp(w, v, n) == 0;
+            w += wl + (w[wl] == '|');
+        }
+        if (!ok)
+            return mvm_fail(err, MVM_INVALID_ARGUMENT, "\"%s\" is not one of %s", v, o->arg);
+        break;
     }
     case OPT_CONFIG:
     case OPT_ACTION:

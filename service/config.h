@@ -35,6 +35,8 @@ typedef struct mvmd_config {
     int firecracker_api_timeout_ms; /* one Firecracker API call; 0: 10000 */
     int capacity_vcpus;         /* vCPUs offered; 0: 8 per online CPU */
     int capacity_mem_mib;       /* memory offered; 0: host memory less a reserve */
+    const char *memory_backend; /* "file" or "uffd"; NULL: file */
+    int janitor_interval_ms;    /* 0: 5000 */
     /* the transport's limits (rpc.h "Limits"); 0: the transport's default */
     int max_message_bytes, max_streams_per_conn, max_stream_queue_bytes,
         max_conn_queue_bytes, max_conn_input_bytes, max_total_buffered_bytes,

@@ -111,7 +111,11 @@ int main(int argc, char **argv) {
                       .stop_grace_ms = (uint32_t)cfg.stop_grace_seconds * 1000,
                       .api_timeout_ms = (uint32_t)cfg.firecracker_api_timeout_ms,
                       .capacity_vcpus = (uint32_t)cfg.capacity_vcpus,
-                      .capacity_mem_mib = (uint64_t)cfg.capacity_mem_mib};
+                      .capacity_mem_mib = (uint64_t)cfg.capacity_mem_mib,
+                      .janitor_interval_ms = (uint32_t)cfg.janitor_interval_ms,
+                      .memory_backend = cfg.memory_backend && strcmp(cfg.memory_backend, "uffd") == 0
+                                            ? MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD
+                                            : MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE};
     if (rpc_server_new(&rc, &srv, &err) != MVM_OK || api_start(srv, &ao, &api, &err) != MVM_OK) {
         status = fail(&err);
         goto out;

@@ -30,6 +30,8 @@ static void inst_get_instance(Mvm__V1__InstanceService_Service *svc,
     mvm_code c = req->tenant && req->tenant[0]
                      ? store_instance_get(API(call)->st, req->tenant, req->id, a, &i, &err)
                      : store_instance_find(API(call)->st, req->id, a, &i, &err);
+    if (!c)
+        i->disk_bytes = core_instance_disk_bytes(API(call)->core, i->id);
     API_REPLY(call, c, &err, done, i, a);
 }
 
@@ -42,6 +44,19 @@ static void inst_list_instances(Mvm__V1__InstanceService_Service *svc,
                          .page_token = req->page_token, .label_selector = req->label_selector};
     Mvm__V1__ListInstancesResponse *r;
     mvm_code c = store_instance_list(API(call)->st, &o, a, &r, &err);
+    for (size_t k = 0; !c && k < r->n_instances; k++)
+        r->instances[k]->disk_bytes = core_instance_disk_bytes(API(call)->core, r->instances[k]->id);
+    API_REPLY(call, c, &err, done, r, a);
+}
+
+static void inst_fork_instances(Mvm__V1__InstanceService_Service *svc,
+                                const Mvm__V1__ForkInstancesRequest *req,
+                                Mvm__V1__ForkInstancesResponse_Closure done, void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__ForkInstancesResponse *r = NULL;
+    mvm_code c = core_instance_fork(API(call)->core, &who, req, a, &r, &err);
     API_REPLY(call, c, &err, done, r, a);
 }
 

@@ -22,18 +22,25 @@ static const rpc_method_rule pool_rules[] = {
     {"ListPools", RPC_EXEC_INLINE},
     {"UpdatePool", RPC_EXEC_WORKER},
     {"DeletePool", RPC_EXEC_WORKER},
+    {"BuildBaseSnapshot", RPC_EXEC_WORKER},  /* checks the images on disk, writes */
+    {"DeleteBaseSnapshot", RPC_EXEC_WORKER},
+    /* worker: each snapshot's files are measured */
+    {"GetSnapshot", RPC_EXEC_WORKER},
+    {"ListSnapshots", RPC_EXEC_WORKER},
 };
 
 static const rpc_method_rule instance_rules[] = {
     {"CreateInstance", RPC_EXEC_WORKER},
-    {"GetInstance", RPC_EXEC_INLINE},
-    {"ListInstances", RPC_EXEC_INLINE},
+    /* worker: each instance's directory is measured (disk_bytes) */
+    {"GetInstance", RPC_EXEC_WORKER},
+    {"ListInstances", RPC_EXEC_WORKER},
     {"StartInstance", RPC_EXEC_WORKER},
     {"StopInstance", RPC_EXEC_WORKER},
     {"PauseInstance", RPC_EXEC_WORKER},
     {"SleepInstance", RPC_EXEC_WORKER},
     {"WakeInstance", RPC_EXEC_WORKER},
     {"DeleteInstance", RPC_EXEC_WORKER},
+    {"ForkInstances", RPC_EXEC_WORKER},
     /* inline: its initial listing is one read snapshot, and its end hook
      * then never races the listing (see api_watch.c) */
     {"WatchInstances", RPC_EXEC_INLINE},
@@ -44,6 +51,7 @@ static const rpc_method_rule instance_rules[] = {
 static const rpc_method_rule node_rules[] = {
     {"GetInfo", RPC_EXEC_INLINE}, /* the Firecracker probe ran at startup */
     {"BackupStore", RPC_EXEC_WORKER}, /* copies the whole store and fsyncs it */
+    {"GetDiskUsage", RPC_EXEC_WORKER}, /* walks the state dir */
 };
 
 const api_service api_services[] = {

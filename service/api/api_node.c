@@ -1,8 +1,9 @@
 /* api_node.c - mvm.v1.NodeService: GetInfo (mvmd version, host name and
  * capacity: what it offers, what instances hold and what runs; counts of
  * tenants, pools and instances by state; whether it can run microVMs, with
- * Firecracker and KVM probed at start; start time and uptime) and
- * BackupStore (a hot copy of the store to a file on the node). */
+ * Firecracker and KVM probed at start; start time and uptime),
+ * BackupStore (a hot copy of the store to a file on the node) and
+ * GetDiskUsage (what snapshots and instances take on disk). */
 #include "api_internal.h"
 
 #include <stdio.h>
@@ -68,6 +69,11 @@ static void node_get_info(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetI
     info.snapshot_version = (char *)p->snapshot_version;
     info.kvm_ok = p->kvm_ok;
     info.kvm_status = (char *)p->kvm_status;
+    info.disk_copy_method = p->reflink ? "reflink" : "sparse copy";
+    info.memory_backend = core_default_backend(api->core) ==
+                                  MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD
+                              ? "UFFD"
+                              : "FILE";
     info.start_time = &start;
     info.uptime_seconds = (uint64_t)(now.tv_sec - api->start_mono.tv_sec);
     info.tenants = n.tenants;
@@ -75,6 +81,16 @@ static void node_get_info(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetI
     info.n_instances = nc;
     info.instances = cptr;
     done(&info, call);
+}
+
+static void node_get_disk_usage(Mvm__V1__NodeService_Service *svc,
+                                const Mvm__V1__GetDiskUsageRequest *req,
+                                Mvm__V1__DiskUsage_Closure done, void *call) {
+    mvm_error err;
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__DiskUsage *u = NULL;
+    mvm_code c = core_disk_usage(API(call)->core, req->tenant, a, &u, &err);
+    API_REPLY(call, c, &err, done, u, a);
 }
 
 static void node_backup_store(Mvm__V1__NodeService_Service *svc,

@@ -46,6 +46,8 @@ static void pool_update_pool(Mvm__V1__PoolService_Service *svc,
     mvm_code c = core_pool_check_images(req->pool, &err);
     if (!c)
         c = store_pool_update(API(call)->st, &who, req->pool, req->update_mask, a, &p, &err);
+    if (!c) /* an image change starts a new base snapshot build */
+        core_pool_changed(API(call)->core, p);
     API_REPLY(call, c, &err, done, p, a);
 }
 
@@ -58,8 +60,58 @@ static void pool_delete_pool(Mvm__V1__PoolService_Service *svc,
         api_fail(call, &err);
         return;
     }
+    core_janitor_kick(API(call)->core); /* its snapshots were retired */
     Mvm__V1__DeletePoolResponse r = MVM__V1__DELETE_POOL_RESPONSE__INIT;
     done(&r, call);
+}
+
+static void pool_build_base_snapshot(Mvm__V1__PoolService_Service *svc,
+                                     const Mvm__V1__BuildBaseSnapshotRequest *req,
+                                     Mvm__V1__Pool_Closure done, void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Pool *p = NULL;
+    mvm_code c = core_pool_build_base(API(call)->core, &who, req->tenant, req->name, a, &p, &err);
+    API_REPLY(call, c, &err, done, p, a);
+}
+
+static void pool_delete_base_snapshot(Mvm__V1__PoolService_Service *svc,
+                                      const Mvm__V1__DeleteBaseSnapshotRequest *req,
+                                      Mvm__V1__Pool_Closure done, void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Pool *p = NULL;
+    mvm_code c =
+        core_pool_delete_base(API(call)->core, &who, req->tenant, req->name, a, &p, &err);
+    API_REPLY(call, c, &err, done, p, a);
+}
+
+static void pool_get_snapshot(Mvm__V1__PoolService_Service *svc,
+                              const Mvm__V1__GetSnapshotRequest *req,
+                              Mvm__V1__Snapshot_Closure done, void *call) {
+    mvm_error err;
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Snapshot *s = NULL;
+    mvm_code c = store_snapshot_get(API(call)->st, req->tenant, req->id, a, &s, &err);
+    if (!c)
+        core_snapshot_decorate(API(call)->core, s);
+    API_REPLY(call, c, &err, done, s, a);
+}
+
+static void pool_list_snapshots(Mvm__V1__PoolService_Service *svc,
+                                const Mvm__V1__ListSnapshotsRequest *req,
+                                Mvm__V1__ListSnapshotsResponse_Closure done, void *call) {
+    mvm_error err;
+    ProtobufCAllocator *a = api_arena();
+    store_list_opts o = {.tenant = req->tenant, .pool = req->pool, .page_size = req->page_size,
+                         .page_token = req->page_token};
+    Mvm__V1__ListSnapshotsResponse *r = NULL;
+    mvm_code c = store_snapshot_list(API(call)->st, &o, a, &r, &err);
+    for (size_t k = 0; !c && k < r->n_snapshots; k++)
+        core_snapshot_decorate(API(call)->core, r->snapshots[k]);
+    API_REPLY(call, c, &err, done, r, a);
 }
 
 Mvm__V1__PoolService_Service api_pool_service = MVM__V1__POOL_SERVICE__INIT(pool_);

@@ -86,12 +86,16 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
     c = vmm_host_new(&vc, &api->vmm, err);
     core_options co = {.st = api->st, .vmm = api->vmm, .stop_grace_ms = opt->stop_grace_ms,
                        .capacity_vcpus = opt->capacity_vcpus,
-                       .capacity_mem_mib = opt->capacity_mem_mib};
+                       .capacity_mem_mib = opt->capacity_mem_mib,
+                       .janitor_interval_ms = opt->janitor_interval_ms,
+                       .memory_backend = (Mvm__V1__MemoryBackend)opt->memory_backend};
     if (!c)
         c = core_new(&co, &api->core, err);
     core_recovery rep;
     if (!c)
         c = core_recover(api->core, &rep, err);
+    if (!c)
+        c = core_start(api->core, err);
     if (c) {
         api_stop(api);
         return c;

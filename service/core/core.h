@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "mvm/v1/instance.pb-c.h"
+#include "mvm/v1/node.pb-c.h"
 #include "mvm/v1/pool.pb-c.h"
 #include "mvm_error.h"
 #include "store.h"
@@ -48,6 +49,9 @@ typedef struct core_options {
     uint32_t capacity_vcpus;   /* offered to instances; 0: CORE_VCPU_OVERCOMMIT
                                   times the online CPUs */
     uint64_t capacity_mem_mib; /* 0: host memory less a reserve */
+    uint32_t janitor_interval_ms; /* TTL expiry and snapshot collection; 0: 5000 */
+    Mvm__V1__MemoryBackend memory_backend; /* for pools that do not choose;
+                                              UNSPECIFIED: FILE */
 } core_options;
 
 mvm_code core_new(const core_options *opt, core **out, mvm_error *err);
@@ -73,11 +77,18 @@ typedef struct core_recovery {
  * owns, and removes directories no record owns. Each change is recorded
  * (and so reaches Watch streams) like any other. */
 mvm_code core_recover(core *c, core_recovery *report, mvm_error *err);
+/* After core_recover, before serving: starts the janitor thread (expiry of
+ * sleeping instances and base snapshots, removal of unused retired
+ * snapshots) and the base snapshot builds the store says are under way
+ * (interrupted by the restart: they start again). */
+mvm_code core_start(core *c, mvm_error *err);
 
 /* ---- instances ---- */
 
 /* Creates the record (address, MAC, TAP name) after checking the pool's
- * images exist; prepares its directory and disk copy. */
+ * images exist; prepares its directory and disk copy. In a pool whose base
+ * snapshot is READY (unless req->cold_boot), makes a clone instead: see
+ * core_clone.c; the instance comes back RUNNING. */
 mvm_code core_instance_create(core *c, const store_actor *who,
                               const Mvm__V1__CreateInstanceRequest *req,
                               ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
@@ -108,6 +119,44 @@ mvm_code core_instance_wake(core *c, const store_actor *who, const char *tenant,
  * record and frees its address. */
 mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,
                               const char *id, mvm_error *err);
+
+/* ForkInstances: count clones of a pool's base snapshot or of a live
+ * instance (a fork snapshot taken with the instance paused). *out gets one
+ * result per clone. Fails as a whole only when no clone can be made. */
+mvm_code core_instance_fork(core *c, const store_actor *who,
+                            const Mvm__V1__ForkInstancesRequest *req, ProtobufCAllocator *alloc,
+                            Mvm__V1__ForkInstancesResponse **out, mvm_error *err);
+
+/* ---- pools' base snapshots (core_base.c) ---- */
+
+/* Records a build under way and starts it in the background (see
+ * PoolService.BuildBaseSnapshot); *out gets the pool. */
+mvm_code core_pool_build_base(core *c, const store_actor *who, const char *tenant,
+                              const char *name, ProtobufCAllocator *alloc, Mvm__V1__Pool **out,
+                              mvm_error *err);
+/* Retires the pool's base snapshot and cancels its build. */
+mvm_code core_pool_delete_base(core *c, const store_actor *who, const char *tenant,
+                               const char *name, ProtobufCAllocator *alloc, Mvm__V1__Pool **out,
+                               mvm_error *err);
+/* A pool's record changed (UpdatePool): runs the build its base snapshot
+ * asks for, if one is not running already. */
+void core_pool_changed(core *c, const Mvm__V1__Pool *pool);
+/* Wakes the janitor now (a snapshot was retired, an instance let go of
+ * one). */
+void core_janitor_kick(core *c);
+
+/* The memory backend of pools that do not choose one. */
+Mvm__V1__MemoryBackend core_default_backend(const core *c);
+
+/* ---- disk ---- */
+
+/* Bytes the instance's directory takes on disk (blocks allocated). */
+uint64_t core_instance_disk_bytes(core *c, const char *id);
+/* Fills a snapshot record's computed fields (clones, allocated_bytes). */
+void core_snapshot_decorate(core *c, Mvm__V1__Snapshot *snap);
+/* NodeService.GetDiskUsage. */
+mvm_code core_disk_usage(core *c, const char *tenant, ProtobufCAllocator *alloc,
+                         Mvm__V1__DiskUsage **out, mvm_error *err);
 
 /* Checks that the image paths set in pool (kernel_image, rootfs_image,
  * initrd_image; empty ones are skipped) name readable regular files on

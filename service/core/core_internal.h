@@ -21,6 +21,8 @@
 #include "instance_state.h"
 
 #define CORE_TABLE_SIZE 512
+/* The guest's vsock context id (every guest has its own device). */
+#define CORE_VSOCK_CID 3
 
 typedef struct core_inst core_inst;
 
@@ -118,6 +120,16 @@ struct core {
     pthread_mutex_t cap_mu;
     uint32_t offered_vcpus, running_vcpus;
     uint64_t offered_mem_mib, running_mem_mib;
+
+    /* base snapshot builds (core_base.c) */
+    pthread_mutex_t build_mu;
+    struct core_build *builds;
+
+    /* janitor (core_janitor.c) */
+    pthread_t jan;
+    bool jan_running, jan_stop, jan_kick;
+    pthread_mutex_t jan_mu;
+    pthread_cond_t jan_cv;
 };
 
 /* ---- runtime entries (core_inst.c) ---- */
@@ -198,6 +210,67 @@ void core_record_rollback(core *c, const store_actor *who, core_inst *in, const 
 char *core_identity_json(const Mvm__V1__Instance *i);
 /* Frees an unpacked message (NULL is fine). */
 void core_free_msg(void *m);
+/* Zeroed memory / a copy of s from alloc (NULL: malloc), for results. */
+void *core_zalloc(ProtobufCAllocator *alloc, size_t n);
+char *core_strdup(ProtobufCAllocator *alloc, const char *s);
+/* The pool's image paths name readable regular files; else code, naming
+ * the field and the path. */
+mvm_code core_check_images(const Mvm__V1__Pool *p, mvm_code code, mvm_error *err);
+/* The instance's directory with its logs prepared and its own disk, a copy
+ * of disk_src grown to min_bytes (idempotent: an existing disk is kept). */
+mvm_code core_prepare_dir(core_inst *in, const char *disk_src, uint64_t min_bytes,
+                          mvm_error *err);
+/* The record of machine m's process (strings borrowed from m and the
+ * host); now is where start_time points. */
+void core_fill_process(core *c, vmm_machine *m, Mvm__V1__InstanceProcess *proc,
+                       Google__Protobuf__Timestamp *now);
+/* The memory backend a pool's restores use (the node's default when the
+ * pool does not choose). */
+Mvm__V1__MemoryBackend core_backend_of(const core *c, const Mvm__V1__Pool *p);
+
+/* ---- restored memory (core_memory.c) ---- */
+
+/* Loads a snapshot into the fresh process m and resumes it, its memory
+ * from mem_path by backend (FILE: mapped by Firecracker; UFFD: served by
+ * mvmd's page server). Paths absolute or relative to m's directory. */
+mvm_code core_restore_memory(core *c, vmm_machine *m, const char *state_path,
+                             const char *mem_path, Mvm__V1__MemoryBackend backend,
+                             mvm_error *err);
+
+/* ---- clones (core_clone.c) ---- */
+
+/* Makes one clone of the READY snapshot snap in req->pool (recorded with
+ * the CloneInstance operation, its directory and disk made, a process
+ * restored from the snapshot and resumed, its identity put in MMDS,
+ * recorded RUNNING). On failure nothing is left: no record, no files. */
+mvm_code core_clone_one(core *c, const store_actor *who, const Mvm__V1__CreateInstanceRequest *req,
+                        const Mvm__V1__Snapshot *snap, Mvm__V1__MemoryBackend backend,
+                        ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err);
+/* FAILED_PRECONDITION unless snap can be cloned on this node: READY, in a
+ * data format this Firecracker reads, its files whole. */
+mvm_code core_clone_check(core *c, const Mvm__V1__Snapshot *snap, mvm_error *err);
+/* <state>/snapshots/<id> into buf. */
+void core_snapshot_path(const core *c, const char *id, char *buf, size_t cap);
+
+/* ---- base snapshot builds (core_base.c) ---- */
+
+/* Asks every build to stop and waits for them (core_free). */
+void core_builds_stop(core *c);
+/* Recovery of the snapshots directory: removes half-written snapshots and
+ * ones no record or build owns, records a build that sealed its snapshot
+ * but did not record it, retires snapshots whose files are gone. */
+void core_recover_snapshots(core *c, core_recovery *rep);
+
+/* Deletes tenant/id if it is still SLEEPING with snapshot_id expired at
+ * now_sec (the janitor's TTL expiry); FAILED_PRECONDITION if not. */
+mvm_code core_instance_expire(core *c, const store_actor *who, const char *tenant,
+                              const char *id, const char *snapshot_id, int64_t now_sec,
+                              mvm_error *err);
+
+/* ---- janitor (core_janitor.c) ---- */
+
+mvm_code core_janitor_start(core *c, mvm_error *err);
+void core_janitor_stop(core *c);
 
 /* An actor for mvmd's own changes (recovery, the supervisor). */
 extern const store_actor core_self_actor;
@@ -233,7 +306,14 @@ void core_failpoints_load(void);
  *   wake.intent         intent recorded, nothing spawned
  *   wake.loaded         snapshot loaded and resumed, RUNNING not recorded
  *   delete.intent       DESTROYED recorded, process untouched
- *   delete.removed      process and directory gone, record still there */
+ *   delete.removed      process and directory gone, record still there
+ *   clone.recorded      clone's record written (CloneInstance), no files
+ *   clone.loaded        clone restored and resumed, RUNNING not recorded
+ *   fork.intent         source's ForkInstances recorded, guest untouched
+ *   fork.sealed         fork snapshot whole in place, not yet recorded
+ *   base.booted         template booted, not yet ready
+ *   base.written        template's snapshot written under its .tmp name
+ *   base.sealed         base snapshot whole in place, not yet recorded */
 void core_failpoint(const char *name);
 
 /* ---- console (core_console.c) ---- */

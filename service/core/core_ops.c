@@ -28,7 +28,6 @@
 #define S(x) MVM__V1__INSTANCE_STATE__INSTANCE_STATE_##x
 #define BIT(x) (1u << S(x))
 #define DISK_NAME "rootfs.ext4"
-#define VSOCK_CID 3
 
 const store_actor core_self_actor = {"mvmd", "mvmd/supervisor"};
 
@@ -64,6 +63,13 @@ mvm_code core_new(const core_options *opt, core **out, mvm_error *err) {
     pthread_mutex_init(&c->sup_mu, NULL);
     pthread_cond_init(&c->sup_cv, NULL);
     pthread_mutex_init(&c->cap_mu, NULL);
+    pthread_mutex_init(&c->build_mu, NULL);
+    pthread_mutex_init(&c->jan_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->jan_cv, &ca);
+    pthread_condattr_destroy(&ca);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
          psize = sysconf(_SC_PAGESIZE);
     uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize >> 20 : 0;
@@ -85,6 +91,8 @@ mvm_code core_new(const core_options *opt, core **out, mvm_error *err) {
 void core_free(core *c) {
     if (!c)
         return;
+    core_janitor_stop(c);
+    core_builds_stop(c);
     core_sup_stop(c);
     for (int i = 0; i < CORE_TABLE_SIZE; i++) {
         while (c->tab[i]) {
@@ -100,6 +108,9 @@ void core_free(core *c) {
     pthread_mutex_destroy(&c->sup_mu);
     pthread_cond_destroy(&c->sup_cv);
     pthread_mutex_destroy(&c->cap_mu);
+    pthread_mutex_destroy(&c->build_mu);
+    pthread_mutex_destroy(&c->jan_mu);
+    pthread_cond_destroy(&c->jan_cv);
     free(c);
 }
 
@@ -126,7 +137,7 @@ static mvm_code check_image(const Mvm__V1__Pool *p, const char *field, const cha
     return MVM_OK;
 }
 
-static mvm_code check_images(const Mvm__V1__Pool *p, mvm_code code, mvm_error *err) {
+mvm_code core_check_images(const Mvm__V1__Pool *p, mvm_code code, mvm_error *err) {
     mvm_code rc = check_image(p, "kernel_image", p->kernel_image, code, err);
     if (!rc)
         rc = check_image(p, "rootfs_image", p->rootfs_image, code, err);
@@ -150,8 +161,8 @@ mvm_code core_pool_check_images(const Mvm__V1__Pool *p, mvm_error *err) {
     return MVM_OK;
 }
 
-/* The instance's directory with its disk: made if missing (idempotent). */
-static mvm_code prepare_dir(core_inst *in, const Mvm__V1__Pool *p, mvm_error *err) {
+mvm_code core_prepare_dir(core_inst *in, const char *disk_src, uint64_t min_bytes,
+                          mvm_error *err) {
     if (mkdir(in->dir, 0700) != 0 && errno != EEXIST)
         return mvm_fail(err, MVM_INTERNAL, "mkdir %s: %s", in->dir, strerror(errno));
     mvm_code rc = core_inst_prepare_logs(in, err);
@@ -161,7 +172,30 @@ static mvm_code prepare_dir(core_inst *in, const Mvm__V1__Pool *p, mvm_error *er
     snprintf(disk, sizeof disk, "%s/%s", in->dir, DISK_NAME);
     if (access(disk, F_OK) == 0)
         return MVM_OK;
-    return vmm_disk_copy(p->rootfs_image, disk, p->disk_mib << 20, NULL, err);
+    return vmm_disk_copy(disk_src, disk, min_bytes, NULL, err);
+}
+
+void core_fill_process(core *c, vmm_machine *m, Mvm__V1__InstanceProcess *proc,
+                       Google__Protobuf__Timestamp *now) {
+    core_now(now);
+    mvm__v1__instance_process__init(proc);
+    proc->pid = vmm_machine_pid(m);
+    proc->start_ticks = vmm_machine_start_ticks(m);
+    proc->boot_id = (char *)vmm_boot_id();
+    proc->firecracker_version = (char *)vmm_host_probe(c->vmm)->fc_version;
+    proc->start_time = now;
+}
+
+Mvm__V1__MemoryBackend core_default_backend(const core *c) {
+    return core_backend_of(c, NULL);
+}
+
+Mvm__V1__MemoryBackend core_backend_of(const core *c, const Mvm__V1__Pool *p) {
+    if (p && p->memory_backend != MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UNSPECIFIED)
+        return p->memory_backend;
+    return c->opt.memory_backend != MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UNSPECIFIED
+               ? c->opt.memory_backend
+               : MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE;
 }
 
 /* The MMDS document: the instance's identity. */
@@ -175,6 +209,21 @@ char *core_identity_json(const Mvm__V1__Instance *i) {
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     return text;
+}
+
+void *core_zalloc(ProtobufCAllocator *alloc, size_t n) {
+    void *p = alloc ? alloc->alloc(alloc->allocator_data, n) : malloc(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+char *core_strdup(ProtobufCAllocator *alloc, const char *s) {
+    size_t n = strlen(s ? s : "") + 1;
+    char *d = core_zalloc(alloc, n);
+    if (d)
+        memcpy(d, s ? s : "", n);
+    return d;
 }
 
 void core_free_msg(void *m) {
@@ -264,6 +313,25 @@ void core_end_op(core_inst *in, Mvm__V1__Instance *rec) {
 
 /* ---- create ---- */
 
+/* CreateInstance in a pool with a base snapshot: a clone of it. */
+static mvm_code clone_base(core *c, const store_actor *who,
+                           const Mvm__V1__CreateInstanceRequest *req, const Mvm__V1__Pool *pool,
+                           ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err) {
+    Mvm__V1__Snapshot *snap = NULL;
+    mvm_code rc = store_snapshot_get(c->st, req->tenant, pool->base_snapshot->snapshot_id, NULL,
+                                     &snap, err);
+    if (!rc)
+        rc = core_clone_check(c, snap, err);
+    if (!rc)
+        rc = core_clone_one(c, who, req, snap, core_backend_of(c, pool), alloc, out, err);
+    if (rc)
+        mvm_error_context(err, "CreateInstance in pool %s/%s (a clone of its base snapshot %s; "
+                               "cold_boot boots from the images instead)",
+                          req->tenant, req->pool, pool->base_snapshot->snapshot_id);
+    core_free_msg(snap);
+    return rc;
+}
+
 mvm_code core_instance_create(core *c, const store_actor *who,
                               const Mvm__V1__CreateInstanceRequest *req,
                               ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
@@ -272,8 +340,14 @@ mvm_code core_instance_create(core *c, const store_actor *who,
     Mvm__V1__Pool *pool = NULL;
     if (store_name_valid(req->tenant) && store_name_valid(req->pool)) {
         mvm_code rc = store_pool_get(c->st, req->tenant, req->pool, NULL, &pool, err);
+        if (rc == MVM_OK && !req->cold_boot && pool->base_snapshot &&
+            pool->base_snapshot->snapshot_id && *pool->base_snapshot->snapshot_id) {
+            rc = clone_base(c, who, req, pool, alloc, out, err);
+            core_free_msg(pool);
+            return rc;
+        }
         if (rc == MVM_OK) {
-            rc = check_images(pool, MVM_INVALID_ARGUMENT, err);
+            rc = core_check_images(pool, MVM_INVALID_ARGUMENT, err);
             if (rc) {
                 core_free_msg(pool);
                 return rc;
@@ -293,7 +367,7 @@ mvm_code core_instance_create(core *c, const store_actor *who,
     }
     core_failpoint("create.recorded");
     core_inst *in = core_inst_get(c, rec->tenant, rec->id, err);
-    rc = in ? prepare_dir(in, pool, err) : (err ? err->code : MVM_RESOURCE_EXHAUSTED);
+    rc = in ? core_prepare_dir(in, pool->rootfs_image, pool->disk_mib << 20, err) : (err ? err->code : MVM_RESOURCE_EXHAUSTED);
     core_free_msg(pool);
     if (rc) { /* undo: no record without its disk */
         mvm_error e2;
@@ -336,7 +410,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
     bool reserved = false, intent = false;
     rc = store_pool_get(c->st, tenant, rec->pool, NULL, &pool, err);
     if (!rc)
-        rc = check_images(pool, MVM_FAILED_PRECONDITION, err);
+        rc = core_check_images(pool, MVM_FAILED_PRECONDITION, err);
     if (!rc && !(rc = core_cap_reserve(c, rec->vcpus, rec->mem_mib, id, err)))
         reserved = true;
     if (!rc && !(rc = core_record_intent(c, who, in, op, rec, false, NULL, err))) {
@@ -344,7 +418,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         core_failpoint("start.intent");
     }
     if (!rc)
-        rc = prepare_dir(in, pool, err);
+        rc = core_prepare_dir(in, pool->rootfs_image, pool->disk_mib << 20, err);
     if (!rc) /* before the process: its first words must not be missed */
         rc = core_inst_start_logs(in, err);
     if (!rc && !(rc = vmm_machine_spawn(c->vmm, id, in->dir, &m, err)))
@@ -355,7 +429,7 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         vmm_boot_spec spec = {.vcpus = rec->vcpus, .mem_mib = rec->mem_mib,
                               .kernel = pool->kernel_image, .initrd = pool->initrd_image,
                               .boot_args = pool->boot_args, .rootfs = DISK_NAME,
-                              .mmds_json = mmds, .vsock_cid = VSOCK_CID};
+                              .mmds_json = mmds, .vsock_cid = CORE_VSOCK_CID};
         if (!(rc = vmm_machine_boot(m, &spec, err)))
             core_failpoint("start.booted");
     }
@@ -364,13 +438,8 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         attached = true;
     if (!rc) {
         Google__Protobuf__Timestamp now;
-        core_now(&now);
-        Mvm__V1__InstanceProcess proc = MVM__V1__INSTANCE_PROCESS__INIT;
-        proc.pid = vmm_machine_pid(m);
-        proc.start_ticks = vmm_machine_start_ticks(m);
-        proc.boot_id = (char *)vmm_boot_id();
-        proc.firecracker_version = (char *)vmm_host_probe(c->vmm)->fc_version;
-        proc.start_time = &now;
+        Mvm__V1__InstanceProcess proc;
+        core_fill_process(c, m, &proc, &now);
         store_instance_change ch = {.set_state = true, .state = S(RUNNING), .set_process = true,
                                     .process = &proc, .set_operation = true, .operation = NULL};
         rc = store_instance_change_apply(c->st, who, tenant, id, &ch, alloc, out, err);
@@ -445,34 +514,67 @@ mvm_code core_instance_stop(core *c, const store_actor *who, const char *tenant,
 
 /* ---- delete ---- */
 
-mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,
-                              const char *id, mvm_error *err) {
+/* Delete once claimed: DESTROYED recorded, the process killed, the
+ * directory removed, the record deleted. */
+static mvm_code delete_claimed(core *c, const store_actor *who, core_inst *in,
+                               const Mvm__V1__Instance *rec, mvm_error *err) {
     static const char op[] = "DeleteInstance";
-    Mvm__V1__Instance *rec;
-    core_inst *in;
-    mvm_code rc = core_begin_op(c, tenant, id, INSTANCE_ACTION_COUNT, op, &rec, &in, err);
+    mvm_code rc = rec->state == S(DESTROYED)
+                      ? MVM_OK
+                      : core_record_intent(c, who, in, op, rec, true, NULL, err);
     if (rc)
         return rc;
-    rc = rec->state == S(DESTROYED) ? MVM_OK : core_record_intent(c, who, in, op, rec, true, NULL, err);
-    if (!rc) {
-        core_failpoint("delete.intent");
-        vmm_machine *m = core_inst_detach(in);
-        if (m) {
-            vmm_machine_kill(m);
-            vmm_machine_free(m);
-        }
-        core_inst_stop_logs(in);
-        core_console_end_all(in);
-        rc = vmm_dir_remove(in->dir, err);
-        if (!rc)
-            core_failpoint("delete.removed");
-        if (!rc)
-            rc = store_instance_delete(c->st, who, tenant, id, BIT(DESTROYED), err);
-        if (!rc)
-            core_inst_forget(in);
-        else /* DESTROYED stays recorded: the next start of mvmd finishes it */
-            mvm_error_context(err, "%s %s", op, id);
+    core_failpoint("delete.intent");
+    vmm_machine *m = core_inst_detach(in);
+    if (m) {
+        vmm_machine_kill(m);
+        vmm_machine_free(m);
     }
+    core_inst_stop_logs(in);
+    core_console_end_all(in);
+    rc = vmm_dir_remove(in->dir, err);
+    if (!rc)
+        core_failpoint("delete.removed");
+    if (!rc)
+        rc = store_instance_delete(c->st, who, in->tenant, in->id, BIT(DESTROYED), err);
+    if (!rc) {
+        core_inst_forget(in);
+        core_janitor_kick(c); /* it may have held a retired snapshot */
+    } else { /* DESTROYED stays recorded: the next start of mvmd finishes it */
+        mvm_error_context(err, "%s %s", op, in->id);
+    }
+    return rc;
+}
+
+mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,
+                              const char *id, mvm_error *err) {
+    Mvm__V1__Instance *rec;
+    core_inst *in;
+    mvm_code rc = core_begin_op(c, tenant, id, INSTANCE_ACTION_COUNT, "DeleteInstance", &rec,
+                                &in, err);
+    if (rc)
+        return rc;
+    rc = delete_claimed(c, who, in, rec, err);
+    core_end_op(in, rec);
+    return rc;
+}
+
+mvm_code core_instance_expire(core *c, const store_actor *who, const char *tenant,
+                              const char *id, const char *snapshot_id, int64_t now_sec,
+                              mvm_error *err) {
+    Mvm__V1__Instance *rec;
+    core_inst *in;
+    mvm_code rc = core_begin_op(c, tenant, id, INSTANCE_ACTION_COUNT, "DeleteInstance", &rec,
+                                &in, err);
+    if (rc)
+        return rc;
+    /* woken, or put to sleep again, since the janitor looked: not expired */
+    const Mvm__V1__InstanceSnapshot *s = rec->snapshot;
+    if (rec->state != S(SLEEPING) || !s || !s->id || strcmp(s->id, snapshot_id) != 0 ||
+        !s->expire_time || s->expire_time->seconds > now_sec)
+        rc = mvm_fail(err, MVM_FAILED_PRECONDITION, "instance %s is no longer expired", id);
+    else
+        rc = delete_claimed(c, who, in, rec, err);
     core_end_op(in, rec);
     return rc;
 }

@@ -7,8 +7,14 @@
  *   - each live instance's process is re-adopted if it still runs (same pid,
  *     same start time, same boot, its API answering), else the instance is
  *     FAILED with the reason;
+ *   - an interrupted clone is removed (it never was); an interrupted fork
+ *     snapshot is dropped and its source goes on;
  *   - Firecracker processes working in an instance directory that no record
- *     owns are killed, and directories no record owns are removed.
+ *     owns are killed, and directories no record owns are removed (a base
+ *     snapshot build's template among them);
+ *   - in <state>/snapshots, half-written snapshots and ones no record owns
+ *     are removed, a build that sealed its snapshot is recorded, and a
+ *     READY snapshot whose files are gone is retired (core_base.c).
  * Every change goes through the store like any other, so it is audited and
  * published to watchers. */
 #include "core_internal.h"
@@ -264,6 +270,36 @@ static void recover_wake_or_pause(core *c, core_inst *in, rec_item *r, core_reco
     adopt(c, in, r, rep, false);
 }
 
+/* A clone that was being made: it never was (no record, no files; its
+ * process, not adopted, dies as an orphan). */
+static void undo_clone(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    mvm_error e;
+    vmm_dir_remove(in->dir, NULL);
+    if (store_instance_delete(c->st, &recovery_actor, r->tenant, r->id, 1u << S(CREATED), &e) !=
+        MVM_OK) {
+        fprintf(stderr, "mvmd: recovery: cannot remove the unfinished clone %s: %s\n", r->id,
+                e.msg);
+        return;
+    }
+    core_inst_stop_logs(in);
+    core_inst_forget(in);
+    rep->rolled_back++;
+}
+
+/* A fork's snapshot of this instance was being taken: the guest goes on
+ * (resumed if it was RUNNING); the snapshot, never recorded, is removed
+ * (from the instance's directory here, from <state>/snapshots by
+ * core_recover_snapshots). */
+static void recover_fork(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    char snaps[PATH_MAX + 16];
+    core_snapshot_dir(in, snaps, sizeof snaps);
+    vmm_snapshot_prune(snaps, r->snapshot[0] ? r->snapshot : NULL);
+    clear_op(c, r, "ForkInstances was interrupted before its snapshot was recorded; the "
+                   "instance went on");
+    rep->rolled_back++;
+    adopt(c, in, r, rep, r->op_from == S(RUNNING));
+}
+
 /* What recovery does with each interrupted operation. */
 static const struct {
     const char *op;
@@ -274,6 +310,8 @@ static const struct {
     {"SleepInstance", recover_sleep},
     {"WakeInstance", recover_wake_or_pause},
     {"PauseInstance", recover_wake_or_pause},
+    {"CloneInstance", undo_clone},
+    {"ForkInstances", recover_fork},
 };
 
 /* A sleeping instance whose snapshot is gone cannot wake: FAILED. */
@@ -402,6 +440,7 @@ mvm_code core_recover(core *c, core_recovery *rep, mvm_error *err) {
     void *arg[2] = {c, rep};
     vmm_proc_scan(c->vmm, kill_orphan, arg);
     remove_stray_dirs(c, rep);
+    core_recover_snapshots(c, rep);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     rep->elapsed_us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
     return MVM_OK;

@@ -215,7 +215,7 @@ static mvm_code check_snapshot(core *c, core_inst *in, const Mvm__V1__Instance *
                         p->snapshot_version);
     char dir[PATH_MAX + 48];
     snprintf(dir, sizeof dir, "%s/%s/%s", in->dir, SNAP_DIR, s->id);
-    mvm_code rc = vmm_snapshot_verify(dir, s->state_sha256, s->mem_bytes, err);
+    mvm_code rc = vmm_snapshot_verify(dir, s->state_sha256, s->mem_bytes, 0, err);
     if (rc)
         mvm_error_context(err, "snapshot %s cannot be loaded (stop the instance to boot it "
                                "fresh)", s->id);
@@ -255,13 +255,10 @@ static mvm_code restore(core *c, const store_actor *who, core_inst *in,
         attached = true;
     if (!rc) {
         Google__Protobuf__Timestamp now;
-        core_now(&now);
-        Mvm__V1__InstanceProcess proc = MVM__V1__INSTANCE_PROCESS__INIT;
-        proc.pid = vmm_machine_pid(m);
-        proc.start_ticks = vmm_machine_start_ticks(m);
-        proc.boot_id = (char *)vmm_boot_id();
-        proc.firecracker_version = (char *)vmm_host_probe(c->vmm)->fc_version;
-        proc.start_time = &now;
+        Mvm__V1__InstanceProcess proc;
+        core_fill_process(c, m, &proc, &now);
+        proc.memory_snapshot_id = rec->snapshot->id;
+        proc.memory_backend = MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE;
         /* the snapshot stays (the memory is mapped from it), its expiry goes */
         Mvm__V1__InstanceSnapshot snap = *rec->snapshot;
         snap.expire_time = NULL;

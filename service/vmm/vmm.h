@@ -67,6 +67,7 @@ typedef struct vmm_probe {
     char snapshot_version[32];/* snapshot data format this binary writes ("" if unknown) */
     bool kvm_ok;
     char kvm_status[512];     /* "ok" or exactly why not */
+    bool reflink;             /* the state dir's filesystem clones files (FICLONE) */
 } vmm_probe;
 
 /* The oldest Firecracker the driver supports. */
@@ -75,7 +76,9 @@ typedef struct vmm_probe {
 
 typedef struct vmm_host vmm_host;
 
-/* Copies cfg, creates <state_dir>/instances/ and probes the host: runs
+/* Copies cfg, creates <state_dir>/instances/ and <state_dir>/snapshots/
+ * and probes the host: whether the state dir's filesystem clones files
+ * (FICLONE between two scratch files), and runs
  * `firecracker --version` and `--snapshot-version`, starts one process to
  * ask GET /version of its API, and checks that the KVM device opens and
  * answers KVM_GET_API_VERSION. A missing or unusable Firecracker or KVM is
@@ -92,6 +95,9 @@ bool vmm_host_fc_at_least(const vmm_host *h, unsigned major, unsigned minor);
 /* Writes <state_dir>/instances/<id> into buf. */
 void vmm_instance_dir(const vmm_host *h, const char *id, char *buf, size_t cap);
 const char *vmm_host_instances_dir(const vmm_host *h);
+/* <state_dir>/snapshots: the snapshots clones are made from, one directory
+ * each (see "snapshots on disk"). */
+const char *vmm_host_snapshots_dir(const vmm_host *h);
 const vmm_host_config *vmm_host_config_of(const vmm_host *h);
 
 /* Parses "Firecracker v1.10.1" (a line of --version output) into "1.10.1"
@@ -149,7 +155,8 @@ mvm_code vmm_machine_mmds_put(vmm_machine *m, const char *json, mvm_error *err);
 /* Full snapshot (the machine must be paused); paths relative to its dir. */
 mvm_code vmm_machine_snapshot_create(vmm_machine *m, const char *state_path,
                                      const char *mem_path, mvm_error *err);
-/* /snapshot/load on a fresh process (mem_path: File backend). */
+/* /snapshot/load on a fresh process: state_path and mem_path (File
+ * backend) absolute or relative to its dir. */
 mvm_code vmm_machine_snapshot_load(vmm_machine *m, const char *state_path,
                                    const char *mem_path, bool resume, mvm_error *err);
 
@@ -206,25 +213,33 @@ mvm_code vmm_disk_copy(const char *src, const char *dst, uint64_t min_bytes, boo
 
 /* ---- snapshots on disk ---- */
 
-/* A snapshot is a directory <parent>/<id>/ holding these two files. */
+/* A snapshot is a directory <parent>/<id>/ holding the first two files; a
+ * snapshot clones are made from also holds the disk that goes with it. */
 #define VMM_SNAPSHOT_STATE "vm.state"
 #define VMM_SNAPSHOT_MEM "vm.mem"
+#define VMM_SNAPSHOT_DISK "rootfs.ext4"
 
 typedef struct vmm_snapshot_info {
     uint64_t mem_bytes, state_bytes;
+    uint64_t disk_bytes;   /* 0: no disk */
     char state_sha256[65]; /* hex */
 } vmm_snapshot_info;
 
 /* Seals a snapshot Firecracker wrote into <parent>/<id>.tmp/: syncs its
- * files, hashes the state file, renames the directory to <parent>/<id>/
- * and syncs <parent>. Whole or not there: a crash leaves only the .tmp. */
+ * files (the disk too, if there is one), hashes the state file, renames the
+ * directory to <parent>/<id>/ and syncs <parent>. Whole or not there: a
+ * crash leaves only the .tmp. */
 mvm_code vmm_snapshot_seal(const char *parent, const char *id, vmm_snapshot_info *info,
                            mvm_error *err);
-/* Checks <dir> before a load: the memory file has its recorded size and the
- * state file its recorded SHA-256; FAILED_PRECONDITION saying which is
- * missing, truncated or damaged. */
+/* Checks <dir> before a load: the memory file has its recorded size, the
+ * state file its recorded SHA-256 and (want_disk_bytes not 0) the disk its
+ * recorded size; FAILED_PRECONDITION saying which is missing, truncated or
+ * damaged. */
 mvm_code vmm_snapshot_verify(const char *dir, const char *want_sha256, uint64_t want_mem_bytes,
-                             mvm_error *err);
+                             uint64_t want_disk_bytes, mvm_error *err);
+/* Moves the sealed snapshot directory src to <parent>/<id> (same
+ * filesystem: a rename) and syncs both parents. */
+mvm_code vmm_snapshot_move(const char *src, const char *parent, const char *id, mvm_error *err);
 /* Reads the sizes and state hash of the sealed snapshot <dir> (recovery of
  * a sleep that sealed its snapshot but did not record it). */
 mvm_code vmm_snapshot_read_info(const char *dir, vmm_snapshot_info *info, mvm_error *err);
@@ -233,6 +248,9 @@ mvm_code vmm_snapshot_read_info(const char *dir, vmm_snapshot_info *info, mvm_er
 bool vmm_snapshot_compatible(const char *written, const char *reader);
 /* Removes every entry of parent but keep (which may be NULL). */
 void vmm_snapshot_prune(const char *parent, const char *keep);
+/* Bytes actually allocated (st_blocks) by path and, for a directory,
+ * everything under it; 0 if it does not exist. */
+uint64_t vmm_disk_usage(const char *path);
 
 /* ---- logs pumped from FIFOs ---- */
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
@@ -205,6 +206,28 @@ static void probe_firecracker(vmm_host *h) {
     snprintf(p->fc_status, sizeof p->fc_status, "ok");
 }
 
+/* Whether files in dir can be cloned (FICLONE), with two scratch files. */
+static bool probe_reflink(const char *dir) {
+    char a[PATH_MAX + 32], b[PATH_MAX + 32];
+    snprintf(a, sizeof a, "%s/.reflink-%d-a", dir, (int)getpid());
+    snprintf(b, sizeof b, "%s/.reflink-%d-b", dir, (int)getpid());
+    int fa = open(a, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fb = open(b, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = false;
+    if (fa >= 0 && fb >= 0) {
+        static const char block[4096];
+        ok = write(fa, block, sizeof block) == (ssize_t)sizeof block &&
+             ioctl(fb, FICLONE, fa) == 0;
+    }
+    if (fa >= 0)
+        close(fa);
+    if (fb >= 0)
+        close(fb);
+    unlink(a);
+    unlink(b);
+    return ok;
+}
+
 static void probe_kvm(vmm_host *h) {
     vmm_probe *p = &h->probe;
     int fd = open(h->kvm_dev, O_RDWR | O_CLOEXEC);
@@ -253,13 +276,22 @@ mvm_code vmm_host_new(const vmm_host_config *cfg, vmm_host **out, mvm_error *err
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "state dir %.200s: path too long",
                         cfg->state_dir);
     }
-    snprintf(h->kvm_dev, sizeof h->kvm_dev, "%s", cfg->kvm_device ? cfg->kvm_device : "/dev/kvm");
-    if (mkdir(h->instances_dir, 0700) != 0 && errno != EEXIST) {
-        int e = errno;
+    if (snprintf(h->snapshots_dir, sizeof h->snapshots_dir, "%s/snapshots", h->state_dir) >=
+        (int)sizeof h->snapshots_dir) {
         free(h);
-        return mvm_fail(err, MVM_INTERNAL, "mkdir %s/instances: %s", cfg->state_dir,
-                        strerror(e));
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "state dir %.200s: path too long",
+                        cfg->state_dir);
     }
+    snprintf(h->kvm_dev, sizeof h->kvm_dev, "%s", cfg->kvm_device ? cfg->kvm_device : "/dev/kvm");
+    const char *dirs[] = {h->instances_dir, h->snapshots_dir};
+    for (int i = 0; i < 2; i++) {
+        if (mkdir(dirs[i], 0700) != 0 && errno != EEXIST) {
+            mvm_code c = mvm_fail(err, MVM_INTERNAL, "mkdir %s: %s", dirs[i], strerror(errno));
+            free(h);
+            return c;
+        }
+    }
+    h->probe.reflink = probe_reflink(h->instances_dir);
     probe_kvm(h);
     probe_firecracker(h);
     h->cfg.state_dir = h->state_dir;
@@ -301,6 +333,10 @@ void vmm_instance_dir(const vmm_host *h, const char *id, char *buf, size_t cap) 
 
 const char *vmm_host_instances_dir(const vmm_host *h) {
     return h->instances_dir;
+}
+
+const char *vmm_host_snapshots_dir(const vmm_host *h) {
+    return h->snapshots_dir;
 }
 
 const vmm_host_config *vmm_host_config_of(const vmm_host *h) {

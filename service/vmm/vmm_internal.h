@@ -22,6 +22,7 @@ struct vmm_host {
     vmm_host_config cfg;
     char state_dir[PATH_MAX];
     char instances_dir[PATH_MAX];
+    char snapshots_dir[PATH_MAX];
     char fc_bin[PATH_MAX]; /* resolved; "" when not found */
     char kvm_dev[PATH_MAX];
     vmm_probe probe;

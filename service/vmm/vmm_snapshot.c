@@ -97,7 +97,11 @@ mvm_code vmm_snapshot_seal(const char *parent, const char *id, vmm_snapshot_info
     if (stat(mem, &st) != 0)
         return mvm_fail(err, MVM_INTERNAL, "snapshot memory file %s: %s", mem, strerror(errno));
     info->mem_bytes = (uint64_t)st.st_size;
-    if (sync_file(mem) != 0 || sync_file(state) != 0)
+    char disk[PATH_MAX + 16];
+    snprintf(disk, sizeof disk, "%s/%s", tmp, VMM_SNAPSHOT_DISK);
+    info->disk_bytes = stat(disk, &st) == 0 ? (uint64_t)st.st_size : 0;
+    if (sync_file(mem) != 0 || sync_file(state) != 0 ||
+        (info->disk_bytes && sync_file(disk) != 0))
         return mvm_fail(err, errno == ENOSPC ? MVM_RESOURCE_EXHAUSTED : MVM_INTERNAL,
                         "syncing snapshot %s: %s", tmp, strerror(errno));
     mvm_code rc = hash_file(state, info->state_sha256, &info->state_bytes, err);
@@ -109,11 +113,20 @@ mvm_code vmm_snapshot_seal(const char *parent, const char *id, vmm_snapshot_info
 }
 
 mvm_code vmm_snapshot_verify(const char *dir, const char *want_sha256, uint64_t want_mem_bytes,
-                             mvm_error *err) {
-    char state[PATH_MAX + 16], mem[PATH_MAX + 16];
+                             uint64_t want_disk_bytes, mvm_error *err) {
+    char state[PATH_MAX + 16], mem[PATH_MAX + 16], disk[PATH_MAX + 16];
     snprintf(state, sizeof state, "%s/%s", dir, VMM_SNAPSHOT_STATE);
     snprintf(mem, sizeof mem, "%s/%s", dir, VMM_SNAPSHOT_MEM);
+    snprintf(disk, sizeof disk, "%s/%s", dir, VMM_SNAPSHOT_DISK);
     struct stat st;
+    if (want_disk_bytes && stat(disk, &st) != 0)
+        return mvm_fail(err, MVM_FAILED_PRECONDITION, "snapshot disk %s: %s", disk,
+                        strerror(errno));
+    if (want_disk_bytes && (uint64_t)st.st_size != want_disk_bytes)
+        return mvm_fail(err, MVM_FAILED_PRECONDITION,
+                        "snapshot disk %s is %llu bytes, not the %llu recorded: it was "
+                        "truncated or replaced",
+                        disk, (unsigned long long)st.st_size, (unsigned long long)want_disk_bytes);
     if (stat(mem, &st) != 0)
         return mvm_fail(err, MVM_FAILED_PRECONDITION, "snapshot memory file %s: %s", mem,
                         strerror(errno));
@@ -139,14 +152,16 @@ mvm_code vmm_snapshot_verify(const char *dir, const char *want_sha256, uint64_t 
 }
 
 mvm_code vmm_snapshot_read_info(const char *dir, vmm_snapshot_info *info, mvm_error *err) {
-    char state[PATH_MAX + 16], mem[PATH_MAX + 16];
+    char state[PATH_MAX + 16], mem[PATH_MAX + 16], disk[PATH_MAX + 16];
     snprintf(state, sizeof state, "%s/%s", dir, VMM_SNAPSHOT_STATE);
     snprintf(mem, sizeof mem, "%s/%s", dir, VMM_SNAPSHOT_MEM);
+    snprintf(disk, sizeof disk, "%s/%s", dir, VMM_SNAPSHOT_DISK);
     struct stat st;
     if (stat(mem, &st) != 0)
         return mvm_fail(err, MVM_FAILED_PRECONDITION, "snapshot memory file %s: %s", mem,
                         strerror(errno));
     info->mem_bytes = (uint64_t)st.st_size;
+    info->disk_bytes = stat(disk, &st) == 0 ? (uint64_t)st.st_size : 0;
     return hash_file(state, info->state_sha256, &info->state_bytes, err);
 }
 
@@ -156,6 +171,59 @@ bool vmm_snapshot_compatible(const char *written, const char *reader) {
         sscanf(reader, "v%u.%u", &ra, &rb) != 2)
         return false;
     return wa == ra && wb <= rb;
+}
+
+mvm_code vmm_snapshot_move(const char *src, const char *parent, const char *id, mvm_error *err) {
+    char dst[PATH_MAX], src_parent[PATH_MAX];
+    if (snprintf(dst, sizeof dst, "%s/%s", parent, id) >= (int)sizeof dst ||
+        snprintf(src_parent, sizeof src_parent, "%s", src) >= (int)sizeof src_parent)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "snapshot path too long");
+    char *slash = strrchr(src_parent, '/');
+    if (slash)
+        *slash = '\0';
+    if (rename(src, dst) != 0 || sync_dir(parent) != 0 || (slash && sync_dir(src_parent) != 0))
+        return mvm_fail(err, MVM_INTERNAL, "moving snapshot %s to %s: %s", src, dst,
+                        strerror(errno));
+    return MVM_OK;
+}
+
+/* Sums st_blocks under the open directory fd (which it closes). */
+static uint64_t dir_usage(int fd, int depth) {
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    uint64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        total += (uint64_t)st.st_blocks * 512u;
+        if (S_ISDIR(st.st_mode) && depth < 8) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                total += dir_usage(sub, depth + 1);
+        }
+    }
+    closedir(d);
+    return total;
+}
+
+uint64_t vmm_disk_usage(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    uint64_t total = (uint64_t)st.st_blocks * 512u;
+    if (S_ISDIR(st.st_mode)) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+            total += dir_usage(fd, 0);
+    }
+    return total;
 }
 
 void vmm_snapshot_prune(const char *parent, const char *keep) {

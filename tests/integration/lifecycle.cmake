@@ -14,30 +14,36 @@ if(NOT MVM_FCSIM OR NOT MVM_TEST_GUEST_KERNEL)
   message(FATAL_ERROR "tests/integration/lifecycle.cmake needs the simulator (tests/fcsim) "
                       "and the test guest (tests/guest)")
 endif()
-foreach(mode sim fc)
-  if(mode STREQUAL "sim")
-    set(args --mode sim --firecracker ${MVM_FCSIM})
-  else()
-    set(args --mode real)
-  endif()
-  add_test(NAME lifecycle_${mode}
-    COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.py --build ${CMAKE_BINARY_DIR}
-            ${args} --guest-kernel ${MVM_TEST_GUEST_KERNEL}
+# clones_test.py (base snapshots, clones, forks, TTLs, collection) is the
+# same kind of suite, on the same harness: clones_sim, clones_fc and
+# clones_linux (the Linux test kernel as a pool's template, booted once).
+foreach(suite lifecycle clones)
+  foreach(mode sim fc)
+    if(mode STREQUAL "sim")
+      set(args --mode sim --firecracker ${MVM_FCSIM})
+    else()
+      set(args --mode real)
+    endif()
+    add_test(NAME ${suite}_${mode}
+      COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/${suite}_test.py --build ${CMAKE_BINARY_DIR}
+              ${args} --guest-kernel ${MVM_TEST_GUEST_KERNEL}
+              --linux-cache ${CMAKE_BINARY_DIR}/tests/guest/linux)
+    set_tests_properties(${suite}_${mode} PROPERTIES
+      ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;FCSIM_PYCACHE=${CMAKE_BINARY_DIR}/fcsim-pycache;GRPC_VERBOSITY=ERROR"
+      LABELS "integration;${suite};firecracker" TIMEOUT 900 SKIP_RETURN_CODE 77)
+  endforeach()
+  # The real-Linux case: about a minute of emulated boot, so on its own
+  # (label slow; scripts/test.sh runs it in the gcc build only) and alone on
+  # the CPUs.
+  add_test(NAME ${suite}_linux
+    COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/${suite}_test.py --build ${CMAKE_BINARY_DIR}
+            --mode real --linux-only --guest-kernel ${MVM_TEST_GUEST_KERNEL}
             --linux-cache ${CMAKE_BINARY_DIR}/tests/guest/linux)
-  set_tests_properties(lifecycle_${mode} PROPERTIES
-    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;FCSIM_PYCACHE=${CMAKE_BINARY_DIR}/fcsim-pycache;GRPC_VERBOSITY=ERROR"
-    LABELS "integration;lifecycle;firecracker" TIMEOUT 900 SKIP_RETURN_CODE 77)
+  set_tests_properties(${suite}_linux PROPERTIES
+    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;GRPC_VERBOSITY=ERROR"
+    LABELS "integration;${suite};firecracker;slow" TIMEOUT 1200 SKIP_RETURN_CODE 77
+    RUN_SERIAL TRUE)
 endforeach()
-# The real-Linux case: about a minute of emulated boot, so on its own (label
-# slow; scripts/test.sh runs it in the gcc build only) and alone on the CPUs.
-add_test(NAME lifecycle_linux
-  COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/lifecycle_test.py --build ${CMAKE_BINARY_DIR}
-          --mode real --linux-only --guest-kernel ${MVM_TEST_GUEST_KERNEL}
-          --linux-cache ${CMAKE_BINARY_DIR}/tests/guest/linux)
-set_tests_properties(lifecycle_linux PROPERTIES
-  ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;GRPC_VERBOSITY=ERROR"
-  LABELS "integration;lifecycle;firecracker;slow" TIMEOUT 1200 SKIP_RETURN_CODE 77
-  RUN_SERIAL TRUE)
 
 # mvmd --check-store (the store check itself: tests/unit/store_integrity_test.c)
 add_test(NAME mvmd_check_store

@@ -79,7 +79,8 @@ class Node:
         env["FCSIM_FAULTS"] = self.faults
         self.d = Mvmd(ARGS.build, metrics=False, env=env,
                       extra_args=["--firecracker", ARGS.firecracker,
-                                  "--stop-grace-seconds", "3", "--capacity-vcpus", "64"])
+                                  "--stop-grace-seconds", "3", "--capacity-vcpus", "64",
+                                  "--janitor-interval-ms", "200"])
         self.d.start()
         self._Client, self._unix = Client, unix_channel
         self.c = Client(unix_channel(self.d.unix_path))
@@ -744,9 +745,9 @@ class OneAtATime(unittest.TestCase):
             self.assertEqual(rc, 0, log)
 
 
-class CrashPoints(unittest.TestCase):
-    """mvmd SIGKILLed between the steps of each operation, then restarted:
-    every record matches reality and nothing leaks."""
+class CrashHarness(unittest.TestCase):
+    """A fresh mvmd per case, killed at a failpoint and restarted; checks
+    that records match reality afterwards. No cases of its own."""
 
     def setUp(self):
         self.n = Node()
@@ -796,6 +797,11 @@ class CrashPoints(unittest.TestCase):
                 self.assertFalse(f.endswith(".tmp"), "leftover " + f)
                 if expect[d] != "RUNNING":
                     self.assertNotIn(f, ("api.sock", "v.sock"), "socket left in " + d)
+
+
+class CrashPoints(CrashHarness):
+    """mvmd SIGKILLed between the steps of each operation, then restarted:
+    every record matches reality and nothing leaks."""
 
     def test_create_recorded(self):
         n = self.n
@@ -986,38 +992,52 @@ class RealLinux(unittest.TestCase):
         n.delete(t, inst.id)
 
 
-def main():
+def setup(suite="lifecycle"):
+    """Parses the arguments and imports the generated stubs (this module's
+    globals); returns (rest of argv, None) or (None, exit status)."""
     global ARGS, I, T, P, N, C
     ARGS, rest = parse_args()
     if not ARGS.guest_kernel:
-        print("SKIP: lifecycle suite (%s): no test guest kernel (--guest-kernel or "
-              "MVM_TEST_GUEST_KERNEL); not run" % ARGS.mode, flush=True)
-        return 77
+        print("SKIP: %s suite (%s): no test guest kernel (--guest-kernel or "
+              "MVM_TEST_GUEST_KERNEL); not run" % (suite, ARGS.mode), flush=True)
+        return None, 77
     if ARGS.mode == "real" and not ARGS.firecracker:
-        print("SKIP: lifecycle suite against the real Firecracker: set MVM_TEST_FIRECRACKER "
-              "to the binary; not run", flush=True)
-        return 77
+        print("SKIP: %s suite against the real Firecracker: set MVM_TEST_FIRECRACKER "
+              "to the binary; not run" % suite, flush=True)
+        return None, 77
     os.environ.setdefault("MVM_PY_GEN", os.path.join(ARGS.build, "clients", "python", "gen"))
     import grpc
     from mvmclient import pb
     I, T, P, N = pb.instance, pb.tenant, pb.pool, pb.node
     C = grpc.StatusCode
-    print("lifecycle suite: mode %s, firecracker %s, guest %s" %
-          (ARGS.mode, ARGS.firecracker, ARGS.guest_kernel or "(emulated by the simulator)"),
+    print("%s suite: mode %s, firecracker %s, guest %s" %
+          (suite, ARGS.mode, ARGS.firecracker, ARGS.guest_kernel or "(emulated by the simulator)"),
           flush=True)
-    if ARGS.linux_only:
-        if not ARGS.linux_kernel:
-            print("SKIP: lifecycle_linux: set MVM_TEST_LINUX_KERNEL to the Linux test kernel "
-                  "(and MVM_TEST_FIRECRACKER); not run", flush=True)
-            return 77
-        rest = rest + ["RealLinux"]
-    prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False)
+    return rest, None
+
+
+def run(rest, module="__main__"):
+    """Runs the named (or all) tests of module, then stops the shared mvmd."""
+    prog = unittest.main(module=module, argv=[sys.argv[0]] + rest, exit=False)
     if NODE is not None:
         rc, log = NODE.close()
         if rc != 0:
             print("mvmd exited %s on SIGTERM:\n%s" % (rc, log))
             return 1
     return 0 if prog.result.wasSuccessful() else 1
+
+
+def main():
+    rest, status = setup()
+    if status is not None:
+        return status
+    if ARGS.linux_only:
+        if not ARGS.linux_kernel:
+            print("SKIP: lifecycle_linux: set MVM_TEST_LINUX_KERNEL to the Linux test kernel "
+                  "(and MVM_TEST_FIRECRACKER); not run", flush=True)
+            return 77
+        rest = rest + ["RealLinux"]
+    return run(rest)
 
 
 if __name__ == "__main__":
