@@ -143,8 +143,77 @@ mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocat
 mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                            Mvm__V1__Pool **out, mvm_error *err);
+/* Also retires the pool's snapshots (reason "its pool was deleted") in the
+ * same write. */
 mvm_code store_pool_delete(store *st, const store_actor *who, const char *tenant,
                            const char *name, mvm_error *err);
+
+/* ---- a pool's base snapshot (Pool.base_snapshot) ----
+ *
+ * The base snapshot's lifecycle is written only by these calls (UpdatePool
+ * and CreatePool ignore base_snapshot as output only). Snapshot ids are "s-"
+ * and 16 lowercase hex digits. */
+
+/* Starts a build: base_snapshot becomes BUILDING with build_id (snapshot_id
+ * and expire_time kept: clones go on using the previous snapshot), message
+ * cleared. If a build is already under way nothing changes and *started is
+ * false. NOT_FOUND for no such pool. *out (if not NULL) gets the pool. */
+mvm_code store_pool_base_begin(store *st, const store_actor *who, const char *tenant,
+                               const char *name, const char *build_id, bool *started,
+                               ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
+/* Ends the build build_id as failed: state FAILED, message, build_id
+ * cleared (snapshot_id kept). FAILED_PRECONDITION (nothing changed) when
+ * the pool is not building build_id any more (cancelled or superseded). */
+mvm_code store_pool_base_fail(store *st, const store_actor *who, const char *tenant,
+                              const char *name, const char *build_id, const char *message,
+                              mvm_error *err);
+/* Retires the pool's base snapshot and cancels any build: state NONE,
+ * snapshot_id, build_id and expire_time cleared, message := reason; the
+ * snapshot record (if any) RETIRED with reason. With expect_snapshot_id
+ * (not NULL), only if that is still the pool's snapshot_id, else
+ * FAILED_PRECONDITION (the TTL janitor's guard). */
+mvm_code store_pool_base_clear(store *st, const store_actor *who, const char *tenant,
+                               const char *name, const char *expect_snapshot_id,
+                               const char *reason, ProtobufCAllocator *alloc,
+                               Mvm__V1__Pool **out, mvm_error *err);
+/* fn(arg, pool) for every pool of every tenant (recovery and the janitor
+ * look at their base snapshots), in one read snapshot; fn returns false to
+ * stop. The pool is only valid during the call. */
+typedef bool (*store_pool_fn)(void *arg, const Mvm__V1__Pool *pool);
+mvm_code store_pool_foreach(store *st, store_pool_fn fn, void *arg, mvm_error *err);
+
+/* ---- snapshots (mvm.v1.Snapshot: base and fork snapshots) ---- */
+
+/* Records a new snapshot: in->tenant, pool and id are required and the pool
+ * must exist (NOT_FOUND); ALREADY_EXISTS for a taken id. Its state is READY
+ * and create_time the write's time (both set here).
+ * With base_of_build (not NULL), it also becomes its pool's base snapshot in
+ * the same write, if the pool is still building base_of_build (else
+ * FAILED_PRECONDITION, nothing written): base_snapshot := READY,
+ * snapshot_id in->id, build_id and message cleared, expire_time =
+ * create_time + pool.base_snapshot_ttl_seconds (unset when 0); the
+ * previous base snapshot (if any) is RETIRED ("replaced by <id>"). */
+mvm_code store_snapshot_create(store *st, const store_actor *who, const Mvm__V1__Snapshot *in,
+                               const char *base_of_build, ProtobufCAllocator *alloc,
+                               Mvm__V1__Snapshot **out, mvm_error *err);
+mvm_code store_snapshot_get(store *st, const char *tenant, const char *id,
+                            ProtobufCAllocator *alloc, Mvm__V1__Snapshot **out, mvm_error *err);
+/* opt->tenant and opt->pool filter; label_selector is not used. */
+mvm_code store_snapshot_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
+                             Mvm__V1__ListSnapshotsResponse **out, mvm_error *err);
+/* RETIRED with reason and retire_time (idempotent: a retired one keeps its
+ * first reason). If it is its pool's base snapshot, the pool's
+ * base_snapshot goes as store_pool_base_clear says. NOT_FOUND if absent. */
+mvm_code store_snapshot_retire(store *st, const store_actor *who, const char *tenant,
+                               const char *id, const char *reason, mvm_error *err);
+/* Deletes a RETIRED snapshot's record (FAILED_PRECONDITION if READY). */
+mvm_code store_snapshot_delete(store *st, const store_actor *who, const char *tenant,
+                               const char *id, mvm_error *err);
+/* fn(arg, snapshot) for every snapshot (of tenant, if not NULL or ""), in
+ * one read snapshot; fn returns false to stop. */
+typedef bool (*store_snapshot_fn)(void *arg, const Mvm__V1__Snapshot *snap);
+mvm_code store_snapshot_foreach(store *st, const char *tenant, store_snapshot_fn fn, void *arg,
+                                mvm_error *err);
 
 /* ---- instances ---- */
 
@@ -152,6 +221,17 @@ mvm_code store_instance_create(store *st, const store_actor *who,
                                const Mvm__V1__CreateInstanceRequest *in,
                                ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
                                mvm_error *err);
+/* A clone of snapshot clone_of (of in->tenant): like store_instance_create,
+ * but in the same write the snapshot must exist (NOT_FOUND), be READY
+ * (FAILED_PRECONDITION, naming its retire_reason) and belong to in->pool
+ * (INVALID_ARGUMENT); the instance takes the snapshot's vcpus and mem_mib
+ * (the quotas are checked against those), base_snapshot_id := clone_of,
+ * and its operation is {name "CloneInstance", from_state CREATED,
+ * target clone_of} (CREATED until the caller records it RUNNING). */
+mvm_code store_instance_create_clone(store *st, const store_actor *who,
+                                     const Mvm__V1__CreateInstanceRequest *in,
+                                     const char *clone_of, ProtobufCAllocator *alloc,
+                                     Mvm__V1__Instance **out, mvm_error *err);
 mvm_code store_instance_get(store *st, const char *tenant, const char *id,
                             ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err);
 /* The instance with this id, whatever its tenant (ids are unique on the
