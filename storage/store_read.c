@@ -95,13 +95,10 @@ mvm_code store_instance_list(store *st, const store_list_opts *opt, ProtobufCAll
     return store_hand_out(c, &r->base, alloc, out);
 }
 
-/* Calls fn(arg, value) for each record of dbi from the first key >= seek
- * while keys start with the first plen bytes of seek; stops when fn returns
- * false. */
-static mvm_code walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
-                     const ProtobufCMessageDescriptor *desc,
-                     bool (*fn)(void *arg, const ProtobufCMessage *m), void *arg,
-                     mvm_error *err) {
+mvm_code store_walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
+                    const ProtobufCMessageDescriptor *desc,
+                    bool (*fn)(void *arg, const ProtobufCMessage *m), void *arg,
+                    mvm_error *err) {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc)
@@ -162,8 +159,8 @@ mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
         *rev = snap_rev;
     foreach_ctx f = {pool, fn, arg};
     if (!c)
-        c = walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor,
-                 foreach_one, &f, err);
+        c = store_walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor,
+                       foreach_one, &f, err);
     store_rd_end(st, txn);
     return c;
 }
@@ -194,8 +191,8 @@ mvm_code store_count(store *st, store_counts *out, mvm_error *err) {
         rc = mdb_stat(txn, st->pools, &s);
     out->pools = rc ? 0 : (uint32_t)s.ms_entries;
     c = rc ? store_lmdb_fail(err, rc, "stat")
-           : walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one, out,
-                  err);
+           : store_walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one,
+                        out, err);
     store_rd_end(st, txn);
     return c;
 }
@@ -219,8 +216,8 @@ mvm_code store_audit_foreach(store *st, uint64_t after_seq, store_audit_fn fn, v
     uint8_t key[8];
     store_audit_key(after_seq + 1, key);
     audit_ctx a = {fn, arg};
-    c = walk(txn, st->audit, key, sizeof key, 0, &mvm__v1__audit_record__descriptor, audit_one,
-             &a, err);
+    c = store_walk(txn, st->audit, key, sizeof key, 0, &mvm__v1__audit_record__descriptor,
+                   audit_one, &a, err);
     store_rd_end(st, txn);
     return c;
 }
