@@ -360,4 +360,10 @@ bool store_name_valid(const char *s);
  * this many bytes (PATH_MAX less its terminating NUL). */
 #define STORE_FILE_PATH_MAX 4095
 
+/* Pool ready_pattern: a POSIX extended regular expression of at most this
+ * many bytes, that regcomp(REG_EXTENDED | REG_NOSUB) accepts and whose
+ * bounded repetitions ({m,n}, which regcomp expands by copying) stay
+ * within some 100,000 copies in all: "((a{255}){255}){255}" is refused. */
+#define STORE_READY_PATTERN_MAX 1024
+
 #endif

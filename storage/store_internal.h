@@ -178,7 +178,6 @@ mvm_code store_check_machine(const char *what, uint32_t vcpus, uint32_t mem_mib,
  * extended regular expression regcomp accepts (REG_EXTENDED | REG_NOSUB),
  * whose bounded repetitions do not expand it past STORE_PATTERN_NODES_MAX
  * (so no pattern makes regcomp take gigabytes). Empty is fine. */
-#define STORE_READY_PATTERN_MAX 1024
 #define STORE_PATTERN_NODES_MAX 100000
 mvm_code store_check_pattern(const char *what, const char *pattern, mvm_error *err);
 /* Checks that every string in m (recursively) is valid UTF-8. */

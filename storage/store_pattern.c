@@ -103,8 +103,9 @@ static uint64_t pattern_nodes(const char *p, uint64_t cap) {
             last = 0;
             i++;
             continue;
-        case '+':
+        case '+': /* "x+" is "xx*" */
             sum[d] = sat_add(sum[d], last, cap);
+            last = sat_mul(last, 2, cap);
             i++;
             continue;
         case '{':
