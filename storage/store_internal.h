@@ -254,6 +254,13 @@ typedef struct store_page_req {
 } store_page_req;
 mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator *alloc,
                     ProtobufCMessage ***items, size_t *n_items, char **next, mvm_error *err);
+/* A page of dbi, whose keys are tenant 0 ... and whose messages (desc) have
+ * a "pool" field: opt->tenant and opt->pool (checked: INVALID_ARGUMENT)
+ * filter, in a read transaction of its own. */
+mvm_code store_page_by_pool(store *st, MDB_dbi dbi, const ProtobufCMessageDescriptor *desc,
+                            const store_list_opts *opt, ProtobufCAllocator *alloc,
+                            ProtobufCMessage ***items, size_t *n_items, char **next,
+                            mvm_error *err);
 
 /* ---- pools and snapshots inside a write (store_pool.c, store_snapshot.c) ---- */
 
@@ -285,10 +292,16 @@ mvm_code store_snapshot_retire_pool(store_wtx *w, const char *tenant, const char
  * while keys start with the first plen bytes of seek (seeklen 0: from the
  * first key), unpacked as desc; stops when fn returns false. DATA_LOSS for
  * a record that does not unpack. */
+typedef bool (*store_msg_fn)(void *arg, const ProtobufCMessage *m);
 mvm_code store_walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
-                    const ProtobufCMessageDescriptor *desc,
-                    bool (*fn)(void *arg, const ProtobufCMessage *m), void *arg,
+                    const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
                     mvm_error *err);
+/* store_walk over the records of dbi (keys tenant 0 ...) of tenant (NULL or
+ * "": all; else checked, INVALID_ARGUMENT), in one read transaction whose
+ * revision goes to *rev (if not NULL). */
+mvm_code store_foreach(store *st, MDB_dbi dbi, const char *tenant,
+                       const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
+                       uint64_t *rev, mvm_error *err);
 
 /* ---- usage counters and stored subnets (store_tenant.c) ---- */
 

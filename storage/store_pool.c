@@ -108,14 +108,9 @@ static bool pool_walk_one(void *arg, const ProtobufCMessage *m) {
 }
 
 mvm_code store_pool_foreach(store *st, store_pool_fn fn, void *arg, mvm_error *err) {
-    MDB_txn *txn;
-    mvm_code c = store_rd_begin(st, &txn, err);
-    if (c)
-        return c;
     pool_walk_ctx f = {fn, arg};
-    c = store_walk(txn, st->pools, "", 0, 0, &mvm__v1__pool__descriptor, pool_walk_one, &f, err);
-    store_rd_end(st, txn);
-    return c;
+    return store_foreach(st, st->pools, NULL, &mvm__v1__pool__descriptor, pool_walk_one, &f,
+                         NULL, err);
 }
 
 mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,

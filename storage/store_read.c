@@ -1,5 +1,6 @@
 /* store_read.c - instance reads (get by tenant and id or by id alone, paged
- * list, snapshot walk for watches), node-wide counts, the audit log reader
+ * list, snapshot walk for watches), the walk of a db's records in one read
+ * snapshot that every foreach uses, node-wide counts, the audit log reader
  * and the watch hook. */
 #include "store_internal.h"
 
@@ -59,45 +60,21 @@ mvm_code store_instance_find(store *st, const char *id, ProtobufCAllocator *allo
     return c;
 }
 
-static bool pool_match(void *arg, const ProtobufCMessage *m) {
-    const Mvm__V1__Instance *i = (const Mvm__V1__Instance *)m;
-    return strcmp(i->pool, arg) == 0;
-}
-
 mvm_code store_instance_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                              Mvm__V1__ListInstancesResponse **out, mvm_error *err) {
-    *out = NULL;
-    mvm_code c;
-    uint8_t prefix[STORE_KEY_MAX];
-    size_t plen = 0;
-    bool by_tenant = opt->tenant && *opt->tenant, by_pool = opt->pool && *opt->pool;
-    if (by_tenant && (c = store_check_name("tenant", opt->tenant, err)))
-        return c;
-    if (by_pool && (c = store_check_name("pool", opt->pool, err)))
-        return c;
-    if (by_tenant)
-        plen = store_key2(prefix, opt->tenant, "", NULL);
     Mvm__V1__ListInstancesResponse *r = store_alloc(alloc, sizeof *r);
+    *out = NULL;
     if (!r)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     mvm__v1__list_instances_response__init(r);
-    MDB_txn *txn;
-    if ((c = store_rd_begin(st, &txn, err))) {
-        store_msg_free(&r->base, alloc);
-        return c;
-    }
-    store_page_req req = {.dbi = st->instances, .prefix = prefix, .plen = plen,
-                          .desc = &mvm__v1__instance__descriptor, .opt = opt,
-                          .match = by_pool ? pool_match : NULL, .match_arg = (void *)opt->pool};
-    c = store_page(txn, &req, alloc, (ProtobufCMessage ***)&r->instances, &r->n_instances,
-                   &r->next_page_token, err);
-    store_rd_end(st, txn);
+    mvm_code c = store_page_by_pool(st, st->instances, &mvm__v1__instance__descriptor, opt, alloc,
+                                    (ProtobufCMessage ***)&r->instances, &r->n_instances,
+                                    &r->next_page_token, err);
     return store_hand_out(c, &r->base, alloc, out);
 }
 
 mvm_code store_walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
-                    const ProtobufCMessageDescriptor *desc,
-                    bool (*fn)(void *arg, const ProtobufCMessage *m), void *arg,
+                    const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
                     mvm_error *err) {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
@@ -138,31 +115,36 @@ static bool foreach_one(void *arg, const ProtobufCMessage *m) {
     return f->fn(f->arg, i);
 }
 
-mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
-                                store_instance_fn fn, void *arg, uint64_t *rev,
-                                mvm_error *err) {
+mvm_code store_foreach(store *st, MDB_dbi dbi, const char *tenant,
+                       const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
+                       uint64_t *rev, mvm_error *err) {
     uint8_t prefix[STORE_KEY_MAX];
     size_t plen = 0;
+    mvm_code c;
     if (tenant && *tenant) {
-        mvm_code c = store_check_name("tenant", tenant, err);
-        if (c)
+        if ((c = store_check_name("tenant", tenant, err)))
             return c;
         plen = store_key2(prefix, tenant, "", NULL);
     }
     MDB_txn *txn;
-    mvm_code c = store_rd_begin(st, &txn, err);
-    if (c)
+    if ((c = store_rd_begin(st, &txn, err)))
         return c;
     uint64_t snap_rev;
     c = store_get_u64(txn, st->meta, "rev", &snap_rev, err);
     if (rev)
         *rev = snap_rev;
-    foreach_ctx f = {pool, fn, arg};
     if (!c)
-        c = store_walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor,
-                       foreach_one, &f, err);
+        c = store_walk(txn, dbi, prefix, plen, plen, desc, fn, arg, err);
     store_rd_end(st, txn);
     return c;
+}
+
+mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
+                                store_instance_fn fn, void *arg, uint64_t *rev,
+                                mvm_error *err) {
+    foreach_ctx f = {pool, fn, arg};
+    return store_foreach(st, st->instances, tenant, &mvm__v1__instance__descriptor, foreach_one,
+                         &f, rev, err);
 }
 
 static bool count_one(void *arg, const ProtobufCMessage *m) {

@@ -20,6 +20,7 @@
 #define BASE_STATE_PREFIX "BASE_SNAPSHOT_STATE_"
 
 typedef struct {
+    const struct base_call *call;  /* base_* calls: what they do */
     const Mvm__V1__Snapshot *in;   /* create */
     const char *tenant;
     const char *name;              /* the pool (base_* calls) */
@@ -201,35 +202,83 @@ static mvm_code pool_ref_check(store_wtx *w, const snap_args *a, mvm_error *err)
     return c ? c : store_check_name("pool", a->name, err);
 }
 
-static mvm_code base_begin_check(store_wtx *w, void *arg, mvm_error *err) {
-    const snap_args *a = arg;
-    mvm_code c = pool_ref_check(w, a, err);
-    return c ? c : store_check_id("build id", a->build_id, 's', err);
+/* The three base snapshot writes, each an op on the loaded pool. */
+typedef mvm_code (*base_op)(store_wtx *w, snap_args *a, const Mvm__V1__Pool *p,
+                            mvm_error *err);
+struct base_call {
+    base_op op;
+    bool build_id;    /* takes a build id (checked) */
+    const char *text; /* names the text it requires, or NULL */
+};
+
+static mvm_code begin_op(store_wtx *w, snap_args *a, const Mvm__V1__Pool *p, mvm_error *err) {
+    Mvm__V1__BaseSnapshot b = base_of(p);
+    bool taken = false;
+    mvm_code c;
+    if (b.state == BASE(BUILDING)) { /* one build at a time: this one goes on */
+        a->pool_out = (Mvm__V1__Pool *)store_msg_dup(&p->base, a->alloc);
+        return a->pool_out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if ((c = store_snapshot_id_taken(w->txn, w->st, a->build_id, &taken, err)))
+        return c;
+    if (taken)
+        return mvm_fail(err, MVM_ALREADY_EXISTS,
+                        "build id %s is the id of an existing snapshot; draw another",
+                        a->build_id);
+    b.state = BASE(BUILDING);
+    b.build_id = (char *)a->build_id;
+    b.message = (char *)"";
+    c = base_put(w, p, &b, a->alloc, &a->pool_out, err);
+    *a->started = c == MVM_OK;
+    return c;
 }
 
-static mvm_code base_begin_fn(store_wtx *w, void *arg, mvm_error *err) {
+static mvm_code fail_op(store_wtx *w, snap_args *a, const Mvm__V1__Pool *p, mvm_error *err) {
+    mvm_code c = base_building(p, a->build_id, err);
+    if (c)
+        return c;
+    Mvm__V1__BaseSnapshot b = base_of(p);
+    b.state = BASE(FAILED);
+    b.build_id = (char *)"";
+    b.message = (char *)a->text;
+    return base_put(w, p, &b, NULL, NULL, err);
+}
+
+static mvm_code clear_op(store_wtx *w, snap_args *a, const Mvm__V1__Pool *p, mvm_error *err) {
+    Mvm__V1__BaseSnapshot b = base_of(p);
+    const char *now = is_set(b.snapshot_id) ? b.snapshot_id : "";
+    if (a->expect_id && strcmp(now, a->expect_id) != 0)
+        return mvm_fail(err, MVM_FAILED_PRECONDITION,
+                        "pool %s/%s's base snapshot is %s, not %s: it was replaced or cleared "
+                        "meanwhile",
+                        p->tenant, p->name, *now ? now : "none", a->expect_id);
+    return base_clear(w, p, a->text, a->alloc, &a->pool_out, err);
+}
+
+static const struct base_call BEGIN = {begin_op, true, NULL},
+                              FAIL = {fail_op, true, "a failed build's message"},
+                              CLEAR = {clear_op, false, "the reason"};
+
+/* The request's own rules (no lock held). */
+static mvm_code base_check(store_wtx *w, void *arg, mvm_error *err) {
+    const snap_args *a = arg;
+    mvm_code c = pool_ref_check(w, a, err);
+    if (!c && a->call->build_id)
+        c = store_check_id("build id", a->build_id, 's', err);
+    if (!c && a->expect_id)
+        c = store_check_id("expected snapshot id", a->expect_id, 's', err);
+    if (!c && a->call->text)
+        c = store_check_text(a->call->text, a->text, STORE_MESSAGE_MAX, err);
+    return c;
+}
+
+static mvm_code base_fn(store_wtx *w, void *arg, mvm_error *err) {
     snap_args *a = arg;
     Mvm__V1__Pool *p;
     mvm_code c = store_pool_load(w->txn, w->st, a->tenant, a->name, &p, err);
     if (c)
         return c;
-    Mvm__V1__BaseSnapshot b = base_of(p);
-    bool taken = false;
-    if (b.state == BASE(BUILDING)) { /* one build at a time: this one goes on */
-        a->pool_out = (Mvm__V1__Pool *)store_msg_dup(&p->base, a->alloc);
-        if (!a->pool_out)
-            c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    } else if (!(c = store_snapshot_id_taken(w->txn, w->st, a->build_id, &taken, err)) &&
-               taken) {
-        c = mvm_fail(err, MVM_ALREADY_EXISTS,
-                     "build id %s is the id of an existing snapshot; draw another", a->build_id);
-    } else if (!c) {
-        b.state = BASE(BUILDING);
-        b.build_id = (char *)a->build_id;
-        b.message = (char *)"";
-        c = base_put(w, p, &b, a->alloc, &a->pool_out, err);
-        *a->started = c == MVM_OK;
-    }
+    c = a->call->op(w, a, p, err);
     store_msg_free(&p->base, NULL);
     return c;
 }
@@ -240,80 +289,29 @@ mvm_code store_pool_base_begin(store *st, const store_actor *who, const char *te
     bool local;
     started = started ? started : &local;
     *started = false;
-    snap_args a = {.tenant = tenant, .name = name, .build_id = build_id, .started = started,
-                   .alloc = alloc};
-    mvm_code c = store_write(st, who, base_begin_check, base_begin_fn, &a, err);
+    snap_args a = {.call = &BEGIN, .tenant = tenant, .name = name, .build_id = build_id,
+                   .started = started, .alloc = alloc};
+    mvm_code c = store_write(st, who, base_check, base_fn, &a, err);
     if (c)
         *started = false;
     return store_hand_out(c, a.pool_out ? &a.pool_out->base : NULL, alloc, out);
 }
 
-static mvm_code base_fail_check(store_wtx *w, void *arg, mvm_error *err) {
-    const snap_args *a = arg;
-    mvm_code c = pool_ref_check(w, a, err);
-    if (!c)
-        c = store_check_id("build id", a->build_id, 's', err);
-    return c ? c : store_check_text("a failed build's message", a->text, STORE_MESSAGE_MAX, err);
-}
-
-static mvm_code base_fail_fn(store_wtx *w, void *arg, mvm_error *err) {
-    snap_args *a = arg;
-    Mvm__V1__Pool *p;
-    mvm_code c = store_pool_load(w->txn, w->st, a->tenant, a->name, &p, err);
-    if (c)
-        return c;
-    if (!(c = base_building(p, a->build_id, err))) {
-        Mvm__V1__BaseSnapshot b = base_of(p);
-        b.state = BASE(FAILED);
-        b.build_id = (char *)"";
-        b.message = (char *)a->text;
-        c = base_put(w, p, &b, NULL, NULL, err);
-    }
-    store_msg_free(&p->base, NULL);
-    return c;
-}
-
 mvm_code store_pool_base_fail(store *st, const store_actor *who, const char *tenant,
                               const char *name, const char *build_id, const char *message,
                               mvm_error *err) {
-    snap_args a = {.tenant = tenant, .name = name, .build_id = build_id, .text = message};
-    return store_write(st, who, base_fail_check, base_fail_fn, &a, err);
-}
-
-static mvm_code base_clear_check(store_wtx *w, void *arg, mvm_error *err) {
-    const snap_args *a = arg;
-    mvm_code c = pool_ref_check(w, a, err);
-    if (!c && a->expect_id)
-        c = store_check_id("expected snapshot id", a->expect_id, 's', err);
-    return c ? c : store_check_text("the reason", a->text, STORE_MESSAGE_MAX, err);
-}
-
-static mvm_code base_clear_fn(store_wtx *w, void *arg, mvm_error *err) {
-    snap_args *a = arg;
-    Mvm__V1__Pool *p;
-    mvm_code c = store_pool_load(w->txn, w->st, a->tenant, a->name, &p, err);
-    if (c)
-        return c;
-    Mvm__V1__BaseSnapshot b = base_of(p);
-    if (a->expect_id && strcmp(is_set(b.snapshot_id) ? b.snapshot_id : "", a->expect_id) != 0)
-        c = mvm_fail(err, MVM_FAILED_PRECONDITION,
-                     "pool %s/%s's base snapshot is %s, not %s: it was replaced or cleared "
-                     "meanwhile",
-                     a->tenant, a->name, is_set(b.snapshot_id) ? b.snapshot_id : "none",
-                     a->expect_id);
-    else
-        c = base_clear(w, p, a->text, a->alloc, &a->pool_out, err);
-    store_msg_free(&p->base, NULL);
-    return c;
+    snap_args a = {.call = &FAIL, .tenant = tenant, .name = name, .build_id = build_id,
+                   .text = message};
+    return store_write(st, who, base_check, base_fn, &a, err);
 }
 
 mvm_code store_pool_base_clear(store *st, const store_actor *who, const char *tenant,
                                const char *name, const char *expect_snapshot_id,
                                const char *reason, ProtobufCAllocator *alloc,
                                Mvm__V1__Pool **out, mvm_error *err) {
-    snap_args a = {.tenant = tenant, .name = name, .expect_id = expect_snapshot_id,
-                   .text = reason, .alloc = alloc};
-    mvm_code c = store_write(st, who, base_clear_check, base_clear_fn, &a, err);
+    snap_args a = {.call = &CLEAR, .tenant = tenant, .name = name,
+                   .expect_id = expect_snapshot_id, .text = reason, .alloc = alloc};
+    mvm_code c = store_write(st, who, base_check, base_fn, &a, err);
     return store_hand_out(c, a.pool_out ? &a.pool_out->base : NULL, alloc, out);
 }
 
@@ -445,40 +443,18 @@ mvm_code store_snapshot_get(store *st, const char *tenant, const char *id,
     return c;
 }
 
-static bool pool_match(void *arg, const ProtobufCMessage *m) {
-    return strcmp(((const Mvm__V1__Snapshot *)m)->pool, arg) == 0;
-}
-
 mvm_code store_snapshot_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                              Mvm__V1__ListSnapshotsResponse **out, mvm_error *err) {
-    *out = NULL;
-    mvm_code c;
-    uint8_t prefix[STORE_KEY_MAX];
-    size_t plen = 0;
-    bool by_tenant = opt->tenant && *opt->tenant, by_pool = opt->pool && *opt->pool;
-    if (by_tenant && (c = store_check_name("tenant", opt->tenant, err)))
-        return c;
-    if (by_pool && (c = store_check_name("pool", opt->pool, err)))
-        return c;
-    if (by_tenant)
-        plen = store_key2(prefix, opt->tenant, "", NULL);
-    store_list_opts o = *opt;
-    o.label_selector = NULL; /* snapshots have no labels */
     Mvm__V1__ListSnapshotsResponse *r = store_alloc(alloc, sizeof *r);
+    *out = NULL;
     if (!r)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     mvm__v1__list_snapshots_response__init(r);
-    MDB_txn *txn;
-    if ((c = store_rd_begin(st, &txn, err))) {
-        store_msg_free(&r->base, alloc);
-        return c;
-    }
-    store_page_req req = {.dbi = st->snapshots, .prefix = prefix, .plen = plen,
-                          .desc = &mvm__v1__snapshot__descriptor, .opt = &o,
-                          .match = by_pool ? pool_match : NULL, .match_arg = (void *)opt->pool};
-    c = store_page(txn, &req, alloc, (ProtobufCMessage ***)&r->snapshots, &r->n_snapshots,
-                   &r->next_page_token, err);
-    store_rd_end(st, txn);
+    store_list_opts o = *opt;
+    o.label_selector = NULL; /* snapshots have no labels */
+    mvm_code c = store_page_by_pool(st, st->snapshots, &mvm__v1__snapshot__descriptor, &o, alloc,
+                                    (ProtobufCMessage ***)&r->snapshots, &r->n_snapshots,
+                                    &r->next_page_token, err);
     return store_hand_out(c, &r->base, alloc, out);
 }
 
@@ -494,22 +470,9 @@ static bool snap_walk_one(void *arg, const ProtobufCMessage *m) {
 
 mvm_code store_snapshot_foreach(store *st, const char *tenant, store_snapshot_fn fn, void *arg,
                                 mvm_error *err) {
-    uint8_t prefix[STORE_KEY_MAX];
-    size_t plen = 0;
-    mvm_code c;
-    if (tenant && *tenant) {
-        if ((c = store_check_name("tenant", tenant, err)))
-            return c;
-        plen = store_key2(prefix, tenant, "", NULL);
-    }
-    MDB_txn *txn;
-    if ((c = store_rd_begin(st, &txn, err)))
-        return c;
     snap_walk_ctx f = {fn, arg};
-    c = store_walk(txn, st->snapshots, prefix, plen, plen, &mvm__v1__snapshot__descriptor,
-                   snap_walk_one, &f, err);
-    store_rd_end(st, txn);
-    return c;
+    return store_foreach(st, st->snapshots, tenant, &mvm__v1__snapshot__descriptor,
+                         snap_walk_one, &f, NULL, err);
 }
 
 /* ---- snapshots: retire and delete ---- */
