@@ -196,7 +196,12 @@ mvm_code store_pool_base_clear(store *st, const store_actor *who, const char *te
 typedef bool (*store_pool_fn)(void *arg, const Mvm__V1__Pool *pool);
 mvm_code store_pool_foreach(store *st, store_pool_fn fn, void *arg, mvm_error *err);
 
-/* ---- snapshots (mvm.v1.Snapshot: base and fork snapshots) ---- */
+/* ---- snapshots (mvm.v1.Snapshot: base and fork snapshots) ----
+ *
+ * Records in (tenant, id) order; ids unique on the node. Any thread may
+ * call these; writes are one store_write each (audited), reads use the
+ * thread's cached read transaction. clones and allocated_bytes are never
+ * stored (mvmd computes them on read). */
 
 /* Records a new snapshot: in->tenant, pool and id are required and the pool
  * must exist (NOT_FOUND); ALREADY_EXISTS for a taken id. Its state is READY

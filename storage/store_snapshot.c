@@ -189,8 +189,8 @@ static mvm_code base_building(const Mvm__V1__Pool *p, const char *build_id, mvm_
     char now[80];
     base_describe(&b, now, sizeof now);
     return mvm_fail(err, MVM_FAILED_PRECONDITION,
-                    "pool %s/%s is not building base snapshot %s any more (its base snapshot "
-                    "is %s): the build was cancelled or superseded",
+                    "pool %s/%s is not building base snapshot %s (its base snapshot is %s): "
+                    "that build was cancelled or superseded, or never begun",
                     p->tenant, p->name, build_id, now);
 }
 
