@@ -20,10 +20,6 @@ bool store_id_valid(const char *id, char tag) {
     return true;
 }
 
-bool store_instance_id_valid(const char *id) {
-    return store_id_valid(id, 'i');
-}
-
 mvm_code store_check_id(const char *what, const char *id, char tag, mvm_error *err) {
     if (!id || !*id)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s is required", what);

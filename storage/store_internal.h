@@ -150,7 +150,6 @@ mvm_code store_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v, m
 /* Instance ids are "i-", snapshot ids "s-", and 16 lowercase hex digits. */
 #define STORE_ID_LEN 18
 bool store_id_valid(const char *id, char tag);
-bool store_instance_id_valid(const char *id);
 /* INVALID_ARGUMENT naming what ("snapshot id") if id is empty or not a
  * well-formed id of tag. */
 mvm_code store_check_id(const char *what, const char *id, char tag, mvm_error *err);

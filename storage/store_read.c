@@ -26,14 +26,9 @@ mvm_code store_instance_get(store *st, const char *tenant, const char *id,
 mvm_code store_instance_find(store *st, const char *id, ProtobufCAllocator *alloc,
                              Mvm__V1__Instance **out, mvm_error *err) {
     *out = NULL;
-    if (!id || !*id)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "instance id is required");
-    if (!store_instance_id_valid(id))
-        return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                        "instance id \"%.40s\" is malformed (want i- and 16 hex digits)", id);
     MDB_txn *txn;
-    mvm_code c = store_rd_begin(st, &txn, err);
-    if (c)
+    mvm_code c = store_check_id("instance id", id, 'i', err);
+    if (c || (c = store_rd_begin(st, &txn, err)))
         return c;
     /* inst_ids: id -> owning tenant's name, then the record under both. */
     MDB_val k = {strlen(id), (void *)id}, v;
