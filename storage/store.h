@@ -1,8 +1,8 @@
 /* store.h - the whole public face of storage/: mvm's durable state in LMDB.
  *
- * The store keeps tenants, pools, instances and the audit log under
- * <state-dir>/store/, each record being the packed mvm.v1 message itself.
- * Every mutation is one LMDB write transaction that also bumps a global
+ * The store keeps tenants, pools, snapshots, instances and the audit log
+ * under <state-dir>/store/, each record being the packed mvm.v1 message
+ * itself. Every mutation is one LMDB write transaction that also bumps a global
  * revision counter (the new resource_version of what it wrote, and the
  * order of watch events) and appends an audit record. Reads use per-thread
  * cached read transactions and never block on writers.
@@ -41,7 +41,7 @@ typedef struct store_actor {
 /* Paging and filtering of a List call. */
 typedef struct store_list_opts {
     const char *tenant;         /* NULL or "": every tenant */
-    const char *pool;           /* instances only; NULL or "": every pool */
+    const char *pool;           /* instances and snapshots; NULL or "": every pool */
     uint32_t page_size;         /* 0: 100; at most 1000 */
     const char *page_token;     /* NULL or "": first page */
     const char *label_selector; /* "k=v,k!=v,k,!k"; NULL or "": all */
@@ -81,7 +81,7 @@ typedef struct store_report {
     uint32_t page_size;
     uint64_t pages_used;   /* last used page + 1 */
     uint64_t revision;     /* last committed store revision */
-    uint64_t tenants, pools, instances, audit_records;
+    uint64_t tenants, pools, snapshots, instances, audit_records;
     char summary[512];     /* one line for a person, when sound */
 } store_report;
 
@@ -139,7 +139,15 @@ mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocat
                          Mvm__V1__ListPoolsResponse **out, mvm_error *err);
 /* in->tenant and in->name select; the mask as for store_tenant_update (no
  * immutable fields besides the names). The merged pool must obey the
- * create rules (desired_warm <= desired_instances included). */
+ * create rules (desired_warm <= desired_instances included): ready_pattern
+ * at most 1024 bytes and a POSIX ERE regcomp accepts (INVALID_ARGUMENT
+ * quoting regerror), ready_delay_seconds <= 3600, ready_timeout_seconds <=
+ * 86400, memory_backend a MemoryBackend value. base_snapshot is never taken
+ * from in. An update that changes vcpus, mem_mib, disk_mib, kernel_image,
+ * rootfs_image, initrd_image or boot_args retires the base snapshot
+ * (reason "the pool's images changed"; snapshot_id and expire_time
+ * cleared) and, unless base_snapshot was NONE, makes it BUILDING with a
+ * build_id the store draws (mvmd's core notices and runs the build). */
 mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                            Mvm__V1__Pool **out, mvm_error *err);
@@ -152,12 +160,18 @@ mvm_code store_pool_delete(store *st, const store_actor *who, const char *tenant
  *
  * The base snapshot's lifecycle is written only by these calls (UpdatePool
  * and CreatePool ignore base_snapshot as output only). Snapshot ids are "s-"
- * and 16 lowercase hex digits. */
+ * and 16 lowercase hex digits, unique on the node (INVALID_ARGUMENT when
+ * malformed). Reasons and failure messages are required, UTF-8 and at most
+ * STORE_MESSAGE_MAX bytes (INVALID_ARGUMENT), so a console tail must be
+ * made valid UTF-8 first. Each call is one write (audited, a new
+ * resource_version for the pool it changes); every thread may call them. */
+#define STORE_MESSAGE_MAX 16384
 
 /* Starts a build: base_snapshot becomes BUILDING with build_id (snapshot_id
  * and expire_time kept: clones go on using the previous snapshot), message
  * cleared. If a build is already under way nothing changes and *started is
- * false. NOT_FOUND for no such pool. *out (if not NULL) gets the pool. */
+ * false. NOT_FOUND for no such pool; ALREADY_EXISTS if a snapshot has the
+ * id build_id. *out (if not NULL) gets the pool; started may be NULL. */
 mvm_code store_pool_base_begin(store *st, const store_actor *who, const char *tenant,
                                const char *name, const char *build_id, bool *started,
                                ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
@@ -182,11 +196,20 @@ mvm_code store_pool_base_clear(store *st, const store_actor *who, const char *te
 typedef bool (*store_pool_fn)(void *arg, const Mvm__V1__Pool *pool);
 mvm_code store_pool_foreach(store *st, store_pool_fn fn, void *arg, mvm_error *err);
 
-/* ---- snapshots (mvm.v1.Snapshot: base and fork snapshots) ---- */
+/* ---- snapshots (mvm.v1.Snapshot: base and fork snapshots) ----
+ *
+ * Records in (tenant, id) order; ids unique on the node. Any thread may
+ * call these; writes are one store_write each (audited), reads use the
+ * thread's cached read transaction. clones and allocated_bytes are never
+ * stored (mvmd computes them on read). */
 
 /* Records a new snapshot: in->tenant, pool and id are required and the pool
  * must exist (NOT_FOUND); ALREADY_EXISTS for a taken id. Its state is READY
- * and create_time the write's time (both set here).
+ * and create_time the write's time (both set here; retire_*, clones and
+ * allocated_bytes are not stored). INVALID_ARGUMENT unless kind is BASE or
+ * FORK (BASE with base_of_build), a FORK names its source_instance (an
+ * instance id), parent_id is empty or a snapshot id, vcpus and mem_mib obey
+ * the pool rules and every string is UTF-8.
  * With base_of_build (not NULL), it also becomes its pool's base snapshot in
  * the same write, if the pool is still building base_of_build (else
  * FAILED_PRECONDITION, nothing written): base_snapshot := READY,
@@ -203,7 +226,9 @@ mvm_code store_snapshot_list(store *st, const store_list_opts *opt, ProtobufCAll
                              Mvm__V1__ListSnapshotsResponse **out, mvm_error *err);
 /* RETIRED with reason and retire_time (idempotent: a retired one keeps its
  * first reason). If it is its pool's base snapshot, the pool's
- * base_snapshot goes as store_pool_base_clear says. NOT_FOUND if absent. */
+ * base_snapshot goes as store_pool_base_clear says. NOT_FOUND if absent.
+ * A retired snapshot's record stays until store_snapshot_delete (it keeps
+ * neither its pool's nor its tenant's deletion waiting). */
 mvm_code store_snapshot_retire(store *st, const store_actor *who, const char *tenant,
                                const char *id, const char *reason, mvm_error *err);
 /* Deletes a RETIRED snapshot's record (FAILED_PRECONDITION if READY). */
@@ -339,5 +364,11 @@ bool store_name_valid(const char *s);
 /* Pool kernel_image / rootfs_image: absolute, normalised paths of at most
  * this many bytes (PATH_MAX less its terminating NUL). */
 #define STORE_FILE_PATH_MAX 4095
+
+/* Pool ready_pattern: a POSIX extended regular expression of at most this
+ * many bytes, that regcomp(REG_EXTENDED | REG_NOSUB) accepts and whose
+ * bounded repetitions ({m,n}, which regcomp expands by copying) stay
+ * within some 100,000 copies in all: "((a{255}){255}){255}" is refused. */
+#define STORE_READY_PATTERN_MAX 1024
 
 #endif

@@ -79,6 +79,10 @@ static mvm_code check_txn(store *st, MDB_txn *txn, store_report *r, mvm_error *e
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && !c; i++)
         c = check_db(txn, dbs[i].dbi, dbs[i].name, dbs[i].desc, dbs[i].n, err);
+    /* A store older than the snapshots db has none (store_open adds it). */
+    if (!c && !st->no_snapshots)
+        c = check_db(txn, st->snapshots, "snapshots", &mvm__v1__snapshot__descriptor,
+                     &r->snapshots, err);
     static const char *const tn[] = {"tenants", "usage", "netids", "subnets"};
     static const char *const in[] = {"instances", "inst_ids", "pool_inst", "allocs"};
     uint64_t tc[] = {r->tenants, usage, netids, subnets};
@@ -118,10 +122,12 @@ mvm_code store_check(const char *state_dir, store_report *r, mvm_error *err) {
         return c;
     snprintf(r->summary, sizeof r->summary,
              "store %.200s is sound: store id %s, revision %llu, %llu tenants, %llu pools, %llu "
-             "instances, %llu audit records, %llu pages of %u bytes in use (file %llu bytes)",
+             "snapshots, %llu instances, %llu audit records, %llu pages of %u bytes in use "
+             "(file %llu bytes)",
              r->data_path, r->store_id[0] ? r->store_id : "(none yet)",
              (unsigned long long)r->revision, (unsigned long long)r->tenants,
-             (unsigned long long)r->pools, (unsigned long long)r->instances,
+             (unsigned long long)r->pools, (unsigned long long)r->snapshots,
+             (unsigned long long)r->instances,
              (unsigned long long)r->audit_records, (unsigned long long)r->pages_used,
              r->page_size, (unsigned long long)r->file_bytes);
     return MVM_OK;

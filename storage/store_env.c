@@ -60,20 +60,31 @@ static mvm_code mkdir_p(const char *path, mvm_error *err) {
     return MVM_OK;
 }
 
-mvm_code store_open_dbs(store *st, MDB_txn *txn, bool create, mvm_error *err) {
+mvm_code store_open_dbs(store *st, MDB_txn *txn, bool fresh, bool writable, mvm_error *err) {
+    /* later: added after the first release. A writable open creates it in
+     * an older store (the upgrade); a read-only one does without it. The
+     * others exist in every store that has committed anything: missing,
+     * the store is damaged. */
     struct {
         const char *name;
         MDB_dbi *dbi;
+        bool later;
     } dbs[] = {
-        {"meta", &st->meta},           {"tenants", &st->tenants},
-        {"usage", &st->usage},         {"netids", &st->netids},
-        {"subnets", &st->subnets},     {"pools", &st->pools},
-        {"instances", &st->instances}, {"inst_ids", &st->inst_ids},
-        {"pool_inst", &st->pool_inst}, {"allocs", &st->allocs},
-        {"audit", &st->audit},
+        {"meta", &st->meta, false},           {"tenants", &st->tenants, false},
+        {"usage", &st->usage, false},         {"netids", &st->netids, false},
+        {"subnets", &st->subnets, false},     {"pools", &st->pools, false},
+        {"instances", &st->instances, false}, {"inst_ids", &st->inst_ids, false},
+        {"pool_inst", &st->pool_inst, false}, {"allocs", &st->allocs, false},
+        {"audit", &st->audit, false},         {"snapshots", &st->snapshots, true},
     };
+    st->no_snapshots = false;
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        bool create = writable && (fresh || dbs[i].later);
         int rc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND && dbs[i].later) {
+            st->no_snapshots = true; /* the only later one so far */
+            continue;
+        }
         if (rc == MDB_NOTFOUND)
             return mvm_fail(err, MVM_DATA_LOSS,
                             "store: the \"%s\" database is missing: the store is damaged; %s",
@@ -93,7 +104,7 @@ static mvm_code open_records(store *st, const char *state_dir, const store_guard
     if (rc)
         return store_lmdb_fail(err, rc, "begin");
     char id[STORE_ID_HEX + 1];
-    mvm_code c = store_open_dbs(st, txn, g->fresh, err);
+    mvm_code c = store_open_dbs(st, txn, g->fresh, true, err);
     if (!c)
         c = store_guard_records(st, txn, g, true, id, err);
     if (c) {
@@ -119,7 +130,8 @@ mvm_code store_ro_open(const char *path, unsigned flags, const store_guard_resul
         rc = mdb_env_open(st->env, path, MDB_RDONLY | flags, 0600);
     if (!rc)
         rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
-    mvm_code c = rc ? store_lmdb_fail(err, rc, g->data_path) : store_open_dbs(st, *txn, false, err);
+    mvm_code c = rc ? store_lmdb_fail(err, rc, g->data_path)
+                    : store_open_dbs(st, *txn, false, false, err);
     if (!c)
         c = store_guard_records(st, *txn, g, false, id, err);
     if (c)

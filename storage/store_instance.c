@@ -1,40 +1,26 @@
 /* store_instance.c - instance writes: creation (id, quota checks, lowest
- * free address of the tenant /24, MAC and TAP name), recording lifecycle
+ * free address of the tenant /24, MAC and TAP name), as a boot from the
+ * pool's images or as a clone of one of its snapshots (the snapshot's
+ * machine size, a CloneInstance operation recorded), recording lifecycle
  * state, and deletion that frees the address. Each queues a watch event. */
 #include "store_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define IP_FIRST 2   /* .1 is the tenant gateway */
 #define IP_LAST 254
 #define DESTROYED MVM__V1__INSTANCE_STATE__INSTANCE_STATE_DESTROYED
 
-bool store_instance_id_valid(const char *id) {
-    if (!id || strlen(id) != 18 || id[0] != 'i' || id[1] != '-')
-        return false;
-    for (int i = 2; i < 18; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return false;
-    return true;
-}
-
 mvm_code store_check_instance_ref(const char *tenant, const char *id, mvm_error *err) {
     mvm_code c = store_check_name("tenant", tenant, err);
-    if (c)
-        return c;
-    if (!id || !*id)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "instance id is required");
-    if (!store_instance_id_valid(id))
-        return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                        "instance id \"%.40s\" is malformed (want i- and 16 hex digits)", id);
-    return MVM_OK;
+    return c ? c : store_check_id("instance id", id, 'i', err);
 }
 
 typedef struct {
     const Mvm__V1__CreateInstanceRequest *in;
+    const char *clone_of; /* create: the snapshot a clone is made from */
     const char *tenant, *id;
     Mvm__V1__InstanceState expect, state;
     int32_t pid;
@@ -45,9 +31,17 @@ typedef struct {
     Mvm__V1__Instance *out;
 } inst_args;
 
+/* The machine a new instance gets and where its size comes from: the
+ * pool's, or the snapshot it is cloned from (whose size it must keep). */
+typedef struct {
+    uint32_t vcpus, mem_mib;
+    const char *source;          /* "pool web", "snapshot s-..." for messages */
+    const char *clone_of;        /* the snapshot id, or NULL for a boot */
+} inst_machine;
+
 /* Refuses the instance if it would take the tenant past a quota. */
 static mvm_code quota_check(const Mvm__V1__Tenant *t, const Mvm__V1__TenantUsage *u,
-                            const Mvm__V1__Pool *p, mvm_error *err) {
+                            const inst_machine *m, mvm_error *err) {
     const Mvm__V1__TenantQuota *q = t->quota;
     if (!q)
         return MVM_OK;
@@ -55,17 +49,16 @@ static mvm_code quota_check(const Mvm__V1__Tenant *t, const Mvm__V1__TenantUsage
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
                         "tenant %s quota max_instances is %u and %u are in use", t->name,
                         q->max_instances, u->instances);
-    if (q->max_vcpus && (uint64_t)u->vcpus + p->vcpus > q->max_vcpus)
+    if (q->max_vcpus && (uint64_t)u->vcpus + m->vcpus > q->max_vcpus)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
-                        "tenant %s quota max_vcpus is %u and %u are in use; pool %s needs %u "
+                        "tenant %s quota max_vcpus is %u and %u are in use; %s needs %u more",
+                        t->name, q->max_vcpus, u->vcpus, m->source, m->vcpus);
+    if (q->max_mem_mib && u->mem_mib + m->mem_mib > q->max_mem_mib)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
+                        "tenant %s quota max_mem_mib is %llu and %llu are in use; %s needs %u "
                         "more",
-                        t->name, q->max_vcpus, u->vcpus, p->name, p->vcpus);
-    if (q->max_mem_mib && u->mem_mib + p->mem_mib > q->max_mem_mib)
-        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
-                        "tenant %s quota max_mem_mib is %llu and %llu are in use; pool %s needs "
-                        "%u more",
                         t->name, (unsigned long long)q->max_mem_mib,
-                        (unsigned long long)u->mem_mib, p->name, p->mem_mib);
+                        (unsigned long long)u->mem_mib, m->source, m->mem_mib);
     return MVM_OK;
 }
 
@@ -97,21 +90,6 @@ static mvm_code ip_lowest_free(MDB_txn *txn, MDB_dbi allocs, const char *tenant,
     return MVM_OK;
 }
 
-static mvm_code new_id(store_wtx *w, char id[19], mvm_error *err) {
-    for (int tries = 0; tries < 8; tries++) {
-        uint8_t r[8];
-        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-            return mvm_fail(err, MVM_INTERNAL, "getrandom failed");
-        snprintf(id, 19, "i-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4],
-                 r[5], r[6], r[7]);
-        bool taken;
-        mvm_code c = store_exists(w->txn, w->st->inst_ids, id, 18, &taken, NULL, err);
-        if (c || !taken)
-            return c;
-    }
-    return mvm_fail(err, MVM_INTERNAL, "could not draw a free instance id");
-}
-
 /* Writes the instance record and its indexes (not the usage counters). */
 static mvm_code inst_put(store_wtx *w, Mvm__V1__Instance *i, unsigned off, mvm_error *err) {
     store *st = w->st;
@@ -121,23 +99,25 @@ static mvm_code inst_put(store_wtx *w, Mvm__V1__Instance *i, unsigned off, mvm_e
     if (c || !off)
         return c;
     size_t tlen = strlen(i->tenant);
-    if ((c = store_put_raw(w->txn, st->inst_ids, i->id, 18, i->tenant, tlen, 0, err)))
+    if ((c = store_put_raw(w->txn, st->inst_ids, i->id, STORE_ID_LEN, i->tenant, tlen, 0,
+                           err)))
         return c;
     klen = store_key2(key, i->tenant, i->pool, i->id);
     if ((c = store_put_raw(w->txn, st->pool_inst, key, klen, "", 0, 0, err)))
         return c;
     klen = store_key2(key, i->tenant, "", NULL);
     key[klen++] = (uint8_t)off;
-    return store_put_raw(w->txn, st->allocs, key, klen, i->id, 18, 0, err);
+    return store_put_raw(w->txn, st->allocs, key, klen, i->id, STORE_ID_LEN, 0, err);
 }
 
 static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Tenant *t,
-                                   const Mvm__V1__Pool *p, mvm_error *err) {
+                                   const Mvm__V1__Pool *p, const inst_machine *m,
+                                   mvm_error *err) {
     const Mvm__V1__CreateInstanceRequest *in = a->in;
     Mvm__V1__TenantUsage *u = NULL;
     mvm_code c = store_usage_get(w->txn, w->st, t->name, NULL, &u, err);
     if (!c)
-        c = quota_check(t, u, p, err);
+        c = quota_check(t, u, m, err);
     store_msg_free(u ? &u->base : NULL, NULL);
     if (c)
         return c;
@@ -151,16 +131,15 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     uint8_t net[2];
     /* Sized for any unsigned, so no compiler sees a possible truncation;
      * the values are small (off <= 254, net_id < 4096). */
-    char id[19], ip[48], mac[48], tap[32];
-    if ((c = store_tenant_net(t, net, err)) || (c = new_id(w, id, err)))
+    char id[STORE_ID_LEN + 1], ip[48], mac[48], tap[32];
+    if ((c = store_tenant_net(t, net, err)) || (c = store_id_draw(w, 'i', id, err)))
         return c;
     snprintf(ip, sizeof ip, "10.%u.%u.%u", (unsigned)net[0], (unsigned)net[1], off);
     snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", (unsigned)net[0], (unsigned)net[1], off);
     snprintf(tap, sizeof tap, "tn%ui%u", t->net_id % 4096, off);
     store_wtx_audit(w, t->name, "instance/%s", id);
-    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    now.seconds = w->now_sec;
-    now.nanos = w->now_nsec;
+    Google__Protobuf__Timestamp now;
+    store_wtx_stamp(w, &now);
     Mvm__V1__Instance i = MVM__V1__INSTANCE__INIT;
     i.tenant = t->name;
     i.pool = p->name;
@@ -169,15 +148,26 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     i.ip = ip;
     i.mac = mac;
     i.tap = tap;
-    i.vcpus = p->vcpus;
-    i.mem_mib = p->mem_mib;
+    i.vcpus = m->vcpus;
+    i.mem_mib = m->mem_mib;
     i.create_time = i.update_time = i.state_time = &now;
+    /* A clone: CREATED, with the clone recorded as under way (recovery
+     * finishes or undoes it) until the caller records it RUNNING. */
+    Mvm__V1__InstanceOperation op = MVM__V1__INSTANCE_OPERATION__INIT;
+    if (m->clone_of) {
+        i.base_snapshot_id = (char *)m->clone_of;
+        op.name = STORE_OP_CLONE;
+        op.from_state = MVM__V1__INSTANCE_STATE__INSTANCE_STATE_CREATED;
+        op.start_time = &now;
+        op.target = (char *)m->clone_of;
+        i.operation = &op;
+    }
     /* Map entries of the request and of Instance pack identically. */
     i.n_labels = in->n_labels;
     i.labels = (Mvm__V1__Instance__LabelsEntry **)in->labels;
     i.resource_version = w->rev;
     if ((c = inst_put(w, &i, off, err)) ||
-        (c = store_usage_add(w, t->name, 1, p->vcpus, p->mem_mib, 0, err)) ||
+        (c = store_usage_add(w, t->name, 1, m->vcpus, m->mem_mib, 0, err)) ||
         (c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__ADDED, &i, err)))
         return c;
     a->out = (Mvm__V1__Instance *)store_msg_dup(&i.base, a->alloc);
@@ -186,52 +176,105 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
 
 /* The request's own rules (no lock held). */
 static mvm_code inst_create_check(store_wtx *w, void *arg, mvm_error *err) {
-    const Mvm__V1__CreateInstanceRequest *in = ((inst_args *)arg)->in;
-    store_wtx_audit(w, in->tenant, "instance/(new in %.63s/%.63s)", in->tenant ? in->tenant : "",
-                    in->pool ? in->pool : "");
+    const inst_args *a = arg;
+    const Mvm__V1__CreateInstanceRequest *in = a->in;
+    if (a->clone_of)
+        store_wtx_audit(w, in->tenant, "instance/(new clone of %.40s in %.63s/%.63s)",
+                        a->clone_of, in->tenant ? in->tenant : "", in->pool ? in->pool : "");
+    else
+        store_wtx_audit(w, in->tenant, "instance/(new in %.63s/%.63s)",
+                        in->tenant ? in->tenant : "", in->pool ? in->pool : "");
     mvm_code c;
     if ((c = store_check_name("tenant", in->tenant, err)) ||
-        (c = store_check_name("pool", in->pool, err)))
+        (c = store_check_name("pool", in->pool, err)) ||
+        (a->clone_of && (c = store_check_id("snapshot id", a->clone_of, 's', err))))
         return c;
     return store_check_labels(&in->base, err);
+}
+
+/* A clone's machine: the snapshot's, if it may be cloned into pool p. */
+static mvm_code clone_machine(store_wtx *w, const Mvm__V1__Pool *p, const char *id,
+                              Mvm__V1__Snapshot **snap, inst_machine *m, mvm_error *err) {
+    mvm_code c = store_snapshot_load(w->txn, w->st, p->tenant, id, NULL, snap, err);
+    if (c)
+        return c;
+    const Mvm__V1__Snapshot *s = *snap;
+    if (strcmp(s->pool, p->name) != 0)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "snapshot %s belongs to pool %s/%s, not %s/%s: clone it into its own "
+                        "pool",
+                        id, s->tenant, s->pool, p->tenant, p->name);
+    if (s->state != MVM__V1__SNAPSHOT_STATE__SNAPSHOT_STATE_READY)
+        return mvm_fail(err, MVM_FAILED_PRECONDITION,
+                        "snapshot %s/%s is retired (%s) and makes no new clones", s->tenant, id,
+                        s->retire_reason && *s->retire_reason ? s->retire_reason
+                                                              : "no reason recorded");
+    m->vcpus = s->vcpus;
+    m->mem_mib = s->mem_mib;
+    m->clone_of = id;
+    return MVM_OK;
 }
 
 static mvm_code inst_create_fn(store_wtx *w, void *arg, mvm_error *err) {
     inst_args *a = arg;
     const Mvm__V1__CreateInstanceRequest *in = a->in;
-    store *st = w->st;
-    ProtobufCMessage *tm = NULL, *pm = NULL;
-    uint8_t key[STORE_KEY_MAX];
-    size_t klen = store_key2(key, in->tenant, in->pool, NULL);
-    mvm_code c = store_get_msg(w->txn, st->tenants, in->tenant, strlen(in->tenant),
+    ProtobufCMessage *tm = NULL;
+    Mvm__V1__Pool *p = NULL;
+    Mvm__V1__Snapshot *snap = NULL;
+    mvm_code c = store_get_msg(w->txn, w->st->tenants, in->tenant, strlen(in->tenant),
                                &mvm__v1__tenant__descriptor, NULL, &tm, err);
     if (c == MVM_NOT_FOUND)
         mvm_fail(err, c, "tenant %s not found", in->tenant);
-    if (!c) {
-        c = store_get_msg(w->txn, st->pools, key, klen, &mvm__v1__pool__descriptor, NULL, &pm,
-                          err);
-        if (c == MVM_NOT_FOUND)
-            mvm_fail(err, c, "pool %s/%s not found", in->tenant, in->pool);
+    if (!c)
+        c = store_pool_load(w->txn, w->st, in->tenant, in->pool, &p, err);
+    char source[80];
+    inst_machine m = {0, 0, source, NULL};
+    if (!c && a->clone_of) {
+        c = clone_machine(w, p, a->clone_of, &snap, &m, err);
+        snprintf(source, sizeof source, "snapshot %s", a->clone_of);
+    } else if (!c) {
+        m.vcpus = p->vcpus;
+        m.mem_mib = p->mem_mib;
+        snprintf(source, sizeof source, "pool %s", p->name);
     }
     if (!c)
-        c = inst_create_locked(w, a, (Mvm__V1__Tenant *)tm, (Mvm__V1__Pool *)pm, err);
+        c = inst_create_locked(w, a, (Mvm__V1__Tenant *)tm, p, &m, err);
     store_msg_free(tm, NULL);
-    store_msg_free(pm, NULL);
+    store_msg_free(p ? &p->base : NULL, NULL);
+    store_msg_free(snap ? &snap->base : NULL, NULL);
     return c;
+}
+
+static mvm_code inst_create(store *st, const store_actor *who,
+                            const Mvm__V1__CreateInstanceRequest *in, const char *clone_of,
+                            ProtobufCAllocator *alloc, Mvm__V1__Instance **out, mvm_error *err) {
+    if (!in) {
+        if (out)
+            *out = NULL;
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "request is required");
+    }
+    inst_args a = {.in = in, .clone_of = clone_of, .alloc = alloc};
+    mvm_code c = store_write(st, who, inst_create_check, inst_create_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
 }
 
 mvm_code store_instance_create(store *st, const store_actor *who,
                                const Mvm__V1__CreateInstanceRequest *in,
                                ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
                                mvm_error *err) {
-    if (!in) {
+    return inst_create(st, who, in, NULL, alloc, out, err);
+}
+
+mvm_code store_instance_create_clone(store *st, const store_actor *who,
+                                     const Mvm__V1__CreateInstanceRequest *in,
+                                     const char *clone_of, ProtobufCAllocator *alloc,
+                                     Mvm__V1__Instance **out, mvm_error *err) {
+    if (!clone_of) {
         if (out)
             *out = NULL;
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "request is required");
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "snapshot id is required for a clone");
     }
-    inst_args a = {.in = in, .alloc = alloc};
-    mvm_code c = store_write(st, who, inst_create_check, inst_create_fn, &a, err);
-    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
+    return inst_create(st, who, in, clone_of, alloc, out, err);
 }
 
 /* Names the instance in the audit record and checks the reference (no

@@ -10,6 +10,10 @@
  *   netids     u16 BE net_id       -> tenant name
  *   subnets    2 bytes (octets 2,3)-> tenant name
  *   pools      tenant 0 name       -> mvm.v1.Pool
+ *   snapshots  tenant 0 id         -> mvm.v1.Snapshot (base and fork snapshots;
+ *              ids unique on the node; added after the first release, so
+ *              store_open creates it in an older store and the read-only
+ *              opens of store_check and store_backup do without it)
  *   instances  tenant 0 id         -> mvm.v1.Instance
  *   inst_ids   id                  -> tenant name (node-unique ids)
  *   pool_inst  tenant 0 pool 0 id  -> "" (instances of a pool)
@@ -35,8 +39,10 @@ typedef struct store_rslot store_rslot;
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, tenants, usage, netids, subnets, pools, instances, inst_ids, pool_inst,
-        allocs, audit;
+    MDB_dbi meta, tenants, usage, netids, subnets, pools, snapshots, instances, inst_ids,
+        pool_inst, allocs, audit;
+    bool no_snapshots;         /* a read-only open of a store older than the
+                                  snapshots db (never after store_open) */
     pthread_key_t rkey;        /* this thread's cached read transaction */
     pthread_mutex_t rlock;     /* guards rslots */
     store_rslot *rslots;       /* every cached read transaction */
@@ -94,6 +100,8 @@ mvm_code store_wtx_event(store_wtx *w, Mvm__V1__InstanceEvent__Type type,
                          const Mvm__V1__Instance *inst, mvm_error *err);
 /* Sets a timestamp field to the write's time (allocated with malloc). */
 Google__Protobuf__Timestamp *store_wtx_time(store_wtx *w);
+/* Fills *ts (the caller's, e.g. on its stack) with the write's time. */
+void store_wtx_stamp(const store_wtx *w, Google__Protobuf__Timestamp *ts);
 
 /* The audit db's key for seq: 8 bytes big-endian, so keys sort by seq. */
 void store_audit_key(uint64_t seq, uint8_t key[8]);
@@ -137,15 +145,40 @@ mvm_code store_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out
                        mvm_error *err);
 mvm_code store_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v, mvm_error *err);
 
-/* ---- rules (store_rules.c) ---- */
+/* ---- ids (store_ids.c) ---- */
+
+/* Instance ids are "i-", snapshot ids "s-", and 16 lowercase hex digits. */
+#define STORE_ID_LEN 18
+bool store_id_valid(const char *id, char tag);
+/* INVALID_ARGUMENT naming what ("snapshot id") if id is empty or not a
+ * well-formed id of tag. */
+mvm_code store_check_id(const char *what, const char *id, char tag, mvm_error *err);
+/* *taken: some tenant has a snapshot with this id (ids are node-unique). */
+mvm_code store_snapshot_id_taken(MDB_txn *txn, store *st, const char *id, bool *taken,
+                                 mvm_error *err);
+/* Draws a fresh id of tag ('i': not in inst_ids; 's': no snapshot has it)
+ * from getrandom. */
+mvm_code store_id_draw(store_wtx *w, char tag, char id[STORE_ID_LEN + 1], mvm_error *err);
+
+/* ---- rules (store_rules.c, store_pattern.c) ---- */
 
 mvm_code store_check_name(const char *what, const char *s, mvm_error *err);
 /* Parses "10.240.x.0/24" canonical form; fills the octets 2 and 3. */
 mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err);
-/* Instance ids are "i-" and 16 lowercase hex digits. */
-bool store_instance_id_valid(const char *id);
 /* Checks a (tenant, instance id) pair names something that could exist. */
 mvm_code store_check_instance_ref(const char *tenant, const char *id, mvm_error *err);
+/* Free text a person reads (a build's failure, a retire reason): required,
+ * at most max bytes, UTF-8. what names it in the message. */
+mvm_code store_check_text(const char *what, const char *s, size_t max, mvm_error *err);
+/* A machine's size: vcpus 1-32, mem_mib 128-262144. what: "pool", ... */
+mvm_code store_check_machine(const char *what, uint32_t vcpus, uint32_t mem_mib,
+                             mvm_error *err);
+/* Pool.ready_pattern: at most STORE_READY_PATTERN_MAX bytes, a POSIX
+ * extended regular expression regcomp accepts (REG_EXTENDED | REG_NOSUB),
+ * whose bounded repetitions do not expand it past STORE_PATTERN_NODES_MAX
+ * (so no pattern makes regcomp take gigabytes). Empty is fine. */
+#define STORE_PATTERN_NODES_MAX 100000
+mvm_code store_check_pattern(const char *what, const char *pattern, mvm_error *err);
 /* Checks that every string in m (recursively) is valid UTF-8. */
 mvm_code store_check_strings(const ProtobufCMessage *m, mvm_error *err);
 /* Checks m's labels map: at most STORE_LABELS_MAX entries, keys and values
@@ -220,6 +253,54 @@ typedef struct store_page_req {
 } store_page_req;
 mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator *alloc,
                     ProtobufCMessage ***items, size_t *n_items, char **next, mvm_error *err);
+/* A page of dbi, whose keys are tenant 0 ... and whose messages (desc) have
+ * a "pool" field: opt->tenant and opt->pool (checked: INVALID_ARGUMENT)
+ * filter, in a read transaction of its own. */
+mvm_code store_page_by_pool(store *st, MDB_dbi dbi, const ProtobufCMessageDescriptor *desc,
+                            const store_list_opts *opt, ProtobufCAllocator *alloc,
+                            ProtobufCMessage ***items, size_t *n_items, char **next,
+                            mvm_error *err);
+
+/* ---- pools and snapshots inside a write (store_pool.c, store_snapshot.c) ---- */
+
+/* The name of the operation a clone's record carries while it is made. */
+#define STORE_OP_CLONE "CloneInstance"
+
+/* Loads tenant/name from the pools db (NOT_FOUND with a message). */
+mvm_code store_pool_load(MDB_txn *txn, store *st, const char *tenant, const char *name,
+                         Mvm__V1__Pool **out, mvm_error *err);
+/* Stores p with update_time the write's time, resource_version its
+ * revision and create_time kept (the write's time if p has none); *out (if
+ * out is not NULL) gets a copy made with alloc. p itself is not changed. */
+mvm_code store_pool_put(store_wtx *w, const Mvm__V1__Pool *p, ProtobufCAllocator *alloc,
+                        Mvm__V1__Pool **out, mvm_error *err);
+/* Loads tenant/id from the snapshots db (NOT_FOUND with a message). */
+mvm_code store_snapshot_load(MDB_txn *txn, store *st, const char *tenant, const char *id,
+                             ProtobufCAllocator *alloc, Mvm__V1__Snapshot **out,
+                             mvm_error *err);
+/* Marks tenant/id RETIRED (retire_time the write's time, reason); one
+ * that is absent or retired already is left as it is. The pool's
+ * base_snapshot is the caller's business. */
+mvm_code store_snapshot_retire_locked(store_wtx *w, const char *tenant, const char *id,
+                                      const char *reason, mvm_error *err);
+/* The same for every READY snapshot of tenant/pool. */
+mvm_code store_snapshot_retire_pool(store_wtx *w, const char *tenant, const char *pool,
+                                    const char *reason, mvm_error *err);
+
+/* Calls fn(arg, value) for each record of dbi from the first key >= seek
+ * while keys start with the first plen bytes of seek (seeklen 0: from the
+ * first key), unpacked as desc; stops when fn returns false. DATA_LOSS for
+ * a record that does not unpack. */
+typedef bool (*store_msg_fn)(void *arg, const ProtobufCMessage *m);
+mvm_code store_walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
+                    const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
+                    mvm_error *err);
+/* store_walk over the records of dbi (keys tenant 0 ...) of tenant (NULL or
+ * "": all; else checked, INVALID_ARGUMENT), in one read transaction whose
+ * revision goes to *rev (if not NULL). */
+mvm_code store_foreach(store *st, MDB_dbi dbi, const char *tenant,
+                       const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
+                       uint64_t *rev, mvm_error *err);
 
 /* ---- usage counters and stored subnets (store_tenant.c) ---- */
 
@@ -277,8 +358,10 @@ mvm_code store_fsync_dir(const char *dir, mvm_error *err);
 /* Writes <state_dir>/store.id for id (atomically: temp file, fsync, rename). */
 mvm_code store_marker_write(const char *state_dir, const char *id, mvm_error *err);
 
-/* Opens the named databases (creating them if create) in txn. */
-mvm_code store_open_dbs(store *st, MDB_txn *txn, bool create, mvm_error *err);
+/* Opens the named databases in txn: writable, creates them all in a fresh
+ * store and the ones added since the first release in an older one; read-
+ * only, sets st->no_snapshots for an older store without that db. */
+mvm_code store_open_dbs(store *st, MDB_txn *txn, bool fresh, bool writable, mvm_error *err);
 
 /* For store_check and store_backup's check of its copy: opens the
  * environment at path read-only (flags: more mdb_env_open flags) into a

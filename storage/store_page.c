@@ -1,6 +1,8 @@
 /* store_page.c - paged listing over one database: a cursor walk from the
  * page token's key within a key prefix, with a label selector and an extra
- * filter, and opaque next_page_token values (hex of the last key listed). */
+ * filter, and opaque next_page_token values (hex of the last key listed);
+ * and the List of records kept under tenant 0 ... that belong to a pool
+ * (instances, snapshots), filtered by tenant and pool. */
 #include "store_internal.h"
 
 #include <stdlib.h>
@@ -146,4 +148,45 @@ mvm_code store_page(MDB_txn *txn, const store_page_req *req, ProtobufCAllocator 
     *items = out;
     *n_items = n;
     return MVM_OK;
+}
+
+/* The "pool" string field of m (Instance, Snapshot); "" if it has none. */
+static const char *pool_field(const ProtobufCMessage *m) {
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "pool");
+    const char *s = NULL;
+    if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED)
+        memcpy(&s, (const char *)m + f->offset, sizeof s);
+    return s ? s : "";
+}
+
+static bool pool_match(void *arg, const ProtobufCMessage *m) {
+    return strcmp(pool_field(m), arg) == 0;
+}
+
+mvm_code store_page_by_pool(store *st, MDB_dbi dbi, const ProtobufCMessageDescriptor *desc,
+                            const store_list_opts *opt, ProtobufCAllocator *alloc,
+                            ProtobufCMessage ***items, size_t *n_items, char **next,
+                            mvm_error *err) {
+    *items = NULL;
+    *n_items = 0;
+    *next = NULL;
+    mvm_code c;
+    uint8_t prefix[STORE_KEY_MAX];
+    size_t plen = 0;
+    bool by_tenant = opt->tenant && *opt->tenant, by_pool = opt->pool && *opt->pool;
+    if (by_tenant && (c = store_check_name("tenant", opt->tenant, err)))
+        return c;
+    if (by_pool && (c = store_check_name("pool", opt->pool, err)))
+        return c;
+    if (by_tenant)
+        plen = store_key2(prefix, opt->tenant, "", NULL);
+    MDB_txn *txn;
+    if ((c = store_rd_begin(st, &txn, err)))
+        return c;
+    store_page_req req = {.dbi = dbi, .prefix = prefix, .plen = plen, .desc = desc, .opt = opt,
+                          .match = by_pool ? pool_match : NULL, .match_arg = (void *)opt->pool};
+    c = store_page(txn, &req, alloc, items, n_items, next, err);
+    store_rd_end(st, txn);
+    return c;
 }

@@ -1,6 +1,10 @@
 /* store_pool.c - pools: create / get / list / update / delete, their field
- * rules (machine size, image paths, desired counts), the tenant's max_pools
- * quota, and the refusal to delete a pool that still has instances. */
+ * rules (machine size, image paths, desired counts, base snapshot build
+ * settings), the tenant's max_pools quota, and the refusal to delete a pool
+ * that still has instances. base_snapshot is output only: a new pool has
+ * none, an update that changes the machine or its images retires it and
+ * (unless the pool never had one) starts a new build, and a deleted pool's
+ * snapshots are retired; store_snapshot.c writes the rest of its life. */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -8,27 +12,45 @@
 #include <string.h>
 
 #define STORE_BOOT_ARGS_MAX 4096
+#define READY_DELAY_MAX 3600     /* seconds */
+#define READY_TIMEOUT_MAX 86400  /* seconds */
+#define IMAGES_CHANGED "the pool's images changed"
+#define POOL_DELETED "its pool was deleted"
+#define BASE(x) MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_##x
 
 static const char *const pool_mutable[] = {
-    "vcpus",     "mem_mib",           "disk_mib",     "kernel_image", "rootfs_image",
-    "initrd_image", "boot_args", "desired_instances", "desired_warm", "sleep_policy",
-    "labels",    NULL};
+    "vcpus",        "mem_mib",       "disk_mib",
+    "kernel_image", "rootfs_image",  "initrd_image",
+    "boot_args",    "desired_instances", "desired_warm",
+    "sleep_policy", "labels",        "ready_pattern",
+    "ready_delay_seconds", "ready_timeout_seconds", "base_snapshot_ttl_seconds",
+    "memory_backend", NULL};
 static const store_mask_rules pool_rules = {pool_mutable, NULL};
 
 /* The rules a stored pool's own fields obey. */
 static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
-    if (p->vcpus < 1 || p->vcpus > 32)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool vcpus %u is out of range 1-32",
-                        p->vcpus);
-    if (p->mem_mib < 128 || p->mem_mib > 262144)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool mem_mib %u is out of range 128-262144",
-                        p->mem_mib);
+    mvm_code c = store_check_machine("pool", p->vcpus, p->mem_mib, err);
+    if (c)
+        return c;
     if (p->desired_warm > p->desired_instances)
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "pool desired_warm %u is more than desired_instances %u (the warm "
                         "instances are some of the desired ones)",
                         p->desired_warm, p->desired_instances);
-    mvm_code c;
+    if (p->ready_delay_seconds > READY_DELAY_MAX)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "pool ready_delay_seconds %u is out of range 0-%d", p->ready_delay_seconds,
+                        READY_DELAY_MAX);
+    if (p->ready_timeout_seconds > READY_TIMEOUT_MAX)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "pool ready_timeout_seconds %u is out of range 0-%d (0 means 600)",
+                        p->ready_timeout_seconds, READY_TIMEOUT_MAX);
+    if (!protobuf_c_enum_descriptor_get_value(&mvm__v1__memory_backend__descriptor,
+                                              p->memory_backend))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "pool memory_backend %d is not a MemoryBackend (UNSPECIFIED, FILE or "
+                        "UFFD)",
+                        (int)p->memory_backend);
     if ((c = store_check_file_path("pool kernel_image", p->kernel_image, err)) ||
         (c = store_check_file_path("pool rootfs_image", p->rootfs_image, err)) ||
         (p->initrd_image && *p->initrd_image &&
@@ -37,7 +59,9 @@ static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
     if (p->boot_args && strlen(p->boot_args) > STORE_BOOT_ARGS_MAX)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool boot_args is limited to %d bytes",
                         STORE_BOOT_ARGS_MAX);
-    return store_check_labels(&p->base, err);
+    if ((c = store_check_labels(&p->base, err))) /* UTF-8 first, then the pattern */
+        return c;
+    return store_check_pattern("pool ready_pattern", p->ready_pattern, err);
 }
 
 /* ---- reads ---- */
@@ -59,6 +83,34 @@ mvm_code store_pool_get(store *st, const char *tenant, const char *name,
         mvm_fail(err, c, "pool %s/%s not found", tenant, name);
     store_rd_end(st, txn);
     return c;
+}
+
+mvm_code store_pool_load(MDB_txn *txn, store *st, const char *tenant, const char *name,
+                         Mvm__V1__Pool **out, mvm_error *err) {
+    *out = NULL;
+    uint8_t key[STORE_KEY_MAX];
+    size_t klen = store_key2(key, tenant, name, NULL);
+    mvm_code c = store_get_msg(txn, st->pools, key, klen, &mvm__v1__pool__descriptor, NULL,
+                               (ProtobufCMessage **)out, err);
+    if (c == MVM_NOT_FOUND)
+        mvm_fail(err, c, "pool %s/%s not found", tenant, name);
+    return c;
+}
+
+typedef struct {
+    store_pool_fn fn;
+    void *arg;
+} pool_walk_ctx;
+
+static bool pool_walk_one(void *arg, const ProtobufCMessage *m) {
+    pool_walk_ctx *f = arg;
+    return f->fn(f->arg, (const Mvm__V1__Pool *)m);
+}
+
+mvm_code store_pool_foreach(store *st, store_pool_fn fn, void *arg, mvm_error *err) {
+    pool_walk_ctx f = {fn, arg};
+    return store_foreach(st, st->pools, NULL, &mvm__v1__pool__descriptor, pool_walk_one, &f,
+                         NULL, err);
 }
 
 mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
@@ -99,22 +151,21 @@ typedef struct {
     Mvm__V1__Pool *out;
 } pool_args;
 
-/* Stores p with its output fields set, and makes a->out from it. */
-static mvm_code pool_put(store_wtx *w, pool_args *a, Mvm__V1__Pool *p,
-                         Google__Protobuf__Timestamp *create, mvm_error *err) {
-    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    now.seconds = w->now_sec;
-    now.nanos = w->now_nsec;
-    p->create_time = create ? create : &now;
-    p->update_time = &now;
-    p->resource_version = w->rev;
+mvm_code store_pool_put(store_wtx *w, const Mvm__V1__Pool *p, ProtobufCAllocator *alloc,
+                        Mvm__V1__Pool **out, mvm_error *err) {
+    Google__Protobuf__Timestamp now;
+    store_wtx_stamp(w, &now);
+    Mvm__V1__Pool q = *p; /* shallow: only the output fields differ */
+    q.create_time = p->create_time ? p->create_time : &now;
+    q.update_time = &now;
+    q.resource_version = w->rev;
     uint8_t key[STORE_KEY_MAX];
-    size_t klen = store_key2(key, p->tenant, p->name, NULL);
-    mvm_code c = store_put_msg(w->txn, w->st->pools, key, klen, &p->base, err);
-    if (c)
+    size_t klen = store_key2(key, q.tenant, q.name, NULL);
+    mvm_code c = store_put_msg(w->txn, w->st->pools, key, klen, &q.base, err);
+    if (c || !out)
         return c;
-    a->out = (Mvm__V1__Pool *)store_msg_dup(&p->base, a->alloc);
-    return a->out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    *out = (Mvm__V1__Pool *)store_msg_dup(&q.base, alloc);
+    return *out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 /* Names the pool in the audit record and checks in names one. */
@@ -168,9 +219,10 @@ static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
         return c;
     Mvm__V1__Pool p = *in;
     Mvm__V1__BaseSnapshot snap = MVM__V1__BASE_SNAPSHOT__INIT;
-    snap.state = MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_NONE;
-    p.base_snapshot = &snap;
-    return pool_put(w, a, &p, NULL, err);
+    snap.state = BASE(NONE);
+    p.base_snapshot = &snap; /* output only: whatever in says is ignored */
+    p.create_time = NULL;
+    return store_pool_put(w, &p, a->alloc, &a->out, err);
 }
 
 mvm_code store_pool_create(store *st, const store_actor *who, const Mvm__V1__Pool *in,
@@ -186,6 +238,53 @@ static mvm_code pool_update_check(store_wtx *w, void *arg, mvm_error *err) {
     const Mvm__V1__Pool *in = ((pool_args *)arg)->in;
     mvm_code c = pool_ref_check(w, in, err);
     return c ? c : store_check_labels(&in->base, err);
+}
+
+static bool str_differ(const char *a, const char *b) {
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* True if the update changes what a base snapshot holds: the machine or
+ * what it boots. */
+static bool images_changed(const Mvm__V1__Pool *old, const Mvm__V1__Pool *upd) {
+    return old->vcpus != upd->vcpus || old->mem_mib != upd->mem_mib ||
+           old->disk_mib != upd->disk_mib || str_differ(old->kernel_image, upd->kernel_image) ||
+           str_differ(old->rootfs_image, upd->rootfs_image) ||
+           str_differ(old->initrd_image, upd->initrd_image) ||
+           str_differ(old->boot_args, upd->boot_args);
+}
+
+/* Stores upd, whose images changed: its base snapshot (if any) is retired
+ * and, unless the pool never asked for one (NONE), a new build is started
+ * with an id drawn here (mvmd notices BUILDING and runs it). */
+static mvm_code base_rebuild(store_wtx *w, const Mvm__V1__Pool *upd, pool_args *a,
+                             mvm_error *err) {
+    Mvm__V1__BaseSnapshot b = MVM__V1__BASE_SNAPSHOT__INIT;
+    if (upd->base_snapshot)
+        b = *upd->base_snapshot;
+    Google__Protobuf__Timestamp now;
+    store_wtx_stamp(w, &now);
+    mvm_code c = MVM_OK;
+    if (b.snapshot_id && *b.snapshot_id) {
+        c = store_snapshot_retire_locked(w, upd->tenant, b.snapshot_id, IMAGES_CHANGED, err);
+        b.snapshot_id = (char *)"";
+        b.expire_time = NULL;
+        b.message = (char *)IMAGES_CHANGED;
+        b.update_time = &now;
+    }
+    char build_id[STORE_ID_LEN + 1];
+    if (!c && b.state != BASE(NONE) && b.state != BASE(UNSPECIFIED)) {
+        c = store_id_draw(w, 's', build_id, err);
+        b.state = BASE(BUILDING);
+        b.build_id = build_id;
+        b.message = (char *)IMAGES_CHANGED;
+        b.update_time = &now;
+    }
+    if (c)
+        return c;
+    Mvm__V1__Pool p = *upd;
+    p.base_snapshot = &b;
+    return store_pool_put(w, &p, a->alloc, &a->out, err);
 }
 
 static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
@@ -212,10 +311,10 @@ static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                              err);
     if (!c)
         c = pool_check(upd, err);
-    if (!c) {
-        Mvm__V1__Pool p = *upd;
-        c = pool_put(w, a, &p, old->create_time, err);
-    }
+    if (!c && images_changed(old, upd))
+        c = base_rebuild(w, upd, a, err);
+    else if (!c)
+        c = store_pool_put(w, upd, a->alloc, &a->out, err);
     store_msg_free(&old->base, NULL);
     store_msg_free(upd ? &upd->base : NULL, NULL);
     return c;
@@ -277,7 +376,8 @@ static mvm_code pool_delete_fn(store_wtx *w, void *arg, mvm_error *err) {
         return mvm_fail(err, MVM_FAILED_PRECONDITION,
                         "pool %s/%s still has %u instance(s) (first: %s); delete them first",
                         a->tenant, a->name, n, first);
-    if ((c = store_del(w->txn, w->st->pools, key, klen, err)))
+    if ((c = store_del(w->txn, w->st->pools, key, klen, err)) ||
+        (c = store_snapshot_retire_pool(w, a->tenant, a->name, POOL_DELETED, err)))
         return c;
     return store_usage_add(w, a->tenant, 0, 0, 0, -1, err);
 }

@@ -1,5 +1,6 @@
 /* store_read.c - instance reads (get by tenant and id or by id alone, paged
- * list, snapshot walk for watches), node-wide counts, the audit log reader
+ * list, snapshot walk for watches), the walk of a db's records in one read
+ * snapshot that every foreach uses, node-wide counts, the audit log reader
  * and the watch hook. */
 #include "store_internal.h"
 
@@ -25,14 +26,9 @@ mvm_code store_instance_get(store *st, const char *tenant, const char *id,
 mvm_code store_instance_find(store *st, const char *id, ProtobufCAllocator *alloc,
                              Mvm__V1__Instance **out, mvm_error *err) {
     *out = NULL;
-    if (!id || !*id)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "instance id is required");
-    if (!store_instance_id_valid(id))
-        return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                        "instance id \"%.40s\" is malformed (want i- and 16 hex digits)", id);
     MDB_txn *txn;
-    mvm_code c = store_rd_begin(st, &txn, err);
-    if (c)
+    mvm_code c = store_check_id("instance id", id, 'i', err);
+    if (c || (c = store_rd_begin(st, &txn, err)))
         return c;
     /* inst_ids: id -> owning tenant's name, then the record under both. */
     MDB_val k = {strlen(id), (void *)id}, v;
@@ -59,49 +55,22 @@ mvm_code store_instance_find(store *st, const char *id, ProtobufCAllocator *allo
     return c;
 }
 
-static bool pool_match(void *arg, const ProtobufCMessage *m) {
-    const Mvm__V1__Instance *i = (const Mvm__V1__Instance *)m;
-    return strcmp(i->pool, arg) == 0;
-}
-
 mvm_code store_instance_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                              Mvm__V1__ListInstancesResponse **out, mvm_error *err) {
-    *out = NULL;
-    mvm_code c;
-    uint8_t prefix[STORE_KEY_MAX];
-    size_t plen = 0;
-    bool by_tenant = opt->tenant && *opt->tenant, by_pool = opt->pool && *opt->pool;
-    if (by_tenant && (c = store_check_name("tenant", opt->tenant, err)))
-        return c;
-    if (by_pool && (c = store_check_name("pool", opt->pool, err)))
-        return c;
-    if (by_tenant)
-        plen = store_key2(prefix, opt->tenant, "", NULL);
     Mvm__V1__ListInstancesResponse *r = store_alloc(alloc, sizeof *r);
+    *out = NULL;
     if (!r)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     mvm__v1__list_instances_response__init(r);
-    MDB_txn *txn;
-    if ((c = store_rd_begin(st, &txn, err))) {
-        store_msg_free(&r->base, alloc);
-        return c;
-    }
-    store_page_req req = {.dbi = st->instances, .prefix = prefix, .plen = plen,
-                          .desc = &mvm__v1__instance__descriptor, .opt = opt,
-                          .match = by_pool ? pool_match : NULL, .match_arg = (void *)opt->pool};
-    c = store_page(txn, &req, alloc, (ProtobufCMessage ***)&r->instances, &r->n_instances,
-                   &r->next_page_token, err);
-    store_rd_end(st, txn);
+    mvm_code c = store_page_by_pool(st, st->instances, &mvm__v1__instance__descriptor, opt, alloc,
+                                    (ProtobufCMessage ***)&r->instances, &r->n_instances,
+                                    &r->next_page_token, err);
     return store_hand_out(c, &r->base, alloc, out);
 }
 
-/* Calls fn(arg, value) for each record of dbi from the first key >= seek
- * while keys start with the first plen bytes of seek; stops when fn returns
- * false. */
-static mvm_code walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
-                     const ProtobufCMessageDescriptor *desc,
-                     bool (*fn)(void *arg, const ProtobufCMessage *m), void *arg,
-                     mvm_error *err) {
+mvm_code store_walk(MDB_txn *txn, MDB_dbi dbi, const void *seek, size_t seeklen, size_t plen,
+                    const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
+                    mvm_error *err) {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc)
@@ -141,31 +110,36 @@ static bool foreach_one(void *arg, const ProtobufCMessage *m) {
     return f->fn(f->arg, i);
 }
 
-mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
-                                store_instance_fn fn, void *arg, uint64_t *rev,
-                                mvm_error *err) {
+mvm_code store_foreach(store *st, MDB_dbi dbi, const char *tenant,
+                       const ProtobufCMessageDescriptor *desc, store_msg_fn fn, void *arg,
+                       uint64_t *rev, mvm_error *err) {
     uint8_t prefix[STORE_KEY_MAX];
     size_t plen = 0;
+    mvm_code c;
     if (tenant && *tenant) {
-        mvm_code c = store_check_name("tenant", tenant, err);
-        if (c)
+        if ((c = store_check_name("tenant", tenant, err)))
             return c;
         plen = store_key2(prefix, tenant, "", NULL);
     }
     MDB_txn *txn;
-    mvm_code c = store_rd_begin(st, &txn, err);
-    if (c)
+    if ((c = store_rd_begin(st, &txn, err)))
         return c;
     uint64_t snap_rev;
     c = store_get_u64(txn, st->meta, "rev", &snap_rev, err);
     if (rev)
         *rev = snap_rev;
-    foreach_ctx f = {pool, fn, arg};
     if (!c)
-        c = walk(txn, st->instances, prefix, plen, plen, &mvm__v1__instance__descriptor,
-                 foreach_one, &f, err);
+        c = store_walk(txn, dbi, prefix, plen, plen, desc, fn, arg, err);
     store_rd_end(st, txn);
     return c;
+}
+
+mvm_code store_instance_foreach(store *st, const char *tenant, const char *pool,
+                                store_instance_fn fn, void *arg, uint64_t *rev,
+                                mvm_error *err) {
+    foreach_ctx f = {pool, fn, arg};
+    return store_foreach(st, st->instances, tenant, &mvm__v1__instance__descriptor, foreach_one,
+                         &f, rev, err);
 }
 
 static bool count_one(void *arg, const ProtobufCMessage *m) {
@@ -194,8 +168,8 @@ mvm_code store_count(store *st, store_counts *out, mvm_error *err) {
         rc = mdb_stat(txn, st->pools, &s);
     out->pools = rc ? 0 : (uint32_t)s.ms_entries;
     c = rc ? store_lmdb_fail(err, rc, "stat")
-           : walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one, out,
-                  err);
+           : store_walk(txn, st->instances, "", 0, 0, &mvm__v1__instance__descriptor, count_one,
+                        out, err);
     store_rd_end(st, txn);
     return c;
 }
@@ -219,8 +193,8 @@ mvm_code store_audit_foreach(store *st, uint64_t after_seq, store_audit_fn fn, v
     uint8_t key[8];
     store_audit_key(after_seq + 1, key);
     audit_ctx a = {fn, arg};
-    c = walk(txn, st->audit, key, sizeof key, 0, &mvm__v1__audit_record__descriptor, audit_one,
-             &a, err);
+    c = store_walk(txn, st->audit, key, sizeof key, 0, &mvm__v1__audit_record__descriptor,
+                   audit_one, &a, err);
     store_rd_end(st, txn);
     return c;
 }

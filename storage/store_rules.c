@@ -1,7 +1,7 @@
 /* store_rules.c - the syntactic rules of the API: DNS-label names, tenant
- * subnets (a canonical /24 inside 10.240.0.0/12), labels (count, key and
- * value syntax and sizes, unique keys), file paths the node will open, and
- * valid UTF-8 in every string field. None needs stored data, so they run
+ * subnets (a canonical /24 inside 10.240.0.0/12), machine sizes, labels
+ * (count, key and value syntax and sizes, unique keys), file paths the node
+ * will open, and valid UTF-8 in every string field. None needs stored data, so they run
  * before the write lock is taken. */
 #include "store_internal.h"
 
@@ -31,6 +31,17 @@ mvm_code store_check_name(const char *what, const char *s, mvm_error *err) {
                         "%s name \"%.80s\" is not a lowercase DNS label "
                         "([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
                         what, s);
+    return MVM_OK;
+}
+
+mvm_code store_check_machine(const char *what, uint32_t vcpus, uint32_t mem_mib,
+                             mvm_error *err) {
+    if (vcpus < 1 || vcpus > 32)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s vcpus %u is out of range 1-32", what,
+                        vcpus);
+    if (mem_mib < 128 || mem_mib > 262144)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s mem_mib %u is out of range 128-262144",
+                        what, mem_mib);
     return MVM_OK;
 }
 
@@ -208,6 +219,18 @@ static bool utf8_valid(const unsigned char *s) {
         s += n + 1;
     }
     return true;
+}
+
+mvm_code store_check_text(const char *what, const char *s, size_t max, mvm_error *err) {
+    if (!s || !*s)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s is required", what);
+    size_t n = strlen(s);
+    if (n > max)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s is %zu bytes; at most %zu are allowed",
+                        what, n, max);
+    if (!utf8_valid((const unsigned char *)s))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "%s is not valid UTF-8", what);
+    return MVM_OK;
 }
 
 mvm_code store_check_strings(const ProtobufCMessage *m, mvm_error *err) {

@@ -19,6 +19,12 @@ void store_wtx_audit(store_wtx *w, const char *tenant, const char *fmt, ...) {
     va_end(ap);
 }
 
+void store_wtx_stamp(const store_wtx *w, Google__Protobuf__Timestamp *ts) {
+    google__protobuf__timestamp__init(ts);
+    ts->seconds = w->now_sec;
+    ts->nanos = w->now_nsec;
+}
+
 Google__Protobuf__Timestamp *store_wtx_time(store_wtx *w) {
     Google__Protobuf__Timestamp *t = malloc(sizeof *t);
     if (t) {

@@ -1,7 +1,9 @@
 /* store_pool_test.c - pool rules of storage/: required fields and ranges,
- * desired_warm <= desired_instances, image paths, label limits, tenant
- * existence, unique names, max_pools quota, base snapshot, update masks
- * (paths incl. sub-message ones, none, "*"), stale versions, delete
+ * desired_warm <= desired_instances, image paths, label limits, base
+ * snapshot build settings (ready_pattern compiling as an ERE and of bounded
+ * size, delay and timeout ranges, memory backend), tenant existence, unique
+ * names, max_pools quota, base snapshot output only, update masks (paths
+ * incl. sub-message ones, none, "*"), stale versions, delete
  * preconditions, listing by tenant with selectors. Each refusal must
  * change nothing. */
 #include "check.h"
@@ -307,6 +309,121 @@ static void test_image_paths(store *st) {
     CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "img", &err), MVM_OK);
 }
 
+/* ready_pattern, ready_delay_seconds, ready_timeout_seconds,
+ * base_snapshot_ttl_seconds, memory_backend: their rules on create and
+ * update, and base_snapshot staying output only. */
+static void test_build_settings(store *st) {
+    mvm_error err;
+    Mvm__V1__Pool p;
+    static const char not_utf8[] = {'r', 'e', (char)0xff, 0};
+    struct {
+        const char *pattern, *why; /* why: in the message */
+    } bad[] = {
+        {"ready(", "Unmatched ( or"},        /* regerror's own text, quoted */
+        {"[z-a]", "Invalid range end"},
+        {"a{2,1}", "Invalid content of"},
+        {"((a{255}){255}){255}", "too big"}, /* 16M nodes: refused before regcomp */
+        {"(x{316}){317}", "too big"},        /* just past the bound */
+        {not_utf8, "UTF-8"},
+    };
+    static char pat_long[STORE_READY_PATTERN_MAX + 2], pat_max[STORE_READY_PATTERN_MAX + 1];
+    memset(pat_long, 'a', STORE_READY_PATTERN_MAX + 1);
+    memset(pat_max, 'a', STORE_READY_PATTERN_MAX);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pool_init(&p, "other", "rx");
+        p.ready_pattern = (char *)bad[i].pattern;
+        CHECK_REFUSED(st, MVM_INVALID_ARGUMENT,
+                      store_pool_create(st, &test_who, &p, NULL, NULL, err_));
+        CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, NULL, &err),
+                     MVM_INVALID_ARGUMENT);
+        CHECK(strstr(err.msg, "ready_pattern") && strstr(err.msg, bad[i].why));
+        if (!strstr(err.msg, bad[i].why))
+            fprintf(stderr, "  pattern %zu: %s\n", i, err.msg);
+    }
+    pool_init(&p, "other", "rx");
+    p.ready_pattern = pat_long;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_create(st, &test_who, &p, NULL, NULL, err_));
+    /* edges: the longest pattern, the largest delays, both backends */
+    Mvm__V1__Pool *out = NULL;
+    pool_init(&p, "other", "rx");
+    p.ready_pattern = pat_max;
+    p.ready_delay_seconds = 3600;
+    p.ready_timeout_seconds = 86400;
+    p.base_snapshot_ttl_seconds = 4000000000u;
+    p.memory_backend = MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD;
+    /* output only: a base snapshot in the request is ignored */
+    Mvm__V1__BaseSnapshot fake = MVM__V1__BASE_SNAPSHOT__INIT;
+    fake.state = MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_READY;
+    fake.snapshot_id = "s-00000000000000ff";
+    p.base_snapshot = &fake;
+    CHECK_EQ_INT(store_pool_create(st, &test_who, &p, NULL, &out, &err), MVM_OK);
+    if (out) {
+        CHECK_EQ_INT(strlen(out->ready_pattern), STORE_READY_PATTERN_MAX);
+        CHECK_EQ_INT(out->ready_delay_seconds, 3600);
+        CHECK_EQ_INT(out->ready_timeout_seconds, 86400);
+        CHECK_EQ_INT(out->base_snapshot_ttl_seconds, 4000000000u);
+        CHECK_EQ_INT(out->memory_backend, MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD);
+        CHECK(out->base_snapshot &&
+              out->base_snapshot->state == MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_NONE &&
+              (!out->base_snapshot->snapshot_id || !*out->base_snapshot->snapshot_id));
+        mvm__v1__pool__free_unpacked(out, NULL);
+    }
+    /* update: each field through a path, the ranges judged on the result */
+    Google__Protobuf__FieldMask m = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    char *path[1];
+    m.paths = path;
+    m.n_paths = 1;
+    Mvm__V1__Pool in;
+    pool_init(&in, "other", "rx");
+    path[0] = "ready_delay_seconds";
+    in.ready_delay_seconds = 3601;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    path[0] = "ready_timeout_seconds";
+    in.ready_timeout_seconds = 86401;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    path[0] = "memory_backend";
+    in.memory_backend = (Mvm__V1__MemoryBackend)7;
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, &m, NULL, NULL, &err),
+                 MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "memory_backend 7") != NULL);
+    path[0] = "ready_pattern";
+    in.ready_pattern = "+(";
+    CHECK_REFUSED(st, MVM_INVALID_ARGUMENT, store_pool_update(st, &test_who, &in, &m, NULL, NULL, err_));
+    in.ready_pattern = "^login: *$|Welcome to .+";
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, &m, NULL, &out, &err), MVM_OK);
+    CHECK(out && strcmp(out->ready_pattern, "^login: *$|Welcome to .+") == 0 &&
+          out->ready_delay_seconds == 3600); /* not in the mask */
+    if (out)
+        mvm__v1__pool__free_unpacked(out, NULL);
+    /* a path clears: the pattern, the backend back to the node's default */
+    char *two[] = {"ready_pattern", "memory_backend"};
+    m.paths = two;
+    m.n_paths = 2;
+    pool_init(&in, "other", "rx");
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, &m, NULL, &out, &err), MVM_OK);
+    CHECK(out && (!out->ready_pattern || !*out->ready_pattern) &&
+          out->memory_backend == MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UNSPECIFIED &&
+          out->ready_timeout_seconds == 86400);
+    if (out)
+        mvm__v1__pool__free_unpacked(out, NULL);
+    /* no mask: set fields change; base_snapshot in the request is ignored */
+    pool_init(&in, "other", "rx");
+    in.vcpus = in.mem_mib = 0;
+    in.kernel_image = in.rootfs_image = NULL;
+    in.ready_delay_seconds = 5;
+    in.memory_backend = MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE;
+    in.base_snapshot = &fake;
+    CHECK_EQ_INT(store_pool_update(st, &test_who, &in, NULL, NULL, &out, &err), MVM_OK);
+    CHECK(out && out->ready_delay_seconds == 5 &&
+          out->memory_backend == MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE &&
+          out->base_snapshot &&
+          out->base_snapshot->state == MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_NONE);
+    if (out)
+        mvm__v1__pool__free_unpacked(out, NULL);
+    CHECK_EQ_INT(store_pool_delete(st, &test_who, "other", "rx", &err), MVM_OK);
+}
+
 static void test_pool_labels(store *st) {
     Mvm__V1__Pool p;
     pool_init(&p, "other", "lbl");
@@ -395,6 +512,7 @@ int main(void) {
     test_update(st);
     test_desired_warm(st);
     test_image_paths(st);
+    test_build_settings(st);
     test_pool_labels(st);
     test_delete_and_list(st);
     store_close(st);

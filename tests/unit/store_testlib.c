@@ -182,6 +182,7 @@ static inline uint8_t *test_fingerprint(store *st, size_t *len) {
     Mvm__V1__ListTenantsResponse *t = NULL;
     Mvm__V1__ListPoolsResponse *p = NULL;
     Mvm__V1__ListInstancesResponse *i = NULL;
+    Mvm__V1__ListSnapshotsResponse *sn = NULL;
     if (store_tenant_list(st, &o, NULL, &t, &err) == MVM_OK) {
         fp_add(&buf, len, &t->base);
         mvm__v1__list_tenants_response__free_unpacked(t, NULL);
@@ -193,6 +194,10 @@ static inline uint8_t *test_fingerprint(store *st, size_t *len) {
     if (store_instance_list(st, &o, NULL, &i, &err) == MVM_OK) {
         fp_add(&buf, len, &i->base);
         mvm__v1__list_instances_response__free_unpacked(i, NULL);
+    }
+    if (store_snapshot_list(st, &o, NULL, &sn, &err) == MVM_OK) {
+        fp_add(&buf, len, &sn->base);
+        mvm__v1__list_snapshots_response__free_unpacked(sn, NULL);
     }
     uint64_t rev = test_rev(st);
     buf = realloc(buf, *len + sizeof rev);
