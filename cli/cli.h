@@ -52,7 +52,7 @@ typedef struct cli_object {
 } cli_object;
 
 extern const cli_object cli_tenant_object, cli_pool_object,
-    cli_instance_object, cli_node_object, cli_health_object;
+    cli_instance_object, cli_node_object, cli_health_object, cli_snapshot_object;
 /* All objects, NULL-terminated. */
 extern const cli_object *const cli_objects[];
 

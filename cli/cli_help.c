@@ -8,7 +8,7 @@
 #include <string.h>
 
 const cli_object *const cli_objects[] = {
-    &cli_tenant_object, &cli_pool_object, &cli_instance_object,
+    &cli_tenant_object, &cli_pool_object, &cli_snapshot_object, &cli_instance_object,
     &cli_node_object, &cli_health_object, NULL,
 };
 

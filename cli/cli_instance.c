@@ -1,6 +1,6 @@
 /* cli_instance.c - "mvm-cli instance ...": InstanceService verbs, the
  * columns of instances and watch events, and console output written as it
- * comes (instance logs). */
+ * comes (instance logs), and one row per clone of a fork. */
 #include "cli.h"
 #include "mvm/v1/instance.pb-c.h"
 
@@ -18,6 +18,7 @@ static const cli_verb verbs[] = {
     {"delete", SVC, "DeleteInstance", NULL, "deleted"},
     {"watch", SVC, "WatchInstances", NULL, NULL},
     {"logs", SVC, "StreamConsole", NULL, NULL},
+    {"fork", SVC, "ForkInstances", NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -33,7 +34,13 @@ static const cli_column event_columns[] = {
     {NULL, NULL},
 };
 
+static const cli_column fork_columns[] = {
+    {"ID", "instance.id"}, {"STATE", "instance.state"}, {"IP", "instance.ip"},
+    {"CODE", "code"}, {"MESSAGE", "message"}, {NULL, NULL},
+};
+
 static const cli_view views[] = {
+    {&mvm__v1__fork_result__descriptor, fork_columns, 0, NULL},
     {&mvm__v1__instance__descriptor, instance_columns, 0, NULL},
     {&mvm__v1__instance_event__descriptor, event_columns, 0, NULL},
     {&mvm__v1__console_chunk__descriptor, NULL, 0, "data"},

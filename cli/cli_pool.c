@@ -1,4 +1,6 @@
-/* cli_pool.c - "mvm-cli pool ...": PoolService verbs and columns. */
+/* cli_pool.c - "mvm-cli pool ..." and "mvm-cli snapshot ...": PoolService
+ * verbs (pools, their base snapshots, and the snapshots clones are made
+ * from) and their columns. */
 #include "cli.h"
 #include "mvm/v1/pool.pb-c.h"
 
@@ -8,13 +10,16 @@ static const cli_verb verbs[] = {
     {"list", &mvm__v1__pool_service__descriptor, "ListPools", NULL, NULL},
     {"update", &mvm__v1__pool_service__descriptor, "UpdatePool", NULL, NULL},
     {"delete", &mvm__v1__pool_service__descriptor, "DeletePool", NULL, "deleted"},
+    {"build-base", &mvm__v1__pool_service__descriptor, "BuildBaseSnapshot", NULL, NULL},
+    {"delete-base", &mvm__v1__pool_service__descriptor, "DeleteBaseSnapshot", NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const cli_column pool_columns[] = {
     {"TENANT", "tenant"}, {"NAME", "name"}, {"VCPUS", "vcpus"},
     {"MEM-MIB", "mem_mib"}, {"DESIRED", "desired_instances"},
-    {"WARM", "desired_warm"}, {"SNAPSHOT", "base_snapshot.state"},
+    {"WARM", "desired_warm"}, {"BASE", "base_snapshot.state"},
+    {"BASE-ID", "base_snapshot.snapshot_id"},
     {"VERSION", "resource_version"}, {"LABELS", "labels"}, {NULL, NULL},
 };
 
@@ -25,4 +30,26 @@ static const cli_view views[] = {
 
 const cli_object cli_pool_object = {
     "pool", "worker pools: machine size, images, desired counts", verbs, views,
+};
+
+static const cli_verb snapshot_verbs[] = {
+    {"get", &mvm__v1__pool_service__descriptor, "GetSnapshot", NULL, NULL},
+    {"list", &mvm__v1__pool_service__descriptor, "ListSnapshots", NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static const cli_column snapshot_columns[] = {
+    {"ID", "id"}, {"TENANT", "tenant"}, {"POOL", "pool"}, {"KIND", "kind"},
+    {"STATE", "state"}, {"PARENT", "parent_id"}, {"SOURCE", "source_instance"},
+    {"CLONES", "clones"}, {"BYTES", "allocated_bytes"}, {NULL, NULL},
+};
+
+static const cli_view snapshot_views[] = {
+    {&mvm__v1__snapshot__descriptor, snapshot_columns, 0, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+const cli_object cli_snapshot_object = {
+    "snapshot", "snapshots clones are made from: lineage, clones, disk", snapshot_verbs,
+    snapshot_views,
 };

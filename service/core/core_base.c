@@ -229,9 +229,9 @@ static mvm_code build_files(core_build *b, core_inst *in, const Mvm__V1__Pool *p
         core_inst_pump_logs(in);
         snprintf(path, sizeof path, "%s/console.log", in->dir);
         vmm_file_tail(path, tail, sizeof tail);
-        for (char *q = tail; *q; q++)
-            if (*q == '\n' || *q == '\r' || (unsigned char)*q < 0x20)
-                *q = ' ';
+        for (char *q = tail; *q; q++) /* one line of ASCII: the store wants UTF-8 */
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                *q = (unsigned char)*q >= 0x7f ? '?' : ' ';
         size_t l = strlen(err->msg);
         if (*tail)
             snprintf(err->msg + l, sizeof err->msg - l, "; the template's console ends: \"%s\"",

@@ -348,7 +348,7 @@ class Clones(unittest.TestCase):
         p = wait_base(n, t, want="BASE_SNAPSHOT_STATE_FAILED")
         msg = p.base_snapshot.message
         self.assertIn("ready_pattern", msg)
-        self.assertIn("tick", msg, "the template's console tail: " + msg)
+        self.assertIn("mvm-test-guest", msg, "the template's console tail: " + msg)
         self.assertEqual(p.base_snapshot.snapshot_id, "")
         self.assertEqual(p.base_snapshot.build_id, "")
         L.wait_for(lambda: set(n.procs()) <= procs, "the template's process to end")
@@ -447,7 +447,7 @@ class CloneCrashPoints(L.CrashHarness):
         for point in ("clone.recorded", "clone.loaded"):
             self.crash(point, lambda t, _: n.create(t), t, None)
             got = n.c.instances.ListInstances(L.I.ListInstancesRequest(tenant=t)).instances
-            self.assertEqual(got, [], "an unfinished clone never was (%s)" % point)
+            self.assertEqual(list(got), [], "an unfinished clone never was (%s)" % point)
             self.assert_clean(t, {})
             self.assert_no_strays(t)
         c = n.create(t)
@@ -497,7 +497,8 @@ class LinuxClones(unittest.TestCase):
             self.skipTest("SKIP: needs --mode real and --linux-kernel ($MVM_TEST_LINUX_KERNEL)")
         sys.path.insert(0, os.path.join(L.REPO, "tests", "guest", "linux"))
         import build_initramfs
-        cache = L.ARGS.linux_cache or os.path.join(L.ARGS.build, "tests", "guest", "linux")
+        cache = os.path.abspath(L.ARGS.linux_cache or
+                                os.path.join(L.ARGS.build, "tests", "guest", "linux"))
         os.makedirs(cache, exist_ok=True)
         initrd = build_initramfs.build(os.path.join(cache, "initramfs-lifecycle.cpio"), cache)
         n = node()

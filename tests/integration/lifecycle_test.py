@@ -955,7 +955,8 @@ class RealLinux(unittest.TestCase):
             self.skipTest("SKIP: needs --mode real and --linux-kernel ($MVM_TEST_LINUX_KERNEL)")
         sys.path.insert(0, os.path.join(REPO, "tests", "guest", "linux"))
         import build_initramfs
-        cache = ARGS.linux_cache or os.path.join(ARGS.build, "tests", "guest", "linux")
+        cache = os.path.abspath(ARGS.linux_cache or
+                                os.path.join(ARGS.build, "tests", "guest", "linux"))
         os.makedirs(cache, exist_ok=True)
         initrd = build_initramfs.build(os.path.join(cache, "initramfs-lifecycle.cpio"), cache)
         global NODE
