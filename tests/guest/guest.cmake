@@ -19,6 +19,11 @@ set(MVM_TEST_GUEST_KERNEL ${CMAKE_BINARY_DIR}/tests/guest/mvm-test-guest)
 add_executable(mvm-test-guest
   ${mvm_guest_src}/boot.S
   ${mvm_guest_src}/main.c
+  ${mvm_guest_src}/bootparams.c
+  ${mvm_guest_src}/cmdline.c
+  ${mvm_guest_src}/pattern.c
+  ${mvm_guest_src}/usermode.c
+  ${mvm_guest_src}/usermode.S
   ${mvm_guest_src}/serial.c
   ${mvm_guest_src}/interrupts.c
   ${mvm_guest_src}/apic.c

@@ -100,13 +100,18 @@ trap_common:
 	addq	$16, %rsp			/* vector and error code */
 	iretq
 
-/* Flat 64-bit code and data segments. */
+/* Flat 64-bit code and data segments for the kernel and for user mode,
+ * and room for the TSS descriptor that usermode_init fills in. */
 	.data
 	.p2align 3
+	.globl gdt
 gdt:
 	.quad	0				/* null */
 	.quad	0x00af9a000000ffff		/* GDT_CODE: 64-bit code, DPL 0 */
 	.quad	0x00cf92000000ffff		/* GDT_DATA: data, DPL 0 */
+	.quad	0x00cff2000000ffff		/* GDT_USER_DATA: data, DPL 3 */
+	.quad	0x00affa000000ffff		/* GDT_USER_CODE: 64-bit code, DPL 3 */
+	.quad	0, 0				/* GDT_TSS */
 gdt_end:
 	.p2align 1
 gdt_pointer:
