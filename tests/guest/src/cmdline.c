@@ -9,12 +9,14 @@ static int is_space(char c)
 int cmdline_find(struct boot_cmdline cmdline, const char *key, const char **value,
                  size_t *value_len)
 {
+    if (!cmdline.text)
+        return 0;
     size_t key_len = 0;
     while (key[key_len])
         key_len++;
     const char *p = cmdline.text, *limit = cmdline.text + cmdline.len;
     int found = 0;
-    while (p && p < limit) {
+    while (p < limit) {
         while (p < limit && is_space(*p))
             p++;
         if (p == limit)

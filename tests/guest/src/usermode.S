@@ -41,12 +41,7 @@ user_trampoline_end:
 	.globl usermode_leave
 usermode_leave:
 	movq	usermode_kernel_rsp(%rip), %rsp
-	movl	$GDT_DATA, %eax
-	mov	%ax, %ds
-	mov	%ax, %es
-	mov	%ax, %ss
-	mov	%ax, %fs
-	mov	%ax, %gs
+	call	load_kernel_data_segments
 	popq	%r15
 	popq	%r14
 	popq	%r13
