@@ -24,6 +24,7 @@ Prints "N passed, N failed" last; exit status 1 on any failure."""
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -503,6 +504,81 @@ def snapshot_roundtrip_case(binary, kernel):
             b.close()
 
 
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+ \[")
+
+
+def log_to_file(proc):
+    """Firecracker's own log lines go to stdout (and into the guest's
+    console lines) until a logger is configured."""
+    open(proc.path("log"), "w").close()
+    proc.request(PUT, "/logger", '{"log_path":"%s"}' % proc.path("log"))
+
+
+def guest_lines_until(proc, tick, timeout=30):
+    """The guest's console lines up to and including `tick N` (all of them
+    if it does not come within timeout), without the log lines printed
+    before the logger was configured."""
+    proc.wait_console(r"^tick %d$" % tick, timeout)
+    lines = [ln for ln in proc.console().split("\n") if not LOG_LINE.match(ln)]
+    return lines[:lines.index("tick %d" % tick) + 1] if "tick %d" % tick in lines else lines
+
+
+# The guest's memory arguments (mvm.touch_mib and friends): (memory MiB,
+# boot_args, last tick). The console up to that tick must be the same.
+GUEST_MEMORY_BOOTS = [
+    (8, "console=ttyS0 reboot=k panic=1 mvm.touch_mib=2 mvm.touch_write=1 mvm.ready_after=1", 2),
+    (8, 'console=ttyS0 mvm.touch_mib=7 y="a mvm.touch_mib=5" mvm.touch_seed=x '
+        '"mvm.ready_after=0"', 1),
+    (64, 'console=ttyS0 mvm.touch_mib=3 mvm.touch_seed="12345678901234567890" '
+         'mvm.touch_mib=62 -- mvm.touch_mib=1', 1),
+    # RAM split by the 32-bit MMIO gap (3.25 to 4 GiB): the size is still
+    # the sum; the region must end in the first GiB.
+    (3400, "console=ttyS0 mvm.touch_mib=1023", 1),
+]
+
+
+def guest_memory_boot_case(binary, kernel, mem_mib, boot_args, tick):
+    """The console of a guest booted with memory arguments."""
+    proc = Proc(binary)
+    try:
+        log_to_file(proc)
+        proc.request(PUT, "/machine-config", '{"vcpu_count":1,"mem_size_mib":%d}' % mem_mib)
+        proc.request(PUT, "/boot-source", json.dumps({"kernel_image_path": kernel,
+                                                      "boot_args": boot_args}))
+        proc.request(PUT, "/actions", '{"action_type":"InstanceStart"}')
+        return guest_lines_until(proc, tick)
+    finally:
+        proc.close()
+
+
+def guest_memory_snapshot_case(binary, kernel):
+    """A guest that touched 2 MiB, paused after tick 1 and restored in a
+    new process: its console there, to tick 4 (ready after tick 3)."""
+    a = Proc(binary)
+    b = None
+    try:
+        log_to_file(a)
+        a.request(PUT, "/machine-config", '{"vcpu_count":1,"mem_size_mib":16}')
+        a.request(PUT, "/boot-source", json.dumps({
+            "kernel_image_path": kernel,
+            "boot_args": "console=ttyS0 mvm.touch_mib=2 mvm.touch_write=1 mvm.ready_after=3"}))
+        a.request(PUT, "/actions", '{"action_type":"InstanceStart"}')
+        before = guest_lines_until(a, 1)
+        a.request(PATCH, "/vm", '{"state":"Paused"}')
+        a.request(PUT, "/snapshot/create", '{"snapshot_path":"%s/st","mem_file_path":"%s/mem"}'
+                  % (a.dir, a.dir))
+        b = Proc(binary)
+        log_to_file(b)
+        b.request(PUT, "/snapshot/load", '{"snapshot_path":"%s/st","mem_backend":'
+                  '{"backend_path":"%s/mem","backend_type":"File"},"resume_vm":true}'
+                  % (a.dir, a.dir))
+        return before, guest_lines_until(b, 4)
+    finally:
+        a.close()
+        if b:
+            b.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", default=os.environ.get("MVM_TEST_FIRECRACKER"))
@@ -585,6 +661,25 @@ def main():
         if real and real_kernel:
             r = fn(real, real_kernel)
             t.ok(s == r, "same %s" % label, "sim %r real %r" % (s, r))
+    for mem_mib, boot_args, tick in GUEST_MEMORY_BOOTS:
+        cases += 1
+        s = guest_memory_boot_case(SIM, sim_kernel, mem_mib, boot_args, tick)
+        t.ok(s[-1:] == ["tick %d" % tick] and not any("FAILED" in ln for ln in s),
+             "sim guest memory %r" % boot_args, repr(s))
+        if real and real_kernel:
+            r = guest_memory_boot_case(real, real_kernel, mem_mib, boot_args, tick)
+            t.ok(s == r, "same guest memory console %r" % boot_args,
+                 "\n     sim : %r\n     real: %r" % (s, r))
+    cases += 1
+    s = guest_memory_snapshot_case(SIM, sim_kernel)
+    t.ok(s == (["mvm-test-guest: started",
+                "mvm-test-guest: cmdline console=ttyS0 mvm.touch_mib=2 mvm.touch_write=1 "
+                "mvm.ready_after=3", "mvm-test-guest: touched 2 MiB seed 1", "tick 1"],
+               ["tick 2", "tick 3", "mvm-test-guest: ready", "tick 4"]),
+         "sim guest memory across a snapshot", repr(s))
+    if real and real_kernel:
+        r = guest_memory_snapshot_case(real, real_kernel)
+        t.ok(s == r, "same guest memory across a snapshot", "sim %r real %r" % (s, r))
     __import__("shutil").rmtree(sim_kernel_dir, ignore_errors=True)
     print("%d cases (%d request/response steps in %d scenarios, plus process-level cases)"
           % (cases, sum(len(expected_statuses(s)) for _, _, s in SCENARIOS), len(SCENARIOS)))

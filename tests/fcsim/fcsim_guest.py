@@ -6,6 +6,14 @@ the real guest follows them:
 
   mvm-test-guest: started                    once, at boot
   mvm-test-guest: cmdline <command line>     once, right after
+  mvm-test-guest: ignoring mvm.K=V: not a decimal number
+                                             per guest argument whose value
+                                             is not a decimal number
+  mvm-test-guest: touched N MiB seed S       mvm.touch_mib=N (N > 0) that fits
+  mvm-test-guest: touch_mib N does not fit in M MiB
+                                             mvm.touch_mib=N that does not
+  mvm-test-guest: ready                      mvm.ready_after=0: here;
+                                             mvm.ready_after=S: after tick S
   tick 1, tick 2, ...                        once per second of running
                                              time (nothing while paused)
   mvm-test-guest: ctrl-alt-del, rebooting    on SendCtrlAltDel; then the
@@ -13,9 +21,15 @@ the real guest follows them:
                                              exits with status 0
 
 Ticks count running time: a pause stops them and a snapshot carries the
-counter into the restored VM, which goes on from it."""
+counter into the restored VM, which goes on from it. The real guest fills
+the touched memory with a pattern and checks it on every tick, printing
+"mvm-test-guest: memory check FAILED at ..." if a word changed; this guest
+has no memory, prints the touched line at once and never fails the check.
+Its guest arguments are read from the command line as the real guest (and
+Linux) splits it: on whitespace outside double quotes, one pair of quotes
+dropped around an argument or its value, the last occurrence winning,
+nothing after a "--" argument."""
 
-import os
 import time
 
 BANNER = "mvm-test-guest: started"
@@ -24,6 +38,83 @@ TICK_FORMAT = "tick %d"
 TICK_PERIOD_S = 1.0
 CTRL_ALT_DEL_LINE = "mvm-test-guest: ctrl-alt-del, rebooting"
 RESET_EXIT_DELAY_S = 0.02  # from the reset to Firecracker's exit
+TOUCHED_FORMAT = "mvm-test-guest: touched %d MiB seed %d"
+TOUCH_DOES_NOT_FIT_FORMAT = "mvm-test-guest: touch_mib %d does not fit in %d MiB"
+IGNORED_ARG_FORMAT = "mvm-test-guest: ignoring %s=%s: not a decimal number"
+READY_LINE = "mvm-test-guest: ready"
+# The guest's arguments, in the order it reads them (tests/guest/src/main.c).
+GUEST_ARGS = ("mvm.touch_mib", "mvm.touch_seed", "mvm.touch_write", "mvm.ready_after")
+DEFAULT_TOUCH_SEED = 1
+# tests/guest/src/pattern.h: the touched region starts at 2 MiB and must end
+# in RAM and in the first GiB. Firecracker's e820 map has RAM from 1 MiB to
+# the memory size (or to the 32-bit MMIO gap at 3.25 GiB).
+TOUCH_REGION_START_MIB = 2
+TOUCH_REGION_LIMIT_MIB = 1024
+MMIO_GAP_START_MIB = 3328
+SPACES = " \t\n\r\f\v"
+U64_MAX = (1 << 64) - 1
+
+
+def boot_arg(cmdline, key):
+    """The value of the last key=value argument of the command line, or
+    None; split as the guest's cmdline.c splits it."""
+    value, i, n = None, 0, len(cmdline)
+    while i < n:
+        while i < n and cmdline[i] in SPACES:
+            i += 1
+        if i == n:
+            break
+        start, equals, in_quote = i, None, False
+        while i < n and (in_quote or cmdline[i] not in SPACES):
+            if cmdline[i] == "=" and equals is None:
+                equals = i
+            if cmdline[i] == '"':
+                in_quote = not in_quote
+            i += 1
+        if equals is None:
+            if cmdline[start:i] == "--":
+                break
+            continue
+        quoted = cmdline[start] == '"'
+        if cmdline[start + 1 if quoted else start:equals] != key:
+            continue
+        v, v_end = equals + 1, i
+        if v < v_end and cmdline[v] == '"':
+            v += 1
+        if (v > equals + 1 or quoted) and v < v_end and cmdline[v_end - 1] == '"':
+            v_end -= 1
+        value = cmdline[v:v_end]
+    return value
+
+
+def decimal_u64(text):
+    """The number a decimal string stands for, or None (empty, another
+    character than 0-9, or more than 2^64 - 1)."""
+    if not text or any(c not in "0123456789" for c in text):
+        return None
+    n = int(text)
+    return n if n <= U64_MAX else None
+
+
+def guest_args(cmdline):
+    """({argument: number} for the guest arguments present with a decimal
+    value, [the lines the guest prints for the others])."""
+    values, lines = {}, []
+    for key in GUEST_ARGS:
+        text = boot_arg(cmdline, key)
+        if text is None:
+            continue
+        n = decimal_u64(text)
+        if n is None:
+            lines.append(IGNORED_ARG_FORMAT % (key, text))
+        else:
+            values[key] = n
+    return values, lines
+
+
+def touch_fits(mib, mem_mib):
+    ram_end = min(mem_mib, MMIO_GAP_START_MIB, TOUCH_REGION_LIMIT_MIB)
+    return mib <= ram_end - TOUCH_REGION_START_MIB
 
 
 class Guest:
@@ -36,6 +127,8 @@ class Guest:
         self.pending_cad = False
         self.fd = 1
         self.banner_done = False
+        self.ready_after = None   # mvm.ready_after
+        self.mem_mib = None
 
     def set_serial_fd(self, fd):
         self.fd = fd
@@ -45,24 +138,41 @@ class Guest:
         write_all(self.fd, (line + "\n").encode("utf-8", "replace"))
         self.sim.metrics.inc("uart", "write_count", len(line) + 1)
 
-    def boot(self, cmdline):
+    def boot(self, cmdline, mem_mib):
         self.cmdline = cmdline
-        self._print(BANNER)
-        self._print(CMDLINE_PREFIX + cmdline)
-        self.banner_done = True
+        self.mem_mib = mem_mib
+        self._boot_lines()
         self.since = time.monotonic()
 
     def force_banner(self):
         if not self.banner_done and self.cmdline is not None:
-            self._print(BANNER)
-            self._print(CMDLINE_PREFIX + self.cmdline)
-            self.banner_done = True
+            self._boot_lines()
+
+    def _boot_lines(self):
+        """What the guest prints before its first tick."""
+        self._print(BANNER)
+        self._print(CMDLINE_PREFIX + self.cmdline)
+        self.banner_done = True
+        args, ignored = guest_args(self.cmdline)
+        for line in ignored:
+            self._print(line)
+        mib = args.get("mvm.touch_mib", 0)
+        if mib and touch_fits(mib, self.mem_mib):
+            self._print(TOUCHED_FORMAT % (mib, args.get("mvm.touch_seed", DEFAULT_TOUCH_SEED)))
+        elif mib:
+            self._print(TOUCH_DOES_NOT_FIT_FORMAT % (mib, self.mem_mib))
+        self.ready_after = args.get("mvm.ready_after")
+        if self.ready_after == 0:
+            self._print(READY_LINE)
 
     def load(self, cmdline, ticks):
+        """A restored guest: its arguments are what its command line said
+        (the real guest keeps them in its memory); it prints nothing."""
         self.cmdline = cmdline
         self.printed = ticks
         self.run_s = float(ticks)
         self.banner_done = True
+        self.ready_after = guest_args(cmdline)[0].get("mvm.ready_after")
 
     def restored(self, running):
         if running:
@@ -111,6 +221,5 @@ class Guest:
         while self.running_time(now) >= (self.printed + 1) * TICK_PERIOD_S:
             self.printed += 1
             self._print(TICK_FORMAT % self.printed)
-
-
-_unused = os
+            if self.printed == self.ready_after:
+                self._print(READY_LINE)

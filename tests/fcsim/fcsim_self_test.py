@@ -3,7 +3,9 @@
 that have no real-binary counterpart: fault injection (error, crash, hang,
 delay, a guest that dies after InstanceStart, no API socket, a stderr
 line), the emulated guest (ticks stop while paused, snapshot restore goes
-on from the saved count, an incompatible snapshot version is refused),
+on from the saved count, an incompatible snapshot version is refused; the
+memory arguments mvm.touch_mib/touch_seed/touch_write and
+mvm.ready_after, across a snapshot too),
 metrics lines, 100 processes at once (with the time from spawn to an
 accepting API socket printed), and that nothing is left on disk but what
 the API asked for. Every wait is bounded.
@@ -196,6 +198,62 @@ def test_guest_and_snapshot():
                 p.close()
 
 
+def guest_lines(proc):
+    return [ln for ln in proc.console().split("\n") if ln.startswith(("mvm-test-guest:", "tick "))]
+
+
+def boot_mem(mem_mib, args):
+    p = Proc(SIM)
+    r = p.request("PUT", "/machine-config", '{"vcpu_count":1,"mem_size_mib":%d}' % mem_mib)
+    return p, (r[0],) + boot(p, args)
+
+
+def test_guest_memory_arguments():
+    G = "mvm-test-guest: "
+    args = "console=ttyS0 mvm.touch_mib=16 mvm.touch_seed=9 mvm.ready_after=2 mvm.touch_write=bad"
+    a, codes = boot_mem(128, args)
+    b = None
+    try:
+        ok(codes == (204, 204, 204) and guest_lines(a) == [
+            G + "started", G + "cmdline " + args,
+            G + "ignoring mvm.touch_write=bad: not a decimal number",
+            G + "touched 16 MiB seed 9"], "touched line at once after the cmdline line",
+           repr(guest_lines(a)))
+        ok(a.wait_console(r"^tick 1$", 5) is not None, "ticks after touching")
+        a.request("PATCH", "/vm", '{"state":"Paused"}')
+        r = a.request("PUT", "/snapshot/create", '{"snapshot_path":"st","mem_file_path":"mem"}')
+        saved = guest_lines(a)
+        b = Proc(SIM)
+        r2 = b.request("PUT", "/snapshot/load", '{"snapshot_path":"%s","mem_file_path":"%s",'
+                       '"resume_vm":true}' % (a.path("st"), a.path("mem")))
+        ok(b.wait_console(r"^tick 3$", 5) is not None, "restored guest ticks")
+        last = int(saved[-1].split()[1])
+        want = ["tick %d" % n for n in range(last + 1, 3)] + [G + "ready", "tick 3"]
+        if last >= 2:
+            want = ["tick 3"]
+        got = guest_lines(b)
+        ok(r[0] == 204 and r2[0] == 204 and got[:len(want)] == want,
+           "restored: no banner or touched line again, ready after tick 2 (saved at tick %d)"
+           % last, repr(got))
+        ok(not any("FAILED" in ln for ln in saved + got), "never a memory check failure")
+    finally:
+        a.close()
+        if b:
+            b.close()
+    # Fit: the region is [2 MiB, 2 MiB + N) in RAM and in the first GiB.
+    for mem_mib, mib, fits in ((8, 6, True), (8, 7, False), (4096, 1022, True),
+                               (4096, 1023, False)):
+        p, _ = boot_mem(mem_mib, "mvm.touch_mib=%d mvm.ready_after=0" % mib)
+        try:
+            line = (G + "touched %d MiB seed 1" % mib if fits
+                    else G + "touch_mib %d does not fit in %d MiB" % (mib, mem_mib))
+            ok(guest_lines(p)[2:] == [line, G + "ready"],
+               "touch_mib %d in %d MiB: %s, then ready at once" % (mib, mem_mib, line),
+               repr(guest_lines(p)))
+        finally:
+            p.close()
+
+
 def test_metrics():
     p = Proc(SIM)
     try:
@@ -277,7 +335,7 @@ def test_version_gate():
 
 def main():
     for t in (test_fault_error, test_fault_crash_hang_delay, test_process_faults,
-              test_guest_and_snapshot, test_metrics, test_version_gate, test_no_leftovers,
+              test_guest_and_snapshot, test_guest_memory_arguments, test_metrics, test_version_gate, test_no_leftovers,
               test_many_processes):
         t0 = time.monotonic()
         t()

@@ -357,7 +357,7 @@ class Vmm:
                                "configuration.")
         cmdline = self._guest_cmdline()
         self.state = "Running"
-        self.sim.guest.boot(cmdline)
+        self.sim.guest.boot(cmdline, self.vm_config["mem_size_mib"])
         return self._empty(after="started")
 
     def _guest_cmdline(self):

@@ -19,6 +19,11 @@ set(MVM_TEST_GUEST_KERNEL ${CMAKE_BINARY_DIR}/tests/guest/mvm-test-guest)
 add_executable(mvm-test-guest
   ${mvm_guest_src}/boot.S
   ${mvm_guest_src}/main.c
+  ${mvm_guest_src}/bootparams.c
+  ${mvm_guest_src}/cmdline.c
+  ${mvm_guest_src}/pattern.c
+  ${mvm_guest_src}/usermode.c
+  ${mvm_guest_src}/usermode.S
   ${mvm_guest_src}/serial.c
   ${mvm_guest_src}/interrupts.c
   ${mvm_guest_src}/apic.c
@@ -29,7 +34,7 @@ set(mvm_guest_c_only
   -ffreestanding -fno-builtin -fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only
   -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables -fno-unwind-tables)
 if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
-  # gcc would turn libc.c's memset loop into a call to memset.
+  # gcc would turn libc.c's byte loops into calls to the functions they are.
   list(APPEND mvm_guest_c_only -fno-tree-loop-distribute-patterns)
 endif()
 set(mvm_guest_cflags -Wall -Wextra -Wshadow)

@@ -1,12 +1,44 @@
 """guest_testlib - what the real-Firecracker guest tests share: whether they
 can run here (their environment variables name files, /dev/kvm is usable)
 and running their unittest cases, or printing the loud "SKIP: <test>: why"
-line that ctest's SKIP_REGULAR_EXPRESSION turns into "skipped"."""
+line that ctest's SKIP_REGULAR_EXPRESSION turns into "skipped"; and the
+test guest's memory pattern (src/pattern.h), recomputed here to read a
+guest's touched memory out of a snapshot's memory file."""
 import os
 import sys
 import unittest
 
 import fc_direct
+
+# src/pattern.h: where the touched region starts, its page size, the
+# pattern's constants and the seed the guest uses without mvm.touch_seed.
+PATTERN_REGION_START = 2 << 20
+PATTERN_PAGE_SIZE = 4096
+DEFAULT_TOUCH_SEED = 1
+_MASK64 = (1 << 64) - 1
+_GOLDEN_GAMMA = 0x9e3779b97f4a7c15
+
+
+def mix64(x):
+    """SplitMix64's finaliser, mod 2^64."""
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & _MASK64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & _MASK64
+    return x ^ (x >> 31)
+
+
+def pattern_page(address, seed, generation=0):
+    """The 512 words the guest writes to the page at physical address
+    (page-aligned) for seed, in the page's generation (rewrites so far)."""
+    key = mix64((seed + generation * _GOLDEN_GAMMA) & _MASK64)
+    return [mix64((address + 8 * i) ^ key) for i in range(PATTERN_PAGE_SIZE // 8)]
+
+
+def pattern_generation(page, pages, rewrites):
+    """A page's generation after `rewrites` round-robin rewrites of a
+    region of `pages` pages (mvm.touch_write)."""
+    return rewrites // pages + (1 if page < rewrites % pages else 0)
 
 
 def skip_reason(env_names):

@@ -7,6 +7,7 @@
 
 #include "interrupts.h"
 #include "io.h"
+#include "paging.h"
 #include "vectors.h"
 
 #define MSR_APIC_BASE 0x1b
@@ -51,36 +52,21 @@
 /* KVM's local APIC counts at 1 GHz before the divider. */
 #define KVM_DEFAULT_COUNTS_PER_SECOND (1000000000u / 16)
 
-/* Page-table entry bits. */
-#define PTE_PRESENT 0x01ull
-#define PTE_WRITABLE 0x02ull
-#define PTE_WRITE_THROUGH 0x08ull
-#define PTE_CACHE_DISABLE 0x10ull
-#define PTE_LARGE 0x80ull
-#define PTE_ADDR_MASK 0x000ffffffffff000ull
-#define PAGE_2M (2ull << 20)
-
 static uint64_t lapic_base;
 static uint64_t ioapic_base = IOAPIC_DEFAULT_BASE;
 /* The page directory for the APIC window's GiB, if the loader has none. */
 static uint64_t mmio_page_directory[512] __attribute__((aligned(4096)));
 static int mmio_page_directory_used;
 
-static uint64_t *table_at(uint64_t entry)
-{
-    return (uint64_t *)(uintptr_t)(entry & PTE_ADDR_MASK);
-}
-
 /* Identity-maps the 2 MiB page holding phys, uncached. Assumes 4-level
  * paging with identity-mapped tables (what the Linux 64-bit boot protocol
  * gives) and at most one extra GiB needing a page directory. */
 static void map_mmio_2m(uint64_t phys)
 {
-    uint64_t *pml4 = table_at(read_cr3());
-    uint64_t *pml4e = &pml4[(phys >> 39) & 511];
+    uint64_t *pml4e = paging_pml4e(phys);
     if (!(*pml4e & PTE_PRESENT))
         guest_fatal("no page-directory-pointer table for MMIO at", phys);
-    uint64_t *pdpte = &table_at(*pml4e)[(phys >> 30) & 511];
+    uint64_t *pdpte = paging_next(*pml4e, phys, 30);
     if (*pdpte & PTE_PRESENT) {
         if (*pdpte & PTE_LARGE)
             return;  /* already a 1 GiB page */
@@ -90,10 +76,10 @@ static void map_mmio_2m(uint64_t phys)
         mmio_page_directory_used = 1;
         *pdpte = (uint64_t)(uintptr_t)mmio_page_directory | PTE_PRESENT | PTE_WRITABLE;
     }
-    uint64_t *pde = &table_at(*pdpte)[(phys >> 21) & 511];
+    uint64_t *pde = paging_next(*pdpte, phys, 21);
     *pde = (phys & ~(PAGE_2M - 1)) | PTE_PRESENT | PTE_WRITABLE | PTE_LARGE |
            PTE_WRITE_THROUGH | PTE_CACHE_DISABLE;
-    write_cr3(read_cr3());  /* flush the TLB */
+    paging_flush();
 }
 
 static uint32_t lapic_read(uint32_t reg)

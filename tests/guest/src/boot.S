@@ -18,12 +18,7 @@ _start:
 	movq	%rsi, %r12			/* boot parameters */
 	leaq	__stack_top(%rip), %rsp
 	lgdt	gdt_pointer(%rip)
-	movl	$GDT_DATA, %eax
-	mov	%ax, %ds
-	mov	%ax, %es
-	mov	%ax, %ss
-	mov	%ax, %fs
-	mov	%ax, %gs
+	call	load_kernel_data_segments
 	pushq	$GDT_CODE			/* reload %cs with a far return */
 	leaq	1f(%rip), %rax
 	pushq	%rax
@@ -34,6 +29,18 @@ _start:
 2:	cli
 	hlt
 	jmp	2b
+
+/* Loads the kernel data selector into every data segment register (also
+ * on the way back from user mode, usermode.S). Clobbers %eax. */
+	.globl load_kernel_data_segments
+load_kernel_data_segments:
+	movl	$GDT_DATA, %eax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	%ax, %fs
+	mov	%ax, %gs
+	ret
 
 /* One stub per vector, VEC_STUB_SIZE bytes apart. Each leaves the same
  * frame: the vector on top of an error code (the CPU's, or a 0). */
@@ -100,13 +107,18 @@ trap_common:
 	addq	$16, %rsp			/* vector and error code */
 	iretq
 
-/* Flat 64-bit code and data segments. */
+/* Flat 64-bit code and data segments for the kernel and for user mode,
+ * and room for the TSS descriptor that usermode_init fills in. */
 	.data
 	.p2align 3
+	.globl gdt
 gdt:
 	.quad	0				/* null */
 	.quad	0x00af9a000000ffff		/* GDT_CODE: 64-bit code, DPL 0 */
 	.quad	0x00cf92000000ffff		/* GDT_DATA: data, DPL 0 */
+	.quad	0x00cff2000000ffff		/* GDT_USER_DATA: data, DPL 3 */
+	.quad	0x00affa000000ffff		/* GDT_USER_CODE: 64-bit code, DPL 3 */
+	.quad	0, 0				/* GDT_TSS */
 gdt_end:
 	.p2align 1
 gdt_pointer:

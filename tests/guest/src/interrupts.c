@@ -99,13 +99,20 @@ void trap_dispatch(struct trap_frame *frame)
      * end-of-interrupt and carries nothing. */
     if (v >= VEC_PIC_BASE && v < VEC_PIC_BASE + 16)
         return;
+    trap_fatal(frame);
+}
+
+void trap_fatal(const struct trap_frame *frame)
+{
     cpu_disable_interrupts();
     serial_puts("mvm-test-guest: fatal: exception ");
-    serial_put_dec(v);
+    serial_put_dec(frame->vector);
     serial_puts(" error ");
     serial_put_hex(frame->error_code);
     serial_puts(" rip ");
     serial_put_hex(frame->rip);
+    if (frame->cs & 3)
+        serial_puts(" in user mode");
     serial_putc('\n');
     cpu_halt_forever();
 }

@@ -25,6 +25,10 @@ void interrupts_set_handler(unsigned vector, interrupt_handler handler);
 /* Prints "mvm-test-guest: fatal: <what> <value>" and halts for good. */
 __attribute__((noreturn)) void guest_fatal(const char *what, uint64_t value);
 
+/* Prints "mvm-test-guest: fatal: exception <vector> error <code> rip <rip>"
+ * for an exception nothing handles, and halts for good. */
+__attribute__((noreturn)) void trap_fatal(const struct trap_frame *frame);
+
 /* Called by boot.S for every vector. */
 void trap_dispatch(struct trap_frame *frame);
 

@@ -4,12 +4,18 @@
 #ifndef MVM_GUEST_VECTORS_H
 #define MVM_GUEST_VECTORS_H
 
-/* GDT selectors (boot.S builds the GDT). */
+/* GDT selectors (boot.S builds the GDT; usermode.c fills the TSS entry). */
 #define GDT_CODE 0x08
 #define GDT_DATA 0x10
+#define GDT_USER_DATA 0x18  /* DPL 3; used with RPL 3 */
+#define GDT_USER_CODE 0x20  /* DPL 3, 64-bit */
+#define GDT_TSS 0x28        /* 16 bytes: the 64-bit TSS descriptor */
+#define GDT_RPL_USER 3
 
 /* 0..31 are the CPU exceptions. */
 #define VEC_EXCEPTIONS 32
+/* #UD: how code in user mode hands back to the kernel (usermode.h). */
+#define VEC_INVALID_OPCODE 6
 /* The 8259 PICs are remapped here and masked; anything arriving is spurious. */
 #define VEC_PIC_BASE 0x30
 /* Local APIC timer: one interrupt per second. */
