@@ -1,0 +1,17 @@
+# tests/unit/vmm_uffd.cmake - the userfaultfd page server (service/vmm/vmm_uffd*.c):
+#   unit.vmm_uffd_test   without Firecracker: a stand-in client process does
+#                        what a restoring Firecracker does (exit 77, skipped,
+#                        where userfaultfd is not allowed)
+#   vmm_uffd_firecracker with the real binary: a snapshot of the test guest
+#                        restored through the server, twice (the second
+#                        prefetching the working set the first recorded);
+#                        SKIP without MVM_TEST_FIRECRACKER
+# vmm_uffd_tool is the server behind a line protocol on stdin/stdout, for the
+# Python parts (the real-binary test and tests/bench/bench_uffd.py).
+add_executable(vmm_uffd_test ${CMAKE_CURRENT_LIST_DIR}/vmm_uffd_test.c)
+target_include_directories(vmm_uffd_test PRIVATE ${CMAKE_CURRENT_LIST_DIR}
+                           ${CMAKE_SOURCE_DIR}/service/vmm)
+target_link_libraries(vmm_uffd_test PRIVATE mvm_vmm mvm_common)
+add_test(NAME unit.vmm_uffd_test COMMAND vmm_uffd_test)
+set_tests_properties(unit.vmm_uffd_test PROPERTIES
+  LABELS "unit;vmm" TIMEOUT 120 SKIP_RETURN_CODE 77)
