@@ -15,3 +15,18 @@ target_link_libraries(vmm_uffd_test PRIVATE mvm_vmm mvm_common)
 add_test(NAME unit.vmm_uffd_test COMMAND vmm_uffd_test)
 set_tests_properties(unit.vmm_uffd_test PROPERTIES
   LABELS "unit;vmm" TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+add_executable(vmm_uffd_tool ${CMAKE_CURRENT_LIST_DIR}/vmm_uffd_tool.c)
+target_link_libraries(vmm_uffd_tool PRIVATE mvm_vmm mvm_common)
+set_target_properties(vmm_uffd_tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+# The real binary: Firecracker from MVM_TEST_FIRECRACKER in ctest's
+# environment (read at test time); without it the test prints "SKIP: ..."
+# and ctest reports it skipped.
+add_test(NAME vmm_uffd_firecracker
+         COMMAND ${MVM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/vmm_uffd_fc_test.py
+                 --tool $<TARGET_FILE:vmm_uffd_tool> --kernel $<TARGET_FILE:mvm-test-guest>)
+set_tests_properties(vmm_uffd_firecracker PROPERTIES
+  LABELS "vmm;firecracker" TIMEOUT 300
+  SKIP_REGULAR_EXPRESSION "SKIP: vmm_uffd_firecracker"
+  ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
