@@ -330,6 +330,7 @@ typedef struct vmm_uffd_stats {
     int64_t handshake_us;     /* vmm_uffd_serve to its message accepted */
     int64_t prefetch_us;      /* handshake to the last working-set page copied */
     int64_t first_fault_us;   /* connection to the first page fault */
+    int64_t last_fault_us;    /* connection to the latest page fault */
     int64_t ended_us;         /* vmm_uffd_serve to the end */
 } vmm_uffd_stats;
 

@@ -25,14 +25,14 @@
  * present in the process (copied, zeroed, or found there: EEXIST), which
  * were removed (UFFD_EVENT_REMOVE / UNMAP: balloon inflation; a later fault
  * there gets zeros, as the guest gave the page up) and which are listed in
- * the working set being recorded. Copies go through one function that
- * handles the kernel's answers: a partial copy (EAGAIN with a count) goes
- * on from where it stopped, EEXIST skips a page already there (and wakes
- * its waiters), EAGAIN without progress (the process's memory map is
- * changing: an event is to be read first) puts a demand fault on a retry
- * list served after the next read of events, ESRCH means the process's
- * memory is gone (the session ends cleanly). Anything else ends the
- * session with the error; so does a fault outside every region.
+ * the working set being recorded. Serving faults, prefetch and populate
+ * are vmm_uffd_fault.c: a partial copy goes on from where it stopped,
+ * EEXIST skips a page already there (and wakes its waiters), EAGAIN without
+ * progress (the process's memory map is changing: an event is to be read
+ * first) puts a demand fault on a retry list served after the next read of
+ * events, ESRCH means the process's memory is gone (the session ends
+ * cleanly). Anything else ends the session with the error; so does a fault
+ * outside every region.
  *
  * A session ends (ENDED, its descriptors closed and taken out of epoll
  * explicitly: the process holds the same userfaultfd, so closing ours would
@@ -46,7 +46,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -55,7 +54,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,105 +65,13 @@
 #define DEFAULT_HANDSHAKE_MS 30000u
 #define DEFAULT_SETTLE_MS 3000u
 #define EVENTS_PER_PASS 64
-#define MSGS_PER_READ 32
-#define COPY_MAX (2u << 20)           /* bytes per UFFDIO_COPY of a prefetch run */
 #define PREFETCH_BUDGET (4u << 20)    /* bytes per session per pass */
 #define LISTEN_BACKLOG 4
 
-enum watch_kind { W_WAKE, W_LISTEN, W_CONN, W_UFFD, W_PID };
-
-typedef struct watch {
-    vmm_uffd_session *ss; /* NULL for the server's wake eventfd */
-    enum watch_kind kind;
-} watch;
-
-/* A memory file mapped once for every session restoring from it. */
-typedef struct memfile {
-    struct memfile *next;
-    dev_t dev;
-    ino_t ino;
-    uint64_t size;
-    void *base;
-    unsigned refs;
-} memfile;
-
-struct vmm_uffd_server {
-    pthread_mutex_t mu;
-    pthread_cond_t changed;   /* a session changed state */
-    vmm_uffd_config cfg;
-    int epfd, wakefd;
-    watch wake_watch;
-    pthread_t thread;
-    bool thread_started;
-    bool stopping;
-    unsigned refs;            /* the server handle + each session not yet freed */
-    vmm_uffd_session *sessions; /* not yet ENDED */
-    memfile *files;
-    vmm_uffd_server_stats st;
-    void *zeros;              /* a huge page of zeros, for 2 MiB pages (no ZEROPAGE) */
-};
-
-/* What a copy into the process came to. */
-typedef enum copy_result {
-    COPY_DONE,   /* *done bytes from the start filled (at least a page) */
-    COPY_EXISTS, /* the first page was there already (EEXIST); its waiters woken */
-    COPY_AGAIN,  /* nothing done: the process's memory map is changing (EAGAIN) */
-    COPY_GONE,   /* the process's memory is gone (ESRCH) */
-    COPY_FAILED, /* err says why */
-} copy_result;
-
-struct vmm_uffd_session {
-    vmm_uffd_session *next;
-    vmm_uffd_server *srv;
-    watch w_listen, w_conn, w_uffd, w_pid;
-    int listen_fd, conn_fd, uffd, pidfd;
-    int sock_dirfd;             /* O_PATH of the socket's directory, to remove it */
-    char sock_name[NAME_MAX + 1];
-    bool sock_present;          /* the socket file is ours to remove */
-    memfile *mf;
-    bool has_ws;
-    char ws_path[PATH_MAX];
-    uint64_t *ws_in;            /* the working set read at serve, until the handshake */
-    size_t ws_in_n;
-    uint32_t ws_in_ps;
-    uint64_t ws_in_msize;
-    vmm_uffd_inbox inbox;
-    vmm_uffd_region *regions;   /* sorted by base */
-    size_t nregions;
-    uint32_t ps;
-    uint64_t pages;             /* pages of the memory file */
-    uint8_t *present, *removed, *listed; /* bitmaps over them */
-    uint64_t *rec;              /* the working set being recorded */
-    size_t rec_n, rec_cap;
-    bool recording;
-    uint64_t *pf;               /* prefetch list (memory-file offsets), from ws_in */
-    size_t pf_n, pf_pos;
-    bool settled;               /* settle_ms since the handshake have passed */
-    bool populating;            /* populate_after_settle under way */
-    size_t pop_region;
-    uint64_t pop_off;
-    uint64_t *retry;            /* demand faults (addresses) to retry: EAGAIN */
-    size_t nretry, retry_cap;
-    bool end_requested;
-    int64_t t_serve, t_accept, t_handshake, hs_deadline, settle_deadline; /* monotonic us */
-    vmm_uffd_stats st;
-};
-
-static int64_t now_us(void) {
+int64_t vmm_uffd_now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static bool bit_get(const uint8_t *map, uint64_t i) {
-    return map[i / 8] >> (i % 8) & 1;
-}
-
-static void bit_set(uint8_t *map, uint64_t i, bool on) {
-    if (on)
-        map[i / 8] |= (uint8_t)(1u << (i % 8));
-    else
-        map[i / 8] &= (uint8_t)~(1u << (i % 8));
 }
 
 /* ---- memory files (under srv->mu) ---- */
@@ -223,7 +129,7 @@ static void memfile_put(vmm_uffd_server *srv, memfile *mf) {
     free(mf);
 }
 
-/* ---- session end (server thread, or serve's failure path; under mu) ---- */
+/* ---- session end (the server thread, under mu) ---- */
 
 static void unwatch(vmm_uffd_server *srv, int *fd) {
     if (*fd < 0)
@@ -239,10 +145,7 @@ static void remove_socket(vmm_uffd_session *ss) {
     ss->sock_present = false;
 }
 
-static void note_ws(vmm_uffd_session *ss, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void note_ws(vmm_uffd_session *ss, const char *fmt, ...) {
+void vmm_uffd_note_ws(vmm_uffd_session *ss, const char *fmt, ...) {
     size_t used = strlen(ss->st.ws_note);
     if (used + 3 >= sizeof ss->st.ws_note)
         return;
@@ -263,17 +166,14 @@ static void write_ws(vmm_uffd_session *ss) {
     ss->recording = false;
     mvm_error e;
     if (vmm_uffd_ws_write(ss->ws_path, ss->ps, ss->mf->size, ss->rec, ss->rec_n, &e) != MVM_OK) {
-        note_ws(ss, "not written: %s", e.msg);
+        vmm_uffd_note_ws(ss, "not written: %s", e.msg);
         return;
     }
     ss->st.ws_written = true;
     ss->st.ws_pages_out = ss->rec_n;
 }
 
-static void end_session(vmm_uffd_server *srv, vmm_uffd_session *ss, mvm_code code,
-                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void end_session(vmm_uffd_server *srv, vmm_uffd_session *ss, mvm_code code,
+void vmm_uffd_end_session(vmm_uffd_server *srv, vmm_uffd_session *ss, mvm_code code,
                         const char *fmt, ...) {
     if (ss->st.state == VMM_UFFD_ENDED)
         return;
@@ -311,7 +211,7 @@ static void end_session(vmm_uffd_server *srv, vmm_uffd_session *ss, mvm_code cod
     va_end(ap);
     ss->st.end_code = code;
     ss->st.state = VMM_UFFD_ENDED;
-    ss->st.ended_us = now_us() - ss->t_serve;
+    ss->st.ended_us = vmm_uffd_now_us() - ss->t_serve;
     for (vmm_uffd_session **p = &srv->sessions; *p; p = &(*p)->next) {
         if (*p == ss) {
             *p = ss->next;
@@ -321,336 +221,6 @@ static void end_session(vmm_uffd_server *srv, vmm_uffd_session *ss, mvm_code cod
     ss->next = NULL;
     srv->st.sessions_active--;
     pthread_cond_broadcast(&srv->changed);
-}
-
-/* ---- copies into the process ---- */
-
-static const vmm_uffd_region *region_of_addr(const vmm_uffd_session *ss, uint64_t addr) {
-    size_t lo = 0, hi = ss->nregions;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const vmm_uffd_region *r = &ss->regions[mid];
-        if (addr < r->base)
-            hi = mid;
-        else if (addr - r->base >= r->size)
-            lo = mid + 1;
-        else
-            return r;
-    }
-    return NULL;
-}
-
-static const vmm_uffd_region *region_of_offset(const vmm_uffd_session *ss, uint64_t off) {
-    for (size_t i = 0; i < ss->nregions; i++) {
-        const vmm_uffd_region *r = &ss->regions[i];
-        if (off >= r->offset && off - r->offset < r->size)
-            return r;
-    }
-    return NULL;
-}
-
-static void mark_present(vmm_uffd_session *ss, uint64_t off, uint64_t len) {
-    for (uint64_t p = off / ss->ps; p < (off + len) / ss->ps; p++) {
-        bit_set(ss->present, p, true);
-        bit_set(ss->removed, p, false);
-    }
-}
-
-static void wake_page(vmm_uffd_session *ss, uint64_t addr) {
-    struct uffdio_range r = {.start = addr, .len = ss->ps};
-    ioctl(ss->uffd, UFFDIO_WAKE, &r); /* nobody waiting is fine */
-}
-
-/* Fills [off, off + len) of the memory file's pages (inside one region) in
- * the process: from the file, or with zeros. *done gets the bytes dealt
- * with from off on (copied, or found present: the first page only). */
-static copy_result copy_run(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t off,
-                            uint64_t len, bool zero, uint64_t *done, mvm_error *err) {
-    *done = 0;
-    const vmm_uffd_region *r = region_of_offset(ss, off);
-    uint64_t dst = r->base + (off - r->offset);
-    int rc;
-    int64_t result;
-    ss->st.copy_calls++;
-    if (zero && ss->ps == (uint32_t)sysconf(_SC_PAGESIZE)) {
-        struct uffdio_zeropage z = {.range = {.start = dst, .len = len}, .mode = 0};
-        rc = ioctl(ss->uffd, UFFDIO_ZEROPAGE, &z);
-        result = z.zeropage;
-    } else {
-        const void *src = (const char *)ss->mf->base + off;
-        if (zero) { /* huge pages have no ZEROPAGE: copy from a page of zeros */
-            if (!srv->zeros) {
-                void *z = mmap(NULL, ss->ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                if (z == MAP_FAILED) {
-                    mvm_fail(err, MVM_INTERNAL, "mmap of a zero page: %s", strerror(errno));
-                    return COPY_FAILED;
-                }
-                srv->zeros = z;
-            }
-            src = srv->zeros;
-            len = ss->ps;
-        }
-        struct uffdio_copy c = {.dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len,
-                                .mode = 0};
-        rc = ioctl(ss->uffd, UFFDIO_COPY, &c);
-        result = c.copy;
-    }
-    if (rc == 0) {
-        *done = len;
-    } else if (errno == EAGAIN && result > 0) {
-        *done = (uint64_t)result; /* partial: the next page is there, or the map changes */
-    } else if (errno == EEXIST) {
-        wake_page(ss, dst);
-        mark_present(ss, off, ss->ps);
-        *done = ss->ps;
-        return COPY_EXISTS;
-    } else if (errno == EAGAIN) {
-        ss->st.retries++;
-        return COPY_AGAIN;
-    } else if (errno == ESRCH) {
-        return COPY_GONE;
-    } else {
-        mvm_fail(err, MVM_INTERNAL, "%s of %llu bytes at 0x%llx (memory file offset %llu): %s",
-                 zero ? "zero-filling" : "UFFDIO_COPY", (unsigned long long)len,
-                 (unsigned long long)dst, (unsigned long long)off, strerror(errno));
-        return COPY_FAILED;
-    }
-    *done -= *done % ss->ps;
-    if (*done == 0) { /* no whole page: treat as no progress */
-        ss->st.retries++;
-        return COPY_AGAIN;
-    }
-    if (!zero)
-        ss->st.bytes_copied += *done;
-    mark_present(ss, off, *done);
-    return COPY_DONE;
-}
-
-/* Ends the session for a copy that went wrong; true if it did. */
-static bool copy_ended(vmm_uffd_server *srv, vmm_uffd_session *ss, copy_result cr,
-                       const mvm_error *e) {
-    if (cr == COPY_GONE) {
-        end_session(srv, ss, MVM_OK, "the memory of process %d is gone", (int)ss->st.peer_pid);
-        return true;
-    }
-    if (cr == COPY_FAILED) {
-        end_session(srv, ss, e->code, "%s", e->msg);
-        return true;
-    }
-    return false;
-}
-
-/* ---- faults ---- */
-
-/* Appends to a growing array; false when out of memory. */
-static bool push(uint64_t **arr, size_t *n, size_t *cap, uint64_t v) {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 64;
-        uint64_t *a = realloc(*arr, c * sizeof *a);
-        if (!a)
-            return false;
-        *arr = a;
-        *cap = c;
-    }
-    (*arr)[(*n)++] = v;
-    return true;
-}
-
-static bool retry_push(vmm_uffd_session *ss, uint64_t addr) {
-    return push(&ss->retry, &ss->nretry, &ss->retry_cap, addr);
-}
-
-/* Adds the page at memory-file offset off to the working set recorded. */
-static void record(vmm_uffd_session *ss, uint64_t off) {
-    uint64_t page = off / ss->ps;
-    if (!ss->recording || bit_get(ss->listed, page))
-        return;
-    if (!push(&ss->rec, &ss->rec_n, &ss->rec_cap, off)) {
-        ss->recording = false; /* out of memory: the working set is only an optimisation */
-        note_ws(ss, "recording stopped: out of memory");
-        return;
-    }
-    bit_set(ss->listed, page, true);
-}
-
-/* Serves one fault at page address addr (first: not a retry). False if
- * the session ended. */
-static bool serve_fault(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t addr, bool first) {
-    const vmm_uffd_region *r = region_of_addr(ss, addr);
-    if (!r) {
-        end_session(srv, ss, MVM_INVALID_ARGUMENT,
-                    "page fault at 0x%llx, outside every memory region of the handshake",
-                    (unsigned long long)addr);
-        return false;
-    }
-    uint64_t off = r->offset + (addr - r->base);
-    if (first)
-        record(ss, off);
-    bool zero = bit_get(ss->removed, off / ss->ps);
-    uint64_t done;
-    mvm_error e;
-    copy_result cr = copy_run(srv, ss, off, ss->ps, zero, &done, &e);
-    if (copy_ended(srv, ss, cr, &e))
-        return false;
-    switch (cr) {
-    case COPY_AGAIN:
-        if (!retry_push(ss, addr)) {
-            end_session(srv, ss, MVM_RESOURCE_EXHAUSTED, "out of memory for a fault to retry");
-            return false;
-        }
-        break;
-    case COPY_EXISTS:
-        ss->st.faults_present++;
-        break;
-    default:
-        ss->st.faults_served++;
-        if (zero)
-            ss->st.pages_zeroed++;
-        break;
-    }
-    return true;
-}
-
-/* Marks [start, end) removed: the next fault there gets zeros. */
-static void on_remove(vmm_uffd_session *ss, uint64_t start, uint64_t end) {
-    ss->st.removes++;
-    for (size_t i = 0; i < ss->nregions; i++) {
-        const vmm_uffd_region *r = &ss->regions[i];
-        uint64_t lo = start > r->base ? start : r->base;
-        uint64_t hi = end < r->base + r->size ? end : r->base + r->size;
-        lo += (ss->ps - lo % ss->ps) % ss->ps;
-        for (uint64_t a = lo; a + ss->ps <= hi; a += ss->ps) {
-            uint64_t page = (r->offset + (a - r->base)) / ss->ps;
-            bit_set(ss->removed, page, true);
-            bit_set(ss->present, page, false);
-        }
-    }
-}
-
-/* Reads and handles every event the userfaultfd holds. */
-static void on_uffd(vmm_uffd_server *srv, vmm_uffd_session *ss) {
-    struct uffd_msg msgs[MSGS_PER_READ];
-    while (ss->st.state == VMM_UFFD_SERVING) {
-        ssize_t n = read(ss->uffd, msgs, sizeof msgs);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n < 0 || n % (ssize_t)sizeof msgs[0] != 0) {
-            end_session(srv, ss, MVM_INVALID_ARGUMENT, "reading the userfaultfd: %s",
-                        n < 0 ? strerror(errno) : "a partial message");
-            return;
-        }
-        for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
-            const struct uffd_msg *m = &msgs[i];
-            if (ss->st.state != VMM_UFFD_SERVING && m->event != UFFD_EVENT_FORK)
-                continue;
-            switch (m->event) {
-            case UFFD_EVENT_PAGEFAULT:
-                ss->st.faults++;
-                if (ss->st.first_fault_us < 0)
-                    ss->st.first_fault_us = now_us() - ss->t_accept;
-                serve_fault(srv, ss, m->arg.pagefault.address & ~((uint64_t)ss->ps - 1), true);
-                break;
-            case UFFD_EVENT_REMOVE:
-            case UFFD_EVENT_UNMAP:
-                on_remove(ss, m->arg.remove.start, m->arg.remove.end);
-                break;
-            case UFFD_EVENT_FORK:
-                /* Not a feature Firecracker asks for; never keep the child's
-                 * userfaultfd the kernel installed here. */
-                close((int)m->arg.fork.ufd);
-                break;
-            case UFFD_EVENT_REMAP:
-                end_session(srv, ss, MVM_INVALID_ARGUMENT,
-                            "the process moved guest memory (mremap from 0x%llx); "
-                            "not served", (unsigned long long)m->arg.remap.from);
-                break;
-            default:
-                break; /* an event of a feature not asked for: nothing to do */
-            }
-        }
-    }
-}
-
-/* Serves again the faults that met EAGAIN (new ones may join a new list). */
-static void retry_faults(vmm_uffd_server *srv, vmm_uffd_session *ss) {
-    uint64_t *list = ss->retry;
-    size_t n = ss->nretry;
-    ss->retry = NULL;
-    ss->nretry = ss->retry_cap = 0;
-    for (size_t i = 0; i < n && ss->st.state == VMM_UFFD_SERVING; i++)
-        serve_fault(srv, ss, list[i], false);
-    free(list);
-}
-
-/* ---- prefetch and populate ---- */
-
-/* Copies up to `budget` bytes of the working set in, in its order, a run
- * of consecutive pages per ioctl. */
-static void prefetch_step(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t budget) {
-    while (ss->pf_pos < ss->pf_n && budget > 0 && ss->st.state == VMM_UFFD_SERVING) {
-        uint64_t off = ss->pf[ss->pf_pos];
-        if (bit_get(ss->present, off / ss->ps) || bit_get(ss->removed, off / ss->ps)) {
-            ss->pf_pos++;
-            continue;
-        }
-        const vmm_uffd_region *r = region_of_offset(ss, off);
-        uint64_t len = ss->ps;
-        for (size_t k = ss->pf_pos + 1;
-             k < ss->pf_n && len < COPY_MAX && len < budget && ss->pf[k] == off + len &&
-             ss->pf[k] - r->offset < r->size && !bit_get(ss->present, ss->pf[k] / ss->ps) &&
-             !bit_get(ss->removed, ss->pf[k] / ss->ps);
-             k++)
-            len += ss->ps;
-        uint64_t done;
-        mvm_error e;
-        copy_result cr = copy_run(srv, ss, off, len, false, &done, &e);
-        if (copy_ended(srv, ss, cr, &e) || cr == COPY_AGAIN)
-            return;
-        if (cr == COPY_DONE)
-            ss->st.pages_prefetched += done / ss->ps;
-        ss->pf_pos += done / ss->ps;
-        budget = budget > done ? budget - done : 0;
-    }
-    if (ss->pf_pos >= ss->pf_n && ss->pf_n > 0 && ss->st.prefetch_us < 0)
-        ss->st.prefetch_us = now_us() - ss->t_handshake;
-}
-
-/* populate_after_settle: every page neither present nor removed, in file
- * order, runs of up to COPY_MAX. */
-static void populate_step(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t budget) {
-    while (ss->populating && budget > 0 && ss->st.state == VMM_UFFD_SERVING) {
-        if (ss->pop_region >= ss->nregions) {
-            ss->populating = false;
-            return;
-        }
-        const vmm_uffd_region *r = &ss->regions[ss->pop_region];
-        if (ss->pop_off >= r->size) {
-            ss->pop_region++;
-            ss->pop_off = 0;
-            continue;
-        }
-        uint64_t off = r->offset + ss->pop_off;
-        if (bit_get(ss->present, off / ss->ps) || bit_get(ss->removed, off / ss->ps)) {
-            ss->pop_off += ss->ps;
-            continue;
-        }
-        uint64_t len = ss->ps;
-        while (ss->pop_off + len < r->size && len < COPY_MAX && len < budget &&
-               !bit_get(ss->present, (off + len) / ss->ps) &&
-               !bit_get(ss->removed, (off + len) / ss->ps))
-            len += ss->ps;
-        uint64_t done;
-        mvm_error e;
-        copy_result cr = copy_run(srv, ss, off, len, false, &done, &e);
-        if (copy_ended(srv, ss, cr, &e) || cr == COPY_AGAIN)
-            return;
-        if (cr == COPY_DONE)
-            ss->st.pages_populated += done / ss->ps;
-        ss->pop_off += done;
-        budget = budget > done ? budget - done : 0;
-    }
 }
 
 /* ---- the handshake ---- */
@@ -667,11 +237,11 @@ static void on_listen(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     if (c < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
             return;
-        end_session(srv, ss, MVM_INTERNAL, "accept on the page server socket: %s",
+        vmm_uffd_end_session(srv, ss, MVM_INTERNAL, "accept on the page server socket: %s",
                     strerror(errno));
         return;
     }
-    ss->t_accept = now_us();
+    ss->t_accept = vmm_uffd_now_us();
     ss->st.accept_us = ss->t_accept - ss->t_serve;
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -683,7 +253,7 @@ static void on_listen(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     ss->conn_fd = c;
     mvm_error e;
     if (watch_fd(srv, c, &ss->w_conn, &e) != MVM_OK)
-        end_session(srv, ss, e.code, "%s", e.msg);
+        vmm_uffd_end_session(srv, ss, e.code, "%s", e.msg);
 }
 
 /* The working set read at serve, checked against the handshake: becomes
@@ -695,15 +265,15 @@ static void adopt_ws(vmm_uffd_session *ss) {
     size_t n = ss->ws_in_n;
     ss->ws_in = NULL;
     if (ss->ws_in_ps != ss->ps || ss->ws_in_msize != ss->mf->size) {
-        note_ws(ss, "ignored: recorded for %u-byte pages of a %llu-byte memory file, this is "
+        vmm_uffd_note_ws(ss, "ignored: recorded for %u-byte pages of a %llu-byte memory file, this is "
                     "%u-byte pages of %llu bytes", ss->ws_in_ps,
                 (unsigned long long)ss->ws_in_msize, ss->ps, (unsigned long long)ss->mf->size);
         free(in);
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!region_of_offset(ss, in[i])) {
-            note_ws(ss, "ignored: page at offset %llu is in no memory region",
+        if (!vmm_uffd_region_of_offset(ss, in[i])) {
+            vmm_uffd_note_ws(ss, "ignored: page at offset %llu is in no memory region",
                     (unsigned long long)in[i]);
             free(in);
             return;
@@ -712,8 +282,8 @@ static void adopt_ws(vmm_uffd_session *ss) {
     ss->pf = in;
     ss->pf_n = n;
     for (size_t i = 0; i < n; i++)
-        record(ss, in[i]);
-    note_ws(ss, "%zu pages to prefetch", n);
+        vmm_uffd_record(ss, in[i]);
+    vmm_uffd_note_ws(ss, "%zu pages to prefetch", n);
 }
 
 /* Takes the complete message: checks the regions, sets up the page maps
@@ -725,18 +295,18 @@ static void accept_handshake(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     ss->inbox.nfds = 0;
     ss->regions = calloc(VMM_UFFD_MAX_REGIONS, sizeof *ss->regions);
     if (!ss->regions) {
-        end_session(srv, ss, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        vmm_uffd_end_session(srv, ss, MVM_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     if (vmm_uffd_regions_parse(ss->inbox.buf, ss->inbox.len, ss->mf->size, ss->regions,
                                VMM_UFFD_MAX_REGIONS, &ss->nregions, &ss->ps, &e) != MVM_OK) {
-        end_session(srv, ss, e.code, "handshake refused: %s", e.msg);
+        vmm_uffd_end_session(srv, ss, e.code, "handshake refused: %s", e.msg);
         return;
     }
     /* Never block the server on a descriptor the client made blocking. */
     int fl = fcntl(ss->uffd, F_GETFL);
     if (fl < 0 || fcntl(ss->uffd, F_SETFL, fl | O_NONBLOCK) != 0) {
-        end_session(srv, ss, MVM_INTERNAL, "fcntl on the userfaultfd: %s", strerror(errno));
+        vmm_uffd_end_session(srv, ss, MVM_INTERNAL, "fcntl on the userfaultfd: %s", strerror(errno));
         return;
     }
     ss->pages = ss->mf->size / ss->ps;
@@ -745,7 +315,7 @@ static void accept_handshake(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     ss->removed = calloc(bytes, 1);
     ss->listed = calloc(bytes, 1);
     if (!ss->present || !ss->removed || !ss->listed) {
-        end_session(srv, ss, MVM_RESOURCE_EXHAUSTED, "out of memory for the page maps");
+        vmm_uffd_end_session(srv, ss, MVM_RESOURCE_EXHAUSTED, "out of memory for the page maps");
         return;
     }
     ss->st.regions = (uint32_t)ss->nregions;
@@ -757,7 +327,7 @@ static void accept_handshake(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     if (ss->st.peer_pid > 0) {
         ss->pidfd = (int)syscall(SYS_pidfd_open, ss->st.peer_pid, 0);
         if (ss->pidfd < 0 && errno == ESRCH) {
-            end_session(srv, ss, MVM_OK, "process %d exited during the handshake",
+            vmm_uffd_end_session(srv, ss, MVM_OK, "process %d exited during the handshake",
                         (int)ss->st.peer_pid);
             return;
         }
@@ -766,12 +336,12 @@ static void accept_handshake(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     }
     if (watch_fd(srv, ss->uffd, &ss->w_uffd, &e) != MVM_OK ||
         (ss->pidfd >= 0 && watch_fd(srv, ss->pidfd, &ss->w_pid, &e) != MVM_OK)) {
-        end_session(srv, ss, e.code, "%s", e.msg);
+        vmm_uffd_end_session(srv, ss, e.code, "%s", e.msg);
         return;
     }
     unwatch(srv, &ss->conn_fd);
     vmm_uffd_inbox_clear(&ss->inbox);
-    ss->t_handshake = now_us();
+    ss->t_handshake = vmm_uffd_now_us();
     ss->st.handshake_us = ss->t_handshake - ss->t_serve;
     ss->settle_deadline = ss->t_handshake + (int64_t)srv->cfg.settle_ms * 1000;
     ss->st.state = VMM_UFFD_SERVING;
@@ -784,7 +354,7 @@ static void on_conn(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     case VMM_UFFD_RECV_MORE:
         return;
     case VMM_UFFD_RECV_REFUSED:
-        end_session(srv, ss, e.code, "handshake refused: %s", e.msg);
+        vmm_uffd_end_session(srv, ss, e.code, "handshake refused: %s", e.msg);
         return;
     case VMM_UFFD_RECV_COMPLETE:
         accept_handshake(srv, ss);
@@ -814,14 +384,14 @@ static void handle_event(vmm_uffd_server *srv, const struct epoll_event *ev) {
         break;
     case W_UFFD:
         if (ev->events & EPOLLERR)
-            end_session(srv, ss, MVM_INVALID_ARGUMENT,
+            vmm_uffd_end_session(srv, ss, MVM_INVALID_ARGUMENT,
                         "the userfaultfd is not usable (not initialised with UFFDIO_API?)");
         else
-            on_uffd(srv, ss);
+            vmm_uffd_on_events(srv, ss);
         break;
     case W_PID:
-        on_uffd(srv, ss); /* serve what was asked before it ended (harmless if gone) */
-        end_session(srv, ss, MVM_OK, "process %d exited", (int)ss->st.peer_pid);
+        vmm_uffd_on_events(srv, ss); /* serve what was asked before it ended (harmless if gone) */
+        vmm_uffd_end_session(srv, ss, MVM_OK, "process %d exited", (int)ss->st.peer_pid);
         break;
     case W_WAKE:
         break;
@@ -830,31 +400,31 @@ static void handle_event(vmm_uffd_server *srv, const struct epoll_event *ev) {
 
 /* Deadlines, end requests, retries, prefetch. Returns the epoll timeout. */
 static int housekeeping(vmm_uffd_server *srv) {
-    int64_t now = now_us(), next = -1;
+    int64_t now = vmm_uffd_now_us(), next = -1;
     bool busy = false;
     vmm_uffd_session *ss = srv->sessions;
     while (ss) {
         vmm_uffd_session *following = ss->next; /* ss may end and leave the list */
         if (ss->end_requested) {
-            end_session(srv, ss, MVM_OK, "ended by mvmd");
+            vmm_uffd_end_session(srv, ss, MVM_OK, "ended by mvmd");
         } else if (ss->st.state == VMM_UFFD_LISTENING && now >= ss->hs_deadline) {
-            end_session(srv, ss, MVM_DEADLINE_EXCEEDED,
+            vmm_uffd_end_session(srv, ss, MVM_DEADLINE_EXCEEDED,
                         ss->conn_fd < 0 ? "no process connected within %u ms"
                                         : "the process sent no complete memory regions "
                                           "message within %u ms",
                         srv->cfg.handshake_timeout_ms);
         } else if (ss->st.state == VMM_UFFD_SERVING) {
             if (ss->nretry > 0)
-                retry_faults(srv, ss);
+                vmm_uffd_retry_faults(srv, ss);
             if (ss->st.state == VMM_UFFD_SERVING && ss->pf_pos < ss->pf_n)
-                prefetch_step(srv, ss, PREFETCH_BUDGET);
+                vmm_uffd_prefetch_step(srv, ss, PREFETCH_BUDGET);
             if (ss->st.state == VMM_UFFD_SERVING && !ss->settled && now >= ss->settle_deadline) {
                 ss->settled = true;
                 write_ws(ss);
                 ss->populating = srv->cfg.populate_after_settle;
             }
             if (ss->st.state == VMM_UFFD_SERVING && ss->populating && ss->pf_pos >= ss->pf_n)
-                populate_step(srv, ss, PREFETCH_BUDGET);
+                vmm_uffd_populate_step(srv, ss, PREFETCH_BUDGET);
         }
         if (ss->st.state == VMM_UFFD_LISTENING && (next < 0 || ss->hs_deadline < next))
             next = ss->hs_deadline;
@@ -901,7 +471,7 @@ static void *server_main(void *arg) {
             handle_event(srv, &evs[i]);
     }
     while (srv->sessions)
-        end_session(srv, srv->sessions, MVM_OK, "the page server stopped");
+        vmm_uffd_end_session(srv, srv->sessions, MVM_OK, "the page server stopped");
     pthread_mutex_unlock(&srv->mu);
     return NULL;
 }
@@ -1066,7 +636,7 @@ static void read_ws(vmm_uffd_session *ss, const char *ws_path) {
     if (rc == MVM_NOT_FOUND)
         return;
     if (rc != MVM_OK) {
-        note_ws(ss, "ignored: %s", e.msg);
+        vmm_uffd_note_ws(ss, "ignored: %s", e.msg);
         return;
     }
     ss->ws_in = list;
@@ -1090,10 +660,10 @@ mvm_code vmm_uffd_serve(vmm_uffd_server *srv, const char *sock_path, const char 
     ss->w_conn = (watch){ss, W_CONN};
     ss->w_uffd = (watch){ss, W_UFFD};
     ss->w_pid = (watch){ss, W_PID};
-    ss->t_serve = now_us();
+    ss->t_serve = vmm_uffd_now_us();
     ss->st.state = VMM_UFFD_LISTENING;
     ss->st.accept_us = ss->st.handshake_us = ss->st.prefetch_us = -1;
-    ss->st.first_fault_us = ss->st.ended_us = -1;
+    ss->st.first_fault_us = ss->st.last_fault_us = ss->st.ended_us = -1;
     if (ws_path) {
         ss->has_ws = true;
         snprintf(ss->ws_path, sizeof ss->ws_path, "%s", ws_path);

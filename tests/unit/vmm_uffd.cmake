@@ -6,6 +6,8 @@
 #                        restored through the server, twice (the second
 #                        prefetching the working set the first recorded);
 #                        SKIP without MVM_TEST_FIRECRACKER
+# bench_uffd_smoke     a short run of tests/bench/bench_uffd.py (SKIP without
+#                      MVM_TEST_FIRECRACKER)
 # vmm_uffd_tool is the server behind a line protocol on stdin/stdout, for the
 # Python parts (the real-binary test and tests/bench/bench_uffd.py).
 add_executable(vmm_uffd_test ${CMAKE_CURRENT_LIST_DIR}/vmm_uffd_test.c)
@@ -29,4 +31,14 @@ add_test(NAME vmm_uffd_firecracker
 set_tests_properties(vmm_uffd_firecracker PROPERTIES
   LABELS "vmm;firecracker" TIMEOUT 300
   SKIP_REGULAR_EXPRESSION "SKIP: vmm_uffd_firecracker"
+  ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+
+# tests/bench/bench_uffd.py's smoke run: checks that the benchmark works
+# (it asserts no timings); the full run is by hand (tests/bench/README.md).
+add_test(NAME bench_uffd_smoke
+         COMMAND ${MVM_PYTHON} ${CMAKE_SOURCE_DIR}/tests/bench/bench_uffd.py
+                 --build ${CMAKE_BINARY_DIR} --kernel $<TARGET_FILE:mvm-test-guest>
+                 --touch-mib 0 --mem-mib 8 --rounds 1 --clones 2)
+set_tests_properties(bench_uffd_smoke PROPERTIES
+  LABELS "bench;vmm;firecracker" TIMEOUT 300 RUN_SERIAL TRUE SKIP_RETURN_CODE 77
   ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")

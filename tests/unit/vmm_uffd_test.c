@@ -579,6 +579,7 @@ static void test_serve_and_prefetch(vmm_uffd_server *srv) {
     CHECK_EQ_INT(s.bytes_copied, 4 * PAGE);
     CHECK_EQ_INT(s.pages_prefetched, 0);
     CHECK(s.accept_us >= 0 && s.handshake_us >= s.accept_us && s.first_fault_us >= 0);
+    CHECK(s.last_fault_us >= s.first_fault_us);
     CHECK(!s.ws_written);
     CHECK_EQ_INT(client_stop(&c, false), 0);
     CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_ENDED, STATE_TIMEOUT_MS), VMM_UFFD_ENDED);

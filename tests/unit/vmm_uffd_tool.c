@@ -53,7 +53,7 @@ static void print_stats(const char *name, vmm_uffd_session *ss) {
     vmm_uffd_session_stats(ss, &s);
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-        " s:I, s:I, s:b, s:s, s:I, s:I, s:I, s:I, s:I}",
+        " s:I, s:I, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
         "state", state_name(s.state), "end_code", mvm_code_name(s.end_code), "end_reason",
         s.end_reason, "peer_pid", (int)s.peer_pid, "regions", (int)s.regions, "page_size",
         (int)s.page_size, "mem_bytes", (json_int_t)s.mem_bytes, "faults", (json_int_t)s.faults,
@@ -66,7 +66,8 @@ static void print_stats(const char *name, vmm_uffd_session *ss) {
         (json_int_t)s.ws_pages_out, "ws_written", s.ws_written, "ws_note", s.ws_note,
         "accept_us", (json_int_t)s.accept_us, "handshake_us", (json_int_t)s.handshake_us,
         "prefetch_us", (json_int_t)s.prefetch_us, "first_fault_us",
-        (json_int_t)s.first_fault_us, "ended_us", (json_int_t)s.ended_us);
+        (json_int_t)s.first_fault_us, "last_fault_us", (json_int_t)s.last_fault_us, "ended_us",
+        (json_int_t)s.ended_us);
     print_json("stats", name, o);
 }
 
