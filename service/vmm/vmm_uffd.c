@@ -65,7 +65,7 @@
 #define DEFAULT_HANDSHAKE_MS 30000u
 #define DEFAULT_SETTLE_MS 3000u
 #define EVENTS_PER_PASS 64
-#define PREFETCH_BUDGET (4u << 20)    /* bytes per session per pass */
+#define PREFETCH_BUDGET (4u << 20) /* bytes per session per pass */
 #define LISTEN_BACKLOG 4
 
 int64_t vmm_uffd_now_us(void) {
@@ -83,8 +83,8 @@ static mvm_code memfile_get(vmm_uffd_server *srv, int fd, const char *path, memf
     if (fstat(fd, &st) != 0)
         return mvm_fail(err, MVM_INTERNAL, "memory file %s: fstat: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_size <= 0)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                        "memory file %s is not a non-empty regular file", path);
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "memory file %s is not a non-empty regular file",
+                        path);
     for (memfile *f = srv->files; f; f = f->next) {
         if (f->dev == st.st_dev && f->ino == st.st_ino && f->size == (uint64_t)st.st_size) {
             f->refs++;
@@ -174,7 +174,7 @@ static void write_ws(vmm_uffd_session *ss) {
 }
 
 void vmm_uffd_end_session(vmm_uffd_server *srv, vmm_uffd_session *ss, mvm_code code,
-                        const char *fmt, ...) {
+                          const char *fmt, ...) {
     if (ss->st.state == VMM_UFFD_ENDED)
         return;
     if (code == MVM_OK && ss->st.state == VMM_UFFD_SERVING)
@@ -238,7 +238,7 @@ static void on_listen(vmm_uffd_server *srv, vmm_uffd_session *ss) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
             return;
         vmm_uffd_end_session(srv, ss, MVM_INTERNAL, "accept on the page server socket: %s",
-                    strerror(errno));
+                             strerror(errno));
         return;
     }
     ss->t_accept = vmm_uffd_now_us();
@@ -265,16 +265,18 @@ static void adopt_ws(vmm_uffd_session *ss) {
     size_t n = ss->ws_in_n;
     ss->ws_in = NULL;
     if (ss->ws_in_ps != ss->ps || ss->ws_in_msize != ss->mf->size) {
-        vmm_uffd_note_ws(ss, "ignored: recorded for %u-byte pages of a %llu-byte memory file, this is "
-                    "%u-byte pages of %llu bytes", ss->ws_in_ps,
-                (unsigned long long)ss->ws_in_msize, ss->ps, (unsigned long long)ss->mf->size);
+        vmm_uffd_note_ws(ss,
+                         "ignored: recorded for %u-byte pages of a %llu-byte memory file, this is "
+                         "%u-byte pages of %llu bytes",
+                         ss->ws_in_ps, (unsigned long long)ss->ws_in_msize, ss->ps,
+                         (unsigned long long)ss->mf->size);
         free(in);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         if (!vmm_uffd_region_of_offset(ss, in[i])) {
             vmm_uffd_note_ws(ss, "ignored: page at offset %llu is in no memory region",
-                    (unsigned long long)in[i]);
+                             (unsigned long long)in[i]);
             free(in);
             return;
         }
@@ -306,7 +308,8 @@ static void accept_handshake(vmm_uffd_server *srv, vmm_uffd_session *ss) {
     /* Never block the server on a descriptor the client made blocking. */
     int fl = fcntl(ss->uffd, F_GETFL);
     if (fl < 0 || fcntl(ss->uffd, F_SETFL, fl | O_NONBLOCK) != 0) {
-        vmm_uffd_end_session(srv, ss, MVM_INTERNAL, "fcntl on the userfaultfd: %s", strerror(errno));
+        vmm_uffd_end_session(srv, ss, MVM_INTERNAL, "fcntl on the userfaultfd: %s",
+                             strerror(errno));
         return;
     }
     ss->pages = ss->mf->size / ss->ps;
@@ -328,7 +331,7 @@ static void accept_handshake(vmm_uffd_server *srv, vmm_uffd_session *ss) {
         ss->pidfd = (int)syscall(SYS_pidfd_open, ss->st.peer_pid, 0);
         if (ss->pidfd < 0 && errno == ESRCH) {
             vmm_uffd_end_session(srv, ss, MVM_OK, "process %d exited during the handshake",
-                        (int)ss->st.peer_pid);
+                                 (int)ss->st.peer_pid);
             return;
         }
         /* Other failures (a pid from another namespace): ESRCH on a copy
@@ -384,8 +387,9 @@ static void handle_event(vmm_uffd_server *srv, const struct epoll_event *ev) {
         break;
     case W_UFFD:
         if (ev->events & EPOLLERR)
-            vmm_uffd_end_session(srv, ss, MVM_INVALID_ARGUMENT,
-                        "the userfaultfd is not usable (not initialised with UFFDIO_API?)");
+            vmm_uffd_end_session(
+                srv, ss, MVM_INVALID_ARGUMENT,
+                "the userfaultfd is not usable (not initialised with UFFDIO_API?)");
         else
             vmm_uffd_on_events(srv, ss);
         break;
@@ -409,10 +413,10 @@ static int housekeeping(vmm_uffd_server *srv) {
             vmm_uffd_end_session(srv, ss, MVM_OK, "ended by mvmd");
         } else if (ss->st.state == VMM_UFFD_LISTENING && now >= ss->hs_deadline) {
             vmm_uffd_end_session(srv, ss, MVM_DEADLINE_EXCEEDED,
-                        ss->conn_fd < 0 ? "no process connected within %u ms"
-                                        : "the process sent no complete memory regions "
-                                          "message within %u ms",
-                        srv->cfg.handshake_timeout_ms);
+                                 ss->conn_fd < 0 ? "no process connected within %u ms"
+                                                 : "the process sent no complete memory regions "
+                                                   "message within %u ms",
+                                 srv->cfg.handshake_timeout_ms);
         } else if (ss->st.state == VMM_UFFD_SERVING) {
             if (ss->nretry > 0)
                 vmm_uffd_retry_faults(srv, ss);
@@ -504,8 +508,7 @@ static void server_unref(vmm_uffd_server *srv) {
         server_destroy(srv);
 }
 
-mvm_code vmm_uffd_server_new(const vmm_uffd_config *cfg, vmm_uffd_server **out,
-                             mvm_error *err) {
+mvm_code vmm_uffd_server_new(const vmm_uffd_config *cfg, vmm_uffd_server **out, mvm_error *err) {
     *out = NULL;
     vmm_uffd_server *srv = calloc(1, sizeof *srv);
     if (!srv)
@@ -529,8 +532,7 @@ mvm_code vmm_uffd_server_new(const vmm_uffd_config *cfg, vmm_uffd_server **out,
     if (srv->epfd < 0 || srv->wakefd < 0) {
         int e = errno;
         server_destroy(srv);
-        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "page server: epoll/eventfd: %s",
-                        strerror(e));
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "page server: epoll/eventfd: %s", strerror(e));
     }
     mvm_code rc = watch_fd(srv, srv->wakefd, &srv->wake_watch, err);
     if (rc != MVM_OK) {
@@ -598,8 +600,7 @@ static mvm_code make_socket(vmm_uffd_session *ss, const char *path, mvm_error *e
     int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
         /* sun_path holds 108 bytes: bind through the directory's descriptor. */
-        n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", ss->sock_dirfd,
-                     base);
+        n = snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", ss->sock_dirfd, base);
         if (n < 0 || (size_t)n >= sizeof sa.sun_path)
             return mvm_fail(err, MVM_INVALID_ARGUMENT,
                             "socket name %.200s is too long for a Unix socket", base);
@@ -617,8 +618,8 @@ static mvm_code make_socket(vmm_uffd_session *ss, const char *path, mvm_error *e
     if (ss->listen_fd < 0)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "socket: %s", strerror(errno));
     if (bind(ss->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        return mvm_fail(err, errno == EADDRINUSE ? MVM_ALREADY_EXISTS : MVM_INTERNAL,
-                        "bind %s: %s", path, strerror(errno));
+        return mvm_fail(err, errno == EADDRINUSE ? MVM_ALREADY_EXISTS : MVM_INTERNAL, "bind %s: %s",
+                        path, strerror(errno));
     ss->sock_present = true;
     if (fchmodat(ss->sock_dirfd, base, 0600, 0) != 0)
         return mvm_fail(err, MVM_INTERNAL, "chmod %s: %s", path, strerror(errno));
@@ -673,8 +674,8 @@ mvm_code vmm_uffd_serve(vmm_uffd_server *srv, const char *sock_path, const char 
     if (rc == MVM_OK) {
         memfd = open(mem_path, O_RDONLY | O_CLOEXEC);
         if (memfd < 0)
-            rc = mvm_fail(err, errno == ENOENT ? MVM_NOT_FOUND : MVM_INTERNAL,
-                          "memory file %s: %s", mem_path, strerror(errno));
+            rc = mvm_fail(err, errno == ENOENT ? MVM_NOT_FOUND : MVM_INTERNAL, "memory file %s: %s",
+                          mem_path, strerror(errno));
     }
     if (rc == MVM_OK) {
         pthread_mutex_lock(&srv->mu);
@@ -718,8 +719,7 @@ mvm_code vmm_uffd_serve(vmm_uffd_server *srv, const char *sock_path, const char 
     return MVM_OK;
 }
 
-vmm_uffd_state vmm_uffd_session_wait(vmm_uffd_session *ss, vmm_uffd_state state,
-                                     int timeout_ms) {
+vmm_uffd_state vmm_uffd_session_wait(vmm_uffd_session *ss, vmm_uffd_state state, int timeout_ms) {
     vmm_uffd_server *srv = ss->srv;
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -72,8 +72,8 @@ static void wake_page(vmm_uffd_session *ss, uint64_t addr) {
 /* Fills [off, off + len) of the memory file's pages (inside one region) in
  * the process: from the file, or with zeros. *done gets the bytes dealt
  * with from off on (copied, or found present: the first page only). */
-static copy_result copy_run(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t off,
-                            uint64_t len, bool zero, uint64_t *done, mvm_error *err) {
+static copy_result copy_run(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t off, uint64_t len,
+                            bool zero, uint64_t *done, mvm_error *err) {
     *done = 0;
     const vmm_uffd_region *r = vmm_uffd_region_of_offset(ss, off);
     uint64_t dst = r->base + (off - r->offset);
@@ -98,8 +98,7 @@ static copy_result copy_run(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t
             src = srv->zeros;
             len = ss->ps;
         }
-        struct uffdio_copy c = {.dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len,
-                                .mode = 0};
+        struct uffdio_copy c = {.dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len, .mode = 0};
         rc = ioctl(ss->uffd, UFFDIO_COPY, &c);
         result = c.copy;
     }
@@ -138,7 +137,8 @@ static copy_result copy_run(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t
 static bool copy_ended(vmm_uffd_server *srv, vmm_uffd_session *ss, copy_result cr,
                        const mvm_error *e) {
     if (cr == COPY_GONE) {
-        vmm_uffd_end_session(srv, ss, MVM_OK, "the memory of process %d is gone", (int)ss->st.peer_pid);
+        vmm_uffd_end_session(srv, ss, MVM_OK, "the memory of process %d is gone",
+                             (int)ss->st.peer_pid);
         return true;
     }
     if (cr == COPY_FAILED) {
@@ -187,8 +187,8 @@ static bool serve_fault(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t add
     const vmm_uffd_region *r = region_of_addr(ss, addr);
     if (!r) {
         vmm_uffd_end_session(srv, ss, MVM_INVALID_ARGUMENT,
-                    "page fault at 0x%llx, outside every memory region of the handshake",
-                    (unsigned long long)addr);
+                             "page fault at 0x%llx, outside every memory region of the handshake",
+                             (unsigned long long)addr);
         return false;
     }
     uint64_t off = r->offset + (addr - r->base);
@@ -203,7 +203,8 @@ static bool serve_fault(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t add
     switch (cr) {
     case COPY_AGAIN:
         if (!retry_push(ss, addr)) {
-            vmm_uffd_end_session(srv, ss, MVM_RESOURCE_EXHAUSTED, "out of memory for a fault to retry");
+            vmm_uffd_end_session(srv, ss, MVM_RESOURCE_EXHAUSTED,
+                                 "out of memory for a fault to retry");
             return false;
         }
         break;
@@ -246,7 +247,7 @@ void vmm_uffd_on_events(vmm_uffd_server *srv, vmm_uffd_session *ss) {
             return;
         if (n < 0 || n % (ssize_t)sizeof msgs[0] != 0) {
             vmm_uffd_end_session(srv, ss, MVM_INVALID_ARGUMENT, "reading the userfaultfd: %s",
-                        n < 0 ? strerror(errno) : "a partial message");
+                                 n < 0 ? strerror(errno) : "a partial message");
             return;
         }
         for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
@@ -263,10 +264,12 @@ void vmm_uffd_on_events(vmm_uffd_server *srv, vmm_uffd_session *ss) {
                     /* write-protect or minor faults: registered by the
                      * process for modes Firecracker does not use; copying
                      * cannot resolve them (the page is there). */
-                    vmm_uffd_end_session(srv, ss, MVM_INVALID_ARGUMENT,
-                                "a page fault with flags 0x%llx at 0x%llx: only missing-page "
-                                "faults are served", (unsigned long long)m->arg.pagefault.flags,
-                                (unsigned long long)m->arg.pagefault.address);
+                    vmm_uffd_end_session(
+                        srv, ss, MVM_INVALID_ARGUMENT,
+                        "a page fault with flags 0x%llx at 0x%llx: only missing-page "
+                        "faults are served",
+                        (unsigned long long)m->arg.pagefault.flags,
+                        (unsigned long long)m->arg.pagefault.address);
                     break;
                 }
                 serve_fault(srv, ss, m->arg.pagefault.address & ~((uint64_t)ss->ps - 1), true);
@@ -282,8 +285,9 @@ void vmm_uffd_on_events(vmm_uffd_server *srv, vmm_uffd_session *ss) {
                 break;
             case UFFD_EVENT_REMAP:
                 vmm_uffd_end_session(srv, ss, MVM_INVALID_ARGUMENT,
-                            "the process moved guest memory (mremap from 0x%llx); "
-                            "not served", (unsigned long long)m->arg.remap.from);
+                                     "the process moved guest memory (mremap from 0x%llx); "
+                                     "not served",
+                                     (unsigned long long)m->arg.remap.from);
                 break;
             default:
                 break; /* an event of a feature not asked for: nothing to do */
@@ -371,4 +375,3 @@ void vmm_uffd_populate_step(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t
         budget = budget > done ? budget - done : 0;
     }
 }
-

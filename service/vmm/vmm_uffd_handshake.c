@@ -80,8 +80,8 @@ vmm_uffd_recv vmm_uffd_inbox_read(vmm_uffd_inbox *in, int conn, mvm_error *err) 
             char b[CMSG_SPACE(sizeof(int) * VMM_UFFD_MAX_FDS)];
             struct cmsghdr align;
         } ctl;
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-                            .msg_controllen = sizeof ctl.b};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
         ssize_t r = recvmsg(conn, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (r < 0) {
             if (errno == EINTR)
@@ -96,7 +96,8 @@ vmm_uffd_recv vmm_uffd_inbox_read(vmm_uffd_inbox *in, int conn, mvm_error *err) 
         if (mh.msg_flags & MSG_CTRUNC) {
             mvm_fail(err, MVM_INVALID_ARGUMENT,
                      "the memory regions message carried more than %d descriptors; "
-                     "expected exactly one (the userfaultfd)", VMM_UFFD_MAX_FDS);
+                     "expected exactly one (the userfaultfd)",
+                     VMM_UFFD_MAX_FDS);
             return VMM_UFFD_RECV_REFUSED;
         }
         if (r == 0) {
@@ -109,7 +110,8 @@ vmm_uffd_recv vmm_uffd_inbox_read(vmm_uffd_inbox *in, int conn, mvm_error *err) 
     if (in->nfds > 1) {
         mvm_fail(err, MVM_INVALID_ARGUMENT,
                  "the memory regions message carried %d descriptors; expected exactly one "
-                 "(the userfaultfd)", in->nfds);
+                 "(the userfaultfd)",
+                 in->nfds);
         return VMM_UFFD_RECV_REFUSED;
     }
     if (in->len == 0) {
@@ -214,17 +216,18 @@ static mvm_code parse_region(json_t *obj, size_t i, uint64_t file_size, uint64_t
     if (r->base % *ps || r->size % *ps || r->offset % *ps)
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "memory region %zu (address 0x%llx, size %llu, offset %llu) is not "
-                        "aligned to its page size %llu", i, (unsigned long long)r->base,
-                        (unsigned long long)r->size, (unsigned long long)r->offset,
-                        (unsigned long long)*ps);
+                        "aligned to its page size %llu",
+                        i, (unsigned long long)r->base, (unsigned long long)r->size,
+                        (unsigned long long)r->offset, (unsigned long long)*ps);
     if (r->base + r->size < r->base)
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "memory region %zu wraps around the address space", i);
     if (r->offset > file_size || r->size > file_size - r->offset)
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "memory region %zu (offset %llu, size %llu) is not inside the memory "
-                        "file (%llu bytes)", i, (unsigned long long)r->offset,
-                        (unsigned long long)r->size, (unsigned long long)file_size);
+                        "file (%llu bytes)",
+                        i, (unsigned long long)r->offset, (unsigned long long)r->size,
+                        (unsigned long long)file_size);
     return MVM_OK;
 }
 
@@ -241,14 +244,13 @@ mvm_code vmm_uffd_regions_parse(const char *msg, size_t len, uint64_t file_size,
     mvm_code rc = MVM_OK;
     size_t count = json_is_array(doc) ? json_array_size(doc) : 0;
     if (!json_is_array(doc))
-        rc = mvm_fail(err, MVM_INVALID_ARGUMENT,
-                      "the memory regions message is not a JSON array");
+        rc = mvm_fail(err, MVM_INVALID_ARGUMENT, "the memory regions message is not a JSON array");
     else if (count == 0)
         rc = mvm_fail(err, MVM_INVALID_ARGUMENT, "the memory regions message lists no region");
     else if (count > cap)
         rc = mvm_fail(err, MVM_INVALID_ARGUMENT,
-                      "the memory regions message lists %zu regions; at most %zu are served",
-                      count, cap);
+                      "the memory regions message lists %zu regions; at most %zu are served", count,
+                      cap);
     uint64_t ps_all = 0;
     for (size_t i = 0; rc == MVM_OK && i < count; i++) {
         uint64_t ps = 0;

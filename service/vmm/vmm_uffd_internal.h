@@ -30,7 +30,7 @@ typedef struct vmm_uffd_region {
 
 /* What one connection has sent so far. */
 typedef struct vmm_uffd_inbox {
-    char *buf;                     /* VMM_UFFD_MSG_MAX bytes, NUL-terminated */
+    char *buf; /* VMM_UFFD_MSG_MAX bytes, NUL-terminated */
     size_t len;
     int fds[VMM_UFFD_MAX_FDS + 1]; /* descriptors received, in order */
     int nfds;                      /* how many; more than one is refused */
@@ -63,52 +63,51 @@ typedef struct memfile {
 
 struct vmm_uffd_server {
     pthread_mutex_t mu;
-    pthread_cond_t changed;   /* a session changed state */
+    pthread_cond_t changed; /* a session changed state */
     vmm_uffd_config cfg;
     int epfd, wakefd;
     watch wake_watch;
     pthread_t thread;
     bool thread_started;
     bool stopping;
-    unsigned refs;            /* the server handle + each session not yet freed */
+    unsigned refs;              /* the server handle + each session not yet freed */
     vmm_uffd_session *sessions; /* not yet ENDED */
     memfile *files;
     vmm_uffd_server_stats st;
-    void *zeros;              /* a huge page of zeros, for 2 MiB pages (no ZEROPAGE) */
+    void *zeros; /* a huge page of zeros, for 2 MiB pages (no ZEROPAGE) */
 };
-
 
 struct vmm_uffd_session {
     vmm_uffd_session *next;
     vmm_uffd_server *srv;
     watch w_listen, w_conn, w_uffd, w_pid;
     int listen_fd, conn_fd, uffd, pidfd;
-    int sock_dirfd;             /* O_PATH of the socket's directory, to remove it */
+    int sock_dirfd; /* O_PATH of the socket's directory, to remove it */
     char sock_name[NAME_MAX + 1];
-    bool sock_present;          /* the socket file is ours to remove */
+    bool sock_present; /* the socket file is ours to remove */
     memfile *mf;
     bool has_ws;
     char ws_path[PATH_MAX];
-    uint64_t *ws_in;            /* the working set read at serve, until the handshake */
+    uint64_t *ws_in; /* the working set read at serve, until the handshake */
     size_t ws_in_n;
     uint32_t ws_in_ps;
     uint64_t ws_in_msize;
     vmm_uffd_inbox inbox;
-    vmm_uffd_region *regions;   /* sorted by base */
+    vmm_uffd_region *regions; /* sorted by base */
     size_t nregions;
     uint32_t ps;
-    uint64_t pages;             /* pages of the memory file */
+    uint64_t pages;                      /* pages of the memory file */
     uint8_t *present, *removed, *listed; /* bitmaps over them */
-    uint64_t *rec;              /* the working set being recorded */
+    uint64_t *rec;                       /* the working set being recorded */
     size_t rec_n, rec_cap;
     bool recording;
-    uint64_t *pf;               /* prefetch list (memory-file offsets), from ws_in */
+    uint64_t *pf; /* prefetch list (memory-file offsets), from ws_in */
     size_t pf_n, pf_pos;
-    bool settled;               /* settle_ms since the handshake have passed */
-    bool populating;            /* populate_after_settle under way */
+    bool settled;    /* settle_ms since the handshake have passed */
+    bool populating; /* populate_after_settle under way */
     size_t pop_region;
     uint64_t pop_off;
-    uint64_t *retry;            /* demand faults (addresses) to retry: EAGAIN */
+    uint64_t *retry; /* demand faults (addresses) to retry: EAGAIN */
     size_t nretry, retry_cap;
     bool end_requested;
     int64_t t_serve, t_accept, t_handshake, hs_deadline, settle_deadline; /* monotonic us */
@@ -125,7 +124,7 @@ static inline void vmm_uffd_bit_set(uint8_t *map, uint64_t i, bool on) {
     if (on)
         map[i / 8] |= (uint8_t)(1u << (i % 8));
     else
-        map[i / 8] &= (uint8_t)~(1u << (i % 8));
+        map[i / 8] &= (uint8_t) ~(1u << (i % 8));
 }
 
 /* Ends the session for good (writes the working set first when code is

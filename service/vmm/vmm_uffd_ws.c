@@ -91,8 +91,8 @@ mvm_code vmm_uffd_ws_read(const char *path, uint32_t *page_size, uint64_t *mem_s
     *count = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return mvm_fail(err, errno == ENOENT ? MVM_NOT_FOUND : MVM_INTERNAL,
-                        "working set %s: %s", path, strerror(errno));
+        return mvm_fail(err, errno == ENOENT ? MVM_NOT_FOUND : MVM_INTERNAL, "working set %s: %s",
+                        path, strerror(errno));
     struct stat st;
     unsigned char *buf = NULL;
     mvm_code rc = MVM_OK;
@@ -121,9 +121,8 @@ mvm_code vmm_uffd_ws_read(const char *path, uint32_t *page_size, uint64_t *mem_s
     else if (ps == 0 || (ps & (ps - 1)) != 0)
         rc = mvm_fail(err, MVM_DATA_LOSS, "working set %s: page size %u", path, ps);
     else if (n != have)
-        rc = mvm_fail(err, MVM_DATA_LOSS,
-                      "working set %s: says %llu pages, holds %zu (truncated?)", path,
-                      (unsigned long long)n, have);
+        rc = mvm_fail(err, MVM_DATA_LOSS, "working set %s: says %llu pages, holds %zu (truncated?)",
+                      path, (unsigned long long)n, have);
     uint64_t *list = NULL;
     if (rc == MVM_OK && have > 0 && !(list = malloc(have * sizeof *list)))
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
@@ -132,8 +131,8 @@ mvm_code vmm_uffd_ws_read(const char *path, uint32_t *page_size, uint64_t *mem_s
         if (list[i] % ps != 0 || list[i] >= msize || msize - list[i] < ps)
             rc = mvm_fail(err, MVM_DATA_LOSS,
                           "working set %s: page %zu (offset %llu) is not a page of a %llu-byte "
-                          "file", path, i, (unsigned long long)list[i],
-                          (unsigned long long)msize);
+                          "file",
+                          path, i, (unsigned long long)list[i], (unsigned long long)msize);
     }
     free(buf);
     if (rc != MVM_OK) {
@@ -150,8 +149,8 @@ mvm_code vmm_uffd_ws_read(const char *path, uint32_t *page_size, uint64_t *mem_s
 mvm_code vmm_uffd_ws_write(const char *path, uint32_t page_size, uint64_t mem_size,
                            const uint64_t *offsets, size_t count, mvm_error *err) {
     if (count > (WS_MAX_BYTES - WS_HEADER) / 8)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "working set %s: %zu pages is too many",
-                        path, count);
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "working set %s: %zu pages is too many", path,
+                        count);
     char tmp[PATH_MAX];
     int n = snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
     if (n < 0 || (size_t)n >= sizeof tmp)
@@ -170,8 +169,8 @@ mvm_code vmm_uffd_ws_write(const char *path, uint32_t page_size, uint64_t mem_si
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         free(buf);
-        return mvm_fail(err, MVM_INTERNAL, "working set %s: creating a temporary file: %s",
-                        path, strerror(errno));
+        return mvm_fail(err, MVM_INTERNAL, "working set %s: creating a temporary file: %s", path,
+                        strerror(errno));
     }
     mvm_code rc = MVM_OK;
     if (!write_all(fd, buf, len))

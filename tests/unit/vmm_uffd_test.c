@@ -115,7 +115,9 @@ static void test_regions(void) {
     CHECK_EQ_INT(n, 1);
     /* The whole file, exactly. */
     CHECK_EQ_INT(parse("[{\"base_host_virt_addr\":8192,\"size\":262144,\"offset\":0,"
-                       "\"page_size\":4096}]", r, &n, &ps, &err), MVM_OK);
+                       "\"page_size\":4096}]",
+                       r, &n, &ps, &err),
+                 MVM_OK);
 
     expect_refused("{\"base_host_virt_addr\":0}", "not a JSON array");
     expect_refused("[]", "lists no region");
@@ -125,24 +127,33 @@ static void test_regions(void) {
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":0}]",
                    "neither \"page_size\"");
     expect_refused("[{\"base_host_virt_addr\":-4096,\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4096}]", "non-negative integer");
+                   "\"page_size\":4096}]",
+                   "non-negative integer");
     expect_refused("[{\"base_host_virt_addr\":4096.0,\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4096}]", "non-negative integer");
+                   "\"page_size\":4096}]",
+                   "non-negative integer");
     expect_refused("[{\"base_host_virt_addr\":\"4096\",\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4096}]", "non-negative integer");
+                   "\"page_size\":4096}]",
+                   "non-negative integer");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4}]", "page size 4 bytes");
+                   "\"page_size\":4}]",
+                   "page size 4 bytes");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4096,\"page_size_kib\":4}]", "differ");
+                   "\"page_size\":4096,\"page_size_kib\":4}]",
+                   "differ");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":0,\"offset\":0,"
-                   "\"page_size\":4096}]", "is empty");
+                   "\"page_size\":4096}]",
+                   "is empty");
     expect_refused("[{\"base_host_virt_addr\":4097,\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4096}]", "not aligned");
+                   "\"page_size\":4096}]",
+                   "not aligned");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":100,"
-                   "\"page_size\":4096}]", "not aligned");
+                   "\"page_size\":4096}]",
+                   "not aligned");
     /* outside the 256 KiB file: past its end, and an offset that would wrap */
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":8192,\"offset\":258048,"
-                   "\"page_size\":4096}]", "not inside the memory file");
+                   "\"page_size\":4096}]",
+                   "not inside the memory file");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":8192,"
                    "\"offset\":9223372036854771712,\"page_size\":4096}]",
                    "not inside the memory file");
@@ -152,18 +163,23 @@ static void test_regions(void) {
                    "not aligned");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":8192,\"offset\":0,\"page_size\":4096},"
                    "{\"base_host_virt_addr\":65536,\"size\":8192,\"offset\":4096,"
-                   "\"page_size\":4096}]", "overlap in the memory file");
+                   "\"page_size\":4096}]",
+                   "overlap in the memory file");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":8192,\"offset\":0,\"page_size\":4096},"
                    "{\"base_host_virt_addr\":8192,\"size\":8192,\"offset\":65536,"
-                   "\"page_size\":4096}]", "overlap in the process");
+                   "\"page_size\":4096}]",
+                   "overlap in the process");
     expect_refused("[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":0,\"page_size\":4096},"
                    "{\"base_host_virt_addr\":0,\"size\":2097152,\"offset\":0,"
-                   "\"page_size\":2097152}]", "page size 2097152, region 0 has 4096");
+                   "\"page_size\":2097152}]",
+                   "page size 2097152, region 0 has 4096");
     expect_refused("[{\"base_host_virt_addr\":4096,\"base_host_virt_addr\":8192,\"size\":4096,"
-                   "\"offset\":0,\"page_size\":4096}]", "not JSON");
+                   "\"offset\":0,\"page_size\":4096}]",
+                   "not JSON");
     expect_refused("[{},{},{},{},{}]", "at most 4");
     expect_refused("[{\"base_host_virt_addr\":99999999999999999999,\"size\":4096,\"offset\":0,"
-                   "\"page_size\":4096}]", "not JSON");
+                   "\"page_size\":4096}]",
+                   "not JSON");
 }
 
 /* ---- part 2: the working-set file ---- */
@@ -326,8 +342,8 @@ static void client_main(const char *sock_path, msg_kind kind, const char *text, 
     char status = 'E';
     int uffd = make_uffd(features);
     size_t len = pages * PAGE;
-    unsigned char *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    unsigned char *mem =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (uffd < 0 || mem == MAP_FAILED)
         goto fail;
     struct uffdio_register reg = {.range = {(uint64_t)(uintptr_t)mem, len},
@@ -371,7 +387,8 @@ static void client_main(const char *sock_path, msg_kind kind, const char *text, 
             base += len;
         n += snprintf(msg + n, sizeof msg - (size_t)n,
                       "[{\"base_host_virt_addr\":%llu,\"size\":%zu,\"offset\":0,"
-                      "\"page_size_kib\":4096}]", (unsigned long long)base, len);
+                      "\"page_size_kib\":4096}]",
+                      (unsigned long long)base, len);
     }
     int fds[2] = {uffd, uffd};
     int pipefd[2];
@@ -451,8 +468,8 @@ fail:
 }
 
 /* Starts a client; waits until it has sent its message. */
-static bool client_start(client *c, const char *sock, msg_kind kind, const char *text,
-                         size_t pages, uint64_t features) {
+static bool client_start(client *c, const char *sock, msg_kind kind, const char *text, size_t pages,
+                         uint64_t features) {
     int cmd[2], res[2];
     if (pipe2(cmd, O_CLOEXEC) != 0 || pipe2(res, O_CLOEXEC) != 0)
         return false;
@@ -709,7 +726,8 @@ static void test_refused(vmm_uffd_server *srv) {
     expect_session_refused(srv, MSG_TEXT, "[]", "lists no region");
     expect_session_refused(srv, MSG_TEXT,
                            "[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":1048576,"
-                           "\"page_size_kib\":4096}]", "not inside the memory file");
+                           "\"page_size_kib\":4096}]",
+                           "not inside the memory file");
     expect_session_refused(srv, MSG_NO_FD, NULL, "no descriptor");
     expect_session_refused(srv, MSG_TWO_FDS, NULL, "2 descriptors");
     expect_session_refused(srv, MSG_PIPE_FD, NULL, "not a userfaultfd");
@@ -951,8 +969,10 @@ static bool uffd_allowed(char *why, size_t cap) {
         close(fd);
         return true;
     }
-    snprintf(why, cap, "userfaultfd: %s (needs root / CAP_SYS_PTRACE, "
-             "vm.unprivileged_userfaultfd=1, or UFFD_USER_MODE_ONLY)", strerror(errno));
+    snprintf(why, cap,
+             "userfaultfd: %s (needs root / CAP_SYS_PTRACE, "
+             "vm.unprivileged_userfaultfd=1, or UFFD_USER_MODE_ONLY)",
+             strerror(errno));
     return false;
 }
 

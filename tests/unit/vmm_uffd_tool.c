@@ -63,11 +63,10 @@ static void print_stats(const char *name, vmm_uffd_session *ss) {
         (json_int_t)s.pages_zeroed, "bytes_copied", (json_int_t)s.bytes_copied, "copy_calls",
         (json_int_t)s.copy_calls, "removes", (json_int_t)s.removes, "retries",
         (json_int_t)s.retries, "ws_pages_in", (json_int_t)s.ws_pages_in, "ws_pages_out",
-        (json_int_t)s.ws_pages_out, "ws_written", s.ws_written, "ws_note", s.ws_note,
-        "accept_us", (json_int_t)s.accept_us, "handshake_us", (json_int_t)s.handshake_us,
-        "prefetch_us", (json_int_t)s.prefetch_us, "first_fault_us",
-        (json_int_t)s.first_fault_us, "last_fault_us", (json_int_t)s.last_fault_us, "ended_us",
-        (json_int_t)s.ended_us);
+        (json_int_t)s.ws_pages_out, "ws_written", s.ws_written, "ws_note", s.ws_note, "accept_us",
+        (json_int_t)s.accept_us, "handshake_us", (json_int_t)s.handshake_us, "prefetch_us",
+        (json_int_t)s.prefetch_us, "first_fault_us", (json_int_t)s.first_fault_us, "last_fault_us",
+        (json_int_t)s.last_fault_us, "ended_us", (json_int_t)s.ended_us);
     print_json("stats", name, o);
 }
 
@@ -106,8 +105,7 @@ static void command(vmm_uffd_server *srv, char *line) {
     } else if (i < 0 && strcmp(cmd, "server") != 0 && strcmp(cmd, "quit") != 0) {
         printf("error %s NOT_FOUND no such session, or a malformed command\n", name);
     } else if (strcmp(cmd, "wait") == 0 && n == 4) {
-        vmm_uffd_state want = strcmp(words[2], "serving") == 0 ? VMM_UFFD_SERVING
-                                                                 : VMM_UFFD_ENDED;
+        vmm_uffd_state want = strcmp(words[2], "serving") == 0 ? VMM_UFFD_SERVING : VMM_UFFD_ENDED;
         printf("state %s %s\n", name,
                state_name(vmm_uffd_session_wait(sessions[i].ss, want, atoi(words[3]))));
     } else if (strcmp(cmd, "stats") == 0) {
@@ -142,8 +140,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--populate") == 0)
             cfg.populate_after_settle = true;
         else {
-            fprintf(stderr, "usage: %s [--settle-ms N] [--handshake-ms N] [--populate]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--settle-ms N] [--handshake-ms N] [--populate]\n", argv[0]);
             return 2;
         }
     }
