@@ -65,7 +65,7 @@
 #define DEFAULT_HANDSHAKE_MS 30000u
 #define DEFAULT_SETTLE_MS 3000u
 #define EVENTS_PER_PASS 64
-#define PREFETCH_BUDGET (4u << 20) /* bytes per session per pass */
+#define PREFETCH_BUDGET (1u << 20) /* bytes per session per pass */
 #define LISTEN_BACKLOG 4
 
 int64_t vmm_uffd_now_us(void) {

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define MSGS_PER_READ 32
-#define COPY_MAX (2u << 20) /* bytes per UFFDIO_COPY of a prefetch or populate run */
+#define COPY_MAX (256u << 10) /* bytes per UFFDIO_COPY of a prefetch or populate run */
 
 /* What a copy into the process came to. */
 typedef enum copy_result {

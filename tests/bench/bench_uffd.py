@@ -21,8 +21,10 @@ previous restore recorded (prefetch). Asserts nothing; prints figures.
    after the same remainder of the period (1 s - phase - pause-to-snapshot
    time): the ways differ by what the restore costs on top of it. The guest
    reads its touched memory back right AFTER printing a tick, so that cost
-   shows in N+1 to N+2 only where it exceeds the 1 s period; for Uffd the
-   page server's last fault (after connecting) shows when it ended.
+   shows in N+1 to N+2 only where it exceeds the 1 s period. What shows it
+   is "warm": the time from sending the load until the process's resident
+   memory (VmRSS) has grown by the touched MiB (polled every millisecond);
+   for Uffd also the page server's last fault (after the connection).
 3. Memory: --clones restores of the snapshot running at once, each way in
    turn, each having printed two ticks (so the read-back ran); the sum of
    the Pss of their Firecracker processes (/proc/PID/smaps_rollup), the Pss
@@ -53,6 +55,14 @@ from uffd_tool import UffdTool, load_file, load_uffd  # noqa: E402
 
 WAYS = ("file", "uffd", "uffd+prefetch")
 LINE_TIMEOUT = 300.0  # generous: N MiB read back at first-touch speed
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def pss_kib(pid):
@@ -125,6 +135,7 @@ class Bench:
         sock = os.path.join(self.dir, name + ".sock")
         if way != "file":
             self.tool.serve(name, sock, self.memory, ws)
+        self.rss_before = rss_kib(fc.pid())
         t0 = time.monotonic()
         if way == "file":
             load_file(fc, self.snapshot, self.memory)
@@ -132,6 +143,19 @@ class Bench:
             load_uffd(fc, self.snapshot, sock)
         loaded = time.monotonic()
         return fc, (name if way != "file" else None), t0, loaded
+
+    def wait_warm(self, fc, t0):
+        """Seconds from t0 until fc's VmRSS grew by 95% of the touched MiB
+        (None if the guest touches nothing, or it did not within 20 s)."""
+        if not self.touched:
+            return None
+        want = self.rss_before + self.touched * 1024 * 95 // 100
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if rss_kib(fc.pid()) >= want:
+                return time.monotonic() - t0
+            time.sleep(0.001)
+        return None
 
     def finish(self, fc, name):
         fc.close()
@@ -157,24 +181,29 @@ class Bench:
         for r in range(a.rounds):
             for way in WAYS:
                 fc, name, t0, loaded = self.restore(way, self.ws if way == "uffd+prefetch" else None)
+                warm = self.wait_warm(fc, t0)
                 _, t1, _ = fc.console.wait_for(r"^tick %d$" % (self.last + 1), LINE_TIMEOUT)
                 _, t2, _ = fc.console.wait_for(r"^tick %d$" % (self.last + 2), LINE_TIMEOUT)
                 st = self.finish(fc, name)
                 results[way].append({"load_ms": (loaded - t0) * 1000, "tick_ms": (t1 - t0) * 1000,
-                                     "next_ms": (t2 - t1) * 1000, "stats": st})
+                                     "next_ms": (t2 - t1) * 1000, "stats": st,
+                                     "warm_ms": warm * 1000 if warm is not None else None})
         p50 = statistics.median
         print("\nrestore latency over %d rounds (ms; p50 [min..max])" % a.rounds)
-        print("  %-14s %-22s %-24s %-10s %s" % ("", "load call", "load to tick N+1",
-                                               "N+1->N+2", "Uffd: faults, prefetched, last fault"))
+        print("  %-14s %-22s %-24s %-10s %-9s %s" % ("", "load call", "load to tick N+1",
+                                                     "N+1->N+2", "warm", "Uffd: faults, "
+                                                     "prefetched, last fault"))
         summary = {}
         for way in WAYS:
             rs = results[way]
             load = [x["load_ms"] for x in rs]
             tick = [x["tick_ms"] for x in rs]
             nxt = [x["next_ms"] for x in rs]
+            warm = [x["warm_ms"] for x in rs if x["warm_ms"] is not None]
             summary[way] = {"load_ms_p50": p50(load), "tick_ms_p50": p50(tick),
                             "tick_ms_min": min(tick), "tick_ms_max": max(tick),
-                            "next_tick_ms_p50": p50(nxt)}
+                            "next_tick_ms_p50": p50(nxt),
+                            "warm_ms_p50": p50(warm) if warm else None}
             extra = ""
             if way != "file":
                 sts = [x["stats"] for x in rs]
@@ -187,9 +216,9 @@ class Bench:
                 extra = "%d, %d (in %.1f ms), %.1f ms" % (w["faults_p50"], w["prefetched_p50"],
                                                          w["prefetch_ms_p50"],
                                                          w["last_fault_ms_p50"])
-            print("  %-14s %6.1f [%5.1f..%6.1f]   %6.1f [%6.1f..%6.1f]   %7.1f    %s"
+            print("  %-14s %6.1f [%5.1f..%6.1f]   %6.1f [%6.1f..%6.1f]   %7.1f    %-9s %s"
                   % (way, p50(load), min(load), max(load), p50(tick), min(tick), max(tick),
-                     p50(nxt), extra))
+                     p50(nxt), "%.1f" % p50(warm) if warm else "-", extra))
         return summary
 
     def memory_use(self):
