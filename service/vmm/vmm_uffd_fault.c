@@ -309,6 +309,21 @@ void vmm_uffd_retry_faults(vmm_uffd_server *srv, vmm_uffd_session *ss) {
 
 /* ---- prefetch and populate ---- */
 
+/* A run copied ahead of the guest (prefetch, populate): false when the
+ * pass must stop (the session ended, or the map is changing: again next
+ * pass). *done gets the bytes to step over; *pages counts those copied. */
+static bool copy_ahead(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t off, uint64_t len,
+                       uint64_t *pages, uint64_t *done, uint64_t *budget) {
+    mvm_error e;
+    copy_result cr = copy_run(srv, ss, off, len, false, done, &e);
+    if (copy_ended(srv, ss, cr, &e) || cr == COPY_AGAIN)
+        return false;
+    if (cr == COPY_DONE)
+        *pages += *done / ss->ps;
+    *budget = *budget > *done ? *budget - *done : 0;
+    return true;
+}
+
 /* Copies up to `budget` bytes of the working set in, in its order, a run
  * of consecutive pages per ioctl. */
 void vmm_uffd_prefetch_step(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t budget) {
@@ -327,14 +342,9 @@ void vmm_uffd_prefetch_step(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t
              k++)
             len += ss->ps;
         uint64_t done;
-        mvm_error e;
-        copy_result cr = copy_run(srv, ss, off, len, false, &done, &e);
-        if (copy_ended(srv, ss, cr, &e) || cr == COPY_AGAIN)
+        if (!copy_ahead(srv, ss, off, len, &ss->st.pages_prefetched, &done, &budget))
             return;
-        if (cr == COPY_DONE)
-            ss->st.pages_prefetched += done / ss->ps;
         ss->pf_pos += done / ss->ps;
-        budget = budget > done ? budget - done : 0;
     }
     if (ss->pf_pos >= ss->pf_n && ss->pf_n > 0 && ss->st.prefetch_us < 0)
         ss->st.prefetch_us = vmm_uffd_now_us() - ss->t_handshake;
@@ -365,13 +375,8 @@ void vmm_uffd_populate_step(vmm_uffd_server *srv, vmm_uffd_session *ss, uint64_t
                !vmm_uffd_bit(ss->removed, (off + len) / ss->ps))
             len += ss->ps;
         uint64_t done;
-        mvm_error e;
-        copy_result cr = copy_run(srv, ss, off, len, false, &done, &e);
-        if (copy_ended(srv, ss, cr, &e) || cr == COPY_AGAIN)
+        if (!copy_ahead(srv, ss, off, len, &ss->st.pages_populated, &done, &budget))
             return;
-        if (cr == COPY_DONE)
-            ss->st.pages_populated += done / ss->ps;
         ss->pop_off += done;
-        budget = budget > done ? budget - done : 0;
     }
 }

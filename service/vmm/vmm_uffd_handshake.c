@@ -231,6 +231,21 @@ static mvm_code parse_region(json_t *obj, size_t i, uint64_t file_size, uint64_t
     return MVM_OK;
 }
 
+/* Sorts the regions by file offset (in_file) or by address and says
+ * whether two overlap; *at gets where the second one starts. */
+static bool overlap(vmm_uffd_region *regions, size_t n, bool in_file, uint64_t *at) {
+    qsort(regions, n, sizeof *regions, in_file ? by_offset : by_base);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t prev = in_file ? regions[i - 1].offset : regions[i - 1].base;
+        uint64_t next = in_file ? regions[i].offset : regions[i].base;
+        if (prev + regions[i - 1].size > next) {
+            *at = next;
+            return true;
+        }
+    }
+    return false;
+}
+
 mvm_code vmm_uffd_regions_parse(const char *msg, size_t len, uint64_t file_size,
                                 vmm_uffd_region *regions, size_t cap, size_t *n,
                                 uint32_t *page_size, mvm_error *err) {
@@ -261,18 +276,15 @@ mvm_code vmm_uffd_regions_parse(const char *msg, size_t len, uint64_t file_size,
     if (rc != MVM_OK)
         return rc;
     /* Disjoint in the file, then in the process (left sorted by base). */
-    qsort(regions, count, sizeof *regions, by_offset);
-    for (size_t i = 1; i < count; i++)
-        if (regions[i - 1].offset + regions[i - 1].size > regions[i].offset)
-            return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                            "memory regions overlap in the memory file (at offset %llu)",
-                            (unsigned long long)regions[i].offset);
-    qsort(regions, count, sizeof *regions, by_base);
-    for (size_t i = 1; i < count; i++)
-        if (regions[i - 1].base + regions[i - 1].size > regions[i].base)
-            return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                            "memory regions overlap in the process (at address 0x%llx)",
-                            (unsigned long long)regions[i].base);
+    uint64_t at;
+    if (overlap(regions, count, true, &at))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "memory regions overlap in the memory file (at offset %llu)",
+                        (unsigned long long)at);
+    if (overlap(regions, count, false, &at))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "memory regions overlap in the process (at address 0x%llx)",
+                        (unsigned long long)at);
     *n = count;
     *page_size = (uint32_t)ps_all;
     return MVM_OK;

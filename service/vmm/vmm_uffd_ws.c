@@ -51,27 +51,11 @@ static void put64(unsigned char *p, uint64_t v) {
     memcpy(p, &v, sizeof v);
 }
 
-/* Reads exactly len bytes at the current offset; false with errno (EIO for
- * a short file). */
-static bool read_all(int fd, unsigned char *buf, size_t len) {
+/* Reads (or writes) exactly len bytes; false with errno (EIO for a short
+ * file or a write that wrote nothing). */
+static bool io_all(int fd, unsigned char *buf, size_t len, bool writing) {
     while (len > 0) {
-        ssize_t r = read(fd, buf, len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EIO;
-            return false;
-        }
-        buf += r;
-        len -= (size_t)r;
-    }
-    return true;
-}
-
-static bool write_all(int fd, const unsigned char *buf, size_t len) {
-    while (len > 0) {
-        ssize_t r = write(fd, buf, len);
+        ssize_t r = writing ? write(fd, buf, len) : read(fd, buf, len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -105,7 +89,7 @@ mvm_code vmm_uffd_ws_read(const char *path, uint32_t *page_size, uint64_t *mem_s
                       (long long)st.st_size);
     } else if (!(buf = malloc((size_t)st.st_size))) {
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    } else if (!read_all(fd, buf, (size_t)st.st_size)) {
+    } else if (!io_all(fd, buf, (size_t)st.st_size, false)) {
         rc = mvm_fail(err, MVM_INTERNAL, "working set %s: read: %s", path, strerror(errno));
     }
     close(fd);
@@ -173,7 +157,7 @@ mvm_code vmm_uffd_ws_write(const char *path, uint32_t page_size, uint64_t mem_si
                         strerror(errno));
     }
     mvm_code rc = MVM_OK;
-    if (!write_all(fd, buf, len))
+    if (!io_all(fd, buf, len, true))
         rc = mvm_fail(err, MVM_INTERNAL, "working set %s: write: %s", tmp, strerror(errno));
     free(buf);
     if (close(fd) != 0 && rc == MVM_OK)

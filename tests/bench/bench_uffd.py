@@ -57,20 +57,21 @@ WAYS = ("file", "uffd", "uffd+prefetch")
 LINE_TIMEOUT = 300.0  # generous: N MiB read back at first-touch speed
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
+def proc_kib(pid, name, field):
+    """A "Field:   N kB" line of /proc/PID/<name>, in KiB (0 if absent)."""
+    with open("/proc/%d/%s" % (pid, name)) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid):
+    return proc_kib(pid, "status", "VmRSS")
 
 
 def pss_kib(pid):
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+    return proc_kib(pid, "smaps_rollup", "Pss")
 
 
 class Bench:

@@ -71,6 +71,8 @@ class UffdTool:
         return json.loads(rest)
 
     def close(self):
+        """Ends the tool (its server and sessions); returns its exit status
+        (non-zero: it failed, e.g. a sanitizer report)."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.write("quit\n")
@@ -85,6 +87,7 @@ class UffdTool:
         self.proc.stdout.close()
         if not self.proc.stdin.closed:
             self.proc.stdin.close()
+        return self.proc.returncode
 
 
 def load_uffd(fc, snapshot_path, sock_path, resume=True):

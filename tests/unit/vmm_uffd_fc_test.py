@@ -76,7 +76,12 @@ class UffdRestore(unittest.TestCase):
 
     def setUp(self):
         self.tool = UffdTool(TOOL)
-        self.addCleanup(self.tool.close)
+        self.addCleanup(self.close_tool)
+
+    def close_tool(self):
+        # Runs after the processes' cleanups (added later, run earlier).
+        self.assertEqual(self.tool.close(), 0, "vmm_uffd_tool exited with an error "
+                         "(a sanitizer report?)")
 
     def restore(self, name, ws=None, mem=None, api_timeout=30.0):
         """A new Firecracker process loading the snapshot, its memory served

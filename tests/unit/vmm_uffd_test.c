@@ -563,6 +563,22 @@ static vmm_uffd_server *new_server(uint32_t handshake_ms, uint32_t settle_ms) {
     return srv;
 }
 
+/* Serves a session at socket <tmpdir>/name and starts a client of that
+ * kind on it; returns the session once it serves (checked). */
+static vmm_uffd_session *open_session(vmm_uffd_server *srv, const char *name, const char *ws,
+                                      msg_kind kind, size_t pages, uint64_t features, client *c) {
+    char sock[300];
+    sock_at(sock, sizeof sock, name);
+    vmm_uffd_session *ss = NULL;
+    mvm_error err;
+    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, ws, &ss, &err), MVM_OK);
+    if (!ss)
+        abort(); /* nothing below can run */
+    CHECK(client_start(c, sock, kind, NULL, pages, features));
+    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    return ss;
+}
+
 /* Serves one client, touches pages in a given order, ends by its exit:
  * the contents match, faults are counted, the working set records the
  * order; then a second session prefetches exactly those pages (mincore
@@ -617,10 +633,8 @@ static void test_serve_and_prefetch(vmm_uffd_server *srv) {
     free(list);
 
     /* The second restore: the four pages are there before anything touches. */
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, ws, &ss, &err), MVM_OK);
+    ss = open_session(srv, "a.sock", ws, MSG_GOOD, FILE_PAGES, 0, &c);
     CHECK_EQ_INT(stats_of(ss).ws_pages_in, 4);
-    CHECK(client_start(&c, sock, MSG_GOOD, NULL, FILE_PAGES, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
     CHECK(wait_prefetched(ss));
     unsigned char vec[FILE_PAGES];
     CHECK(client_mincore(&c, vec, FILE_PAGES));
@@ -657,9 +671,7 @@ static void test_serve_and_prefetch(vmm_uffd_server *srv) {
     /* A working set recorded for another memory file size is ignored. */
     uint64_t other[] = {0};
     CHECK_EQ_INT(vmm_uffd_ws_write(ws, PAGE, 2 * FILE_PAGES * PAGE, other, 1, &err), MVM_OK);
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, ws, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_GOOD, NULL, FILE_PAGES, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "a.sock", ws, MSG_GOOD, FILE_PAGES, 0, &c);
     CHECK(touch(&c, 0, 0));
     s = stats_of(ss);
     CHECK_EQ_INT(s.pages_prefetched, 0);
@@ -673,14 +685,9 @@ static void test_serve_and_prefetch(vmm_uffd_server *srv) {
 /* Two regions, with a gap in the file between them, in a message that
  * arrives in two parts. */
 static void test_two_regions(vmm_uffd_server *srv) {
-    char sock[300];
-    sock_at(sock, sizeof sock, "b.sock");
     vmm_uffd_session *ss;
-    mvm_error err;
     client c;
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, NULL, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_TWO_REGIONS, NULL, 32, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "b.sock", NULL, MSG_TWO_REGIONS, 32, 0, &c);
     CHECK(touch(&c, 2, 2));
     CHECK(touch(&c, 16, 16 + GAP));
     CHECK(touch(&c, 31, 31 + GAP));
@@ -690,9 +697,7 @@ static void test_two_regions(vmm_uffd_server *srv) {
     CHECK_EQ_INT(client_stop(&c, false), 0);
     vmm_uffd_session_free(ss);
 
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, NULL, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_SPLIT, NULL, FILE_PAGES, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "b.sock", NULL, MSG_SPLIT, FILE_PAGES, 0, &c);
     CHECK(touch(&c, 63, 63));
     CHECK_EQ_INT(client_stop(&c, false), 0);
     vmm_uffd_session_free(ss);
@@ -750,9 +755,7 @@ static void test_hostile(vmm_uffd_server *srv) {
     vmm_uffd_session *ss;
     mvm_error err;
     client c;
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, NULL, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_SHIFTED, NULL, 16, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "h.sock", NULL, MSG_SHIFTED, 16, 0, &c);
     unsigned char cmd[9] = {'T', 1}; /* page 1: outside what it described; never answered */
     put_all(c.cmd, cmd, sizeof cmd);
     CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_ENDED, STATE_TIMEOUT_MS), VMM_UFFD_ENDED);
@@ -780,14 +783,9 @@ static void test_hostile(vmm_uffd_server *srv) {
 /* Balloon inflation: MADV_DONTNEED sends UFFD_EVENT_REMOVE; the next fault
  * on that page gets zeros, not the file. */
 static void test_remove(vmm_uffd_server *srv) {
-    char sock[300];
-    sock_at(sock, sizeof sock, "r.sock");
     vmm_uffd_session *ss;
-    mvm_error err;
     client c;
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, NULL, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_GOOD, NULL, 16, UFFD_FEATURE_EVENT_REMOVE));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "r.sock", NULL, MSG_GOOD, 16, UFFD_FEATURE_EVENT_REMOVE, &c);
     CHECK(touch(&c, 2, 2));
     CHECK(client_cmd(&c, 'D', 2, 0));
     CHECK(client_cmd(&c, 'Z', 2, 0));
@@ -896,15 +894,12 @@ static void test_serve_errors(void) {
  * the process still runs; faults after it are not recorded. */
 static void test_settle(void) {
     vmm_uffd_server *srv = new_server(0, 500);
-    char sock[300], ws[300];
-    sock_at(sock, sizeof sock, "s.sock");
+    char ws[300];
     snprintf(ws, sizeof ws, "%s/s.ws", tmpdir);
     vmm_uffd_session *ss;
     mvm_error err;
     client c;
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, ws, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_GOOD, NULL, 16, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "s.sock", ws, MSG_GOOD, 16, 0, &c);
     CHECK(touch(&c, 7, 7));
     bool written = false;
     for (int64_t end = mono_ms() + STATE_TIMEOUT_MS; !written && mono_ms() < end;) {
@@ -934,13 +929,9 @@ static void test_populate(void) {
     vmm_uffd_server *srv = NULL;
     mvm_error err;
     CHECK_EQ_INT(vmm_uffd_server_new(&cfg, &srv, &err), MVM_OK);
-    char sock[300];
-    sock_at(sock, sizeof sock, "p.sock");
     vmm_uffd_session *ss;
     client c;
-    CHECK_EQ_INT(vmm_uffd_serve(srv, sock, mem_path, NULL, &ss, &err), MVM_OK);
-    CHECK(client_start(&c, sock, MSG_GOOD, NULL, 16, 0));
-    CHECK_EQ_INT(vmm_uffd_session_wait(ss, VMM_UFFD_SERVING, STATE_TIMEOUT_MS), VMM_UFFD_SERVING);
+    ss = open_session(srv, "p.sock", NULL, MSG_GOOD, 16, 0, &c);
     CHECK(touch(&c, 4, 4));
     vmm_uffd_stats s = stats_of(ss);
     for (int64_t end = mono_ms() + STATE_TIMEOUT_MS; s.pages_populated < 15 && mono_ms() < end;
