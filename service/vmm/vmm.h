@@ -370,7 +370,9 @@ void vmm_uffd_server_stats_get(vmm_uffd_server *s, vmm_uffd_server_stats *out);
  * DEADLINE_EXCEEDED: nothing came within handshake_timeout_ms; INTERNAL: a
  * copy failed); the process is then left to the caller to kill, as its
  * faults will never be served. Errors of the call itself: INVALID_ARGUMENT
- * (paths), NOT_FOUND (mem_path), ALREADY_EXISTS, INTERNAL. */
+ * (paths; mem_path not a non-empty regular file), NOT_FOUND (mem_path or
+ * the socket's directory), ALREADY_EXISTS, UNAVAILABLE (the server is being
+ * freed), RESOURCE_EXHAUSTED, INTERNAL; nothing is left behind. */
 mvm_code vmm_uffd_serve(vmm_uffd_server *s, const char *sock_path, const char *mem_path,
                         const char *ws_path, vmm_uffd_session **out, mvm_error *err);
 /* Waits up to timeout_ms (< 0: forever) for the session to reach state (or
