@@ -295,4 +295,159 @@ uint64_t vmm_logpipe_end(const vmm_logpipe *lp);
 size_t vmm_logpipe_read(vmm_logpipe *lp, uint64_t from, uint8_t *buf, size_t cap,
                         uint64_t *first);
 
+/* ---- userfaultfd page server ----
+ *
+ * Firecracker's Uffd memory backend (PUT /snapshot/load with "mem_backend":
+ * {"backend_type": "Uffd", "backend_path": SOCKET}): the restoring process
+ * maps guest memory anonymous and empty, registers it with a userfaultfd,
+ * connects to SOCKET and sends one message, a JSON array with one object
+ * per guest memory region:
+ *     {"base_host_virt_addr": <its address in Firecracker>, "size": <bytes>,
+ *      "offset": <where the region starts in the memory file>,
+ *      "page_size_kib": <page size IN BYTES despite the name (v1.10)>}
+ * (v1.12 and later add "page_size", the same number), with the userfaultfd
+ * attached (SCM_RIGHTS). It then closes the connection and relies on the
+ * server to fill every page the guest or Firecracker touches.
+ *
+ * One server (one thread) serves every restoring process of mvmd: a session
+ * per process. Memory files are mapped read-only and shared, once per file,
+ * so clones of one snapshot are served from one page cache. The server
+ * never reads that mapping itself (only the kernel does, in UFFDIO_COPY), so
+ * a memory file truncated under it fails a copy instead of raising SIGBUS.
+ *
+ * Working set: a file listing, in order, the memory-file pages a previous
+ * restore of the same snapshot touched first. A session given one copies
+ * those pages in right after the handshake (in batches where contiguous,
+ * interleaved with demand faults), serves the rest on demand, and records
+ * the order of its demand faults; settle_ms after the handshake, or when the
+ * session ends if sooner, it writes the updated list (the pages it
+ * prefetched, then the new demand faults) to the same path through a
+ * temporary name and a rename. A missing, stale (another memory file size
+ * or page size) or damaged working set is ignored (stats.ws_note says why):
+ * it is an optimisation, never a reason to fail a restore.
+ *
+ * Threads: every function may be called from any thread but the server's
+ * own; a session is used by one thread at a time (its stats and wait may be
+ * read from any). Nothing here runs callbacks.
+ *
+ * The caveat of the backend: a process restored this way depends on the
+ * server for every page not yet present. If mvmd ends, the process's next
+ * fault on such a page waits forever (populate_after_settle bounds this to
+ * the settle time, and UFFD_EVENT_REMOVE'd pages after it).
+ */
+
+typedef struct vmm_uffd_server vmm_uffd_server;
+typedef struct vmm_uffd_session vmm_uffd_session;
+
+typedef struct vmm_uffd_config {
+    uint32_t handshake_timeout_ms; /* vmm_uffd_serve to a valid regions message; 0: 30000 */
+    uint32_t settle_ms;            /* handshake to writing the working set; 0: 3000 */
+    bool populate_after_settle;    /* after settle, copy in every page still missing */
+} vmm_uffd_config;
+
+typedef enum vmm_uffd_state {
+    VMM_UFFD_LISTENING = 0, /* waiting for the process's connection and message */
+    VMM_UFFD_SERVING = 1,   /* handshake accepted: prefetching and serving faults */
+    VMM_UFFD_ENDED = 2,     /* for good: see end_code and end_reason */
+} vmm_uffd_state;
+
+/* A session's figures. Times are microseconds, -1 until they happen. */
+typedef struct vmm_uffd_stats {
+    vmm_uffd_state state;
+    mvm_code end_code;        /* MVM_OK while running and after a clean end */
+    char end_reason[MVM_ERROR_MSG_MAX]; /* why it ended ("" while running) */
+    pid_t peer_pid;           /* the connected process (SO_PEERCRED), 0 before */
+    uint32_t regions;         /* guest memory regions in the handshake */
+    uint32_t page_size;       /* bytes, from the handshake */
+    uint64_t mem_bytes;       /* sum of the regions' sizes */
+    uint64_t faults;          /* page-fault messages read */
+    uint64_t faults_served;   /* of which answered by a copy or a zero page */
+    uint64_t faults_present;  /* of which the page was there already (EEXIST) */
+    uint64_t pages_prefetched;/* working-set pages copied in before being touched */
+    uint64_t pages_populated; /* pages copied in by populate_after_settle */
+    uint64_t pages_zeroed;    /* faults on removed pages, answered with zeros */
+    uint64_t bytes_copied;    /* by UFFDIO_COPY, all causes */
+    uint64_t copy_calls;      /* UFFDIO_COPY / ZEROPAGE ioctls made */
+    uint64_t removes;         /* UFFD_EVENT_REMOVE / UNMAP events */
+    uint64_t retries;         /* EAGAIN: copies retried after reading events */
+    uint64_t ws_pages_in;     /* pages in the working set read at serve (0: none) */
+    uint64_t ws_pages_out;    /* pages in the working set written (0: not yet) */
+    bool ws_written;          /* the updated working set is on disk */
+    char ws_note[256];        /* what became of the working set read ("" if none) */
+    int64_t accept_us;        /* vmm_uffd_serve to the process connecting */
+    int64_t handshake_us;     /* vmm_uffd_serve to its message accepted */
+    int64_t prefetch_us;      /* handshake to the last working-set page copied */
+    int64_t first_fault_us;   /* connection to the first page fault */
+    int64_t last_fault_us;    /* connection to the latest page fault */
+    int64_t ended_us;         /* vmm_uffd_serve to the end */
+} vmm_uffd_stats;
+
+/* Server-wide figures, for metrics. */
+typedef struct vmm_uffd_server_stats {
+    uint64_t sessions_started; /* vmm_uffd_serve successes since the start */
+    uint32_t sessions_active;  /* not yet ended */
+    uint32_t files_mapped;     /* memory files mapped now */
+    uint64_t bytes_mapped;     /* their sizes */
+} vmm_uffd_server_stats;
+
+/* Makes a server and starts its thread. cfg may be NULL (defaults).
+ * RESOURCE_EXHAUSTED or INTERNAL when the thread or its descriptors cannot
+ * be made. */
+mvm_code vmm_uffd_server_new(const vmm_uffd_config *cfg, vmm_uffd_server **out, mvm_error *err);
+/* Ends every session still running (as vmm_uffd_session_end), stops the
+ * thread and drops the server. Sessions not yet freed stay readable and
+ * must still be freed; the memory lives until the last one is. NULL: no-op. */
+void vmm_uffd_server_free(vmm_uffd_server *s);
+void vmm_uffd_server_stats_get(vmm_uffd_server *s, vmm_uffd_server_stats *out);
+
+/* Starts a session: maps mem_path (or shares the mapping of the same file),
+ * reads the working set at ws_path (NULL: none, and none is recorded),
+ * creates a Unix socket listening at sock_path (absolute, or relative to
+ * mvmd's working directory; longer than sun_path allows is fine, it is
+ * bound through its directory's descriptor; an existing socket file there
+ * is replaced, any other file is ALREADY_EXISTS) and returns at once: the
+ * caller then sends /snapshot/load naming the socket (as the process sees
+ * it: relative to ITS working directory). The server thread accepts one
+ * connection (the socket file is then removed), checks the message (JSON, a
+ * non-empty array of at most 256 regions, exactly one descriptor, a
+ * userfaultfd, page size 4 KiB or 2 MiB, regions page-aligned, disjoint and
+ * inside the memory file), then prefetches and serves faults until the
+ * process exits (its pidfd), its memory is gone (ESRCH), or
+ * vmm_uffd_session_end. A refused handshake or a failed copy ends the
+ * session with end_code and end_reason (INVALID_ARGUMENT: the message;
+ * DEADLINE_EXCEEDED: nothing came within handshake_timeout_ms; INTERNAL: a
+ * copy failed); the process is then left to the caller to kill, as its
+ * faults will never be served. Errors of the call itself: INVALID_ARGUMENT
+ * (paths; mem_path not a non-empty regular file), NOT_FOUND (mem_path or
+ * the socket's directory), ALREADY_EXISTS, UNAVAILABLE (the server is being
+ * freed), RESOURCE_EXHAUSTED, INTERNAL; nothing is left behind. */
+mvm_code vmm_uffd_serve(vmm_uffd_server *s, const char *sock_path, const char *mem_path,
+                        const char *ws_path, vmm_uffd_session **out, mvm_error *err);
+/* Waits up to timeout_ms (< 0: forever) for the session to reach state (or
+ * end); returns the state it is in. */
+vmm_uffd_state vmm_uffd_session_wait(vmm_uffd_session *ss, vmm_uffd_state state,
+                                     int timeout_ms);
+/* Ends the session (idempotent): writes the working set if not yet
+ * written, closes the socket and the userfaultfd. Blocks until the server
+ * thread has let go of it. A process still running is not touched, but
+ * its next fault on a missing page waits forever: kill it first. */
+void vmm_uffd_session_end(vmm_uffd_session *ss);
+/* Copies the session's figures (consistent as of the server's last loop). */
+void vmm_uffd_session_stats(vmm_uffd_session *ss, vmm_uffd_stats *out);
+/* Ends the session if needed and frees it. NULL: no-op. */
+void vmm_uffd_session_free(vmm_uffd_session *ss);
+
+/* The working-set file: "MVMUFWS1", u32 page size, u32 0, u64 memory file
+ * size, u64 count, then count u64 memory-file offsets (page-aligned, in the
+ * order they were first touched); all little-endian.
+ * vmm_uffd_ws_read: *offsets (malloc'd, caller frees) gets the list;
+ * NOT_FOUND when absent, DATA_LOSS when damaged (the message says how).
+ * vmm_uffd_ws_write: through <path>.XXXXXX and a rename; not fsync'd (a
+ * working set lost in a crash is only a slower restore, and a damaged one
+ * is refused by vmm_uffd_ws_read). */
+mvm_code vmm_uffd_ws_read(const char *path, uint32_t *page_size, uint64_t *mem_size,
+                          uint64_t **offsets, size_t *count, mvm_error *err);
+mvm_code vmm_uffd_ws_write(const char *path, uint32_t page_size, uint64_t mem_size,
+                           const uint64_t *offsets, size_t count, mvm_error *err);
+
 #endif
