@@ -88,18 +88,16 @@ static void undo_clone(core *c, const store_actor *who, core_inst *in) {
 static mvm_code restore_clone(core *c, core_inst *in, const Mvm__V1__Instance *rec,
                               const Mvm__V1__Snapshot *snap, Mvm__V1__MemoryBackend backend,
                               vmm_machine **m, mvm_error *err) {
-    char sdir[PATH_MAX], disk[PATH_MAX + 16], state[PATH_MAX + 16], mem[PATH_MAX + 16];
+    char sdir[PATH_MAX], disk[PATH_MAX + 16];
     core_snapshot_path(c, snap->id, sdir, sizeof sdir);
     snprintf(disk, sizeof disk, "%s/%s", sdir, VMM_SNAPSHOT_DISK);
-    snprintf(state, sizeof state, "%s/%s", sdir, VMM_SNAPSHOT_STATE);
-    snprintf(mem, sizeof mem, "%s/%s", sdir, VMM_SNAPSHOT_MEM);
     mvm_code rc = core_prepare_dir(in, disk, 0, err);
     if (!rc)
         rc = core_inst_start_logs(in, err);
     if (!rc)
         rc = vmm_machine_spawn(c->vmm, rec->id, in->dir, m, err);
     if (!rc)
-        rc = core_restore_memory(c, *m, state, mem, backend, err);
+        rc = core_restore_memory(c, in, *m, sdir, backend, err);
     if (!rc)
         core_failpoint("clone.loaded");
     return rc;

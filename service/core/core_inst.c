@@ -196,6 +196,7 @@ void core_inst_stop_logs(core_inst *in) {
     for (int l = 0; l < CORE_LOG_COUNT; l++)
         if (in->logs[l])
             vmm_logpipe_stop(in->logs[l]);
+    core_inst_drop_memory(in); /* the process has ended: so has its page server's work */
 }
 
 /* ---- the machine ---- */

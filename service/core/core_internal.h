@@ -77,6 +77,7 @@ struct core_inst {
     pthread_mutex_t mu;
     const char *busy;          /* the operation holding the instance, or NULL */
     vmm_machine *m;
+    vmm_uffd_session *uffd;    /* m's memory server, when restored with UFFD */
     uint32_t vcpus;            /* counted in running capacity while m is set */
     uint64_t mem_mib;
 
@@ -125,6 +126,10 @@ struct core {
     pthread_mutex_t build_mu;
     struct core_build *builds;
 
+    /* the userfaultfd page server, made at its first use (core_memory.c) */
+    pthread_mutex_t uffd_mu;
+    vmm_uffd_server *uffd;
+
     /* janitor (core_janitor.c) */
     pthread_t jan;
     bool jan_running, jan_stop, jan_kick;
@@ -155,8 +160,9 @@ mvm_code core_inst_prepare_logs(core_inst *in, mvm_error *err);
 mvm_code core_inst_start_logs(core_inst *in, mvm_error *err);
 /* Pumps every log now (e.g. before reading an error out of them). */
 void core_inst_pump_logs(core_inst *in);
-/* Stops the supervisor pumping, pumps once more, closes the descriptors.
- * The log objects stay, readable by followers, until the entry is freed. */
+/* The process has ended: stops the supervisor pumping, pumps once more,
+ * closes the descriptors; ends its page-server session, if any. The log
+ * objects stay, readable by followers, until the entry is freed. */
 void core_inst_stop_logs(core_inst *in);
 /* Gives the instance its machine, watched for exit, its logs pumped;
  * vcpus/mem_mib were reserved by the caller (core_cap_reserve or
@@ -230,12 +236,16 @@ Mvm__V1__MemoryBackend core_backend_of(const core *c, const Mvm__V1__Pool *p);
 
 /* ---- restored memory (core_memory.c) ---- */
 
-/* Loads a snapshot into the fresh process m and resumes it, its memory
- * from mem_path by backend (FILE: mapped by Firecracker; UFFD: served by
- * mvmd's page server). Paths absolute or relative to m's directory. */
-mvm_code core_restore_memory(core *c, vmm_machine *m, const char *state_path,
-                             const char *mem_path, Mvm__V1__MemoryBackend backend,
-                             mvm_error *err);
+/* Loads the snapshot in snap_dir (absolute) into in's fresh process m
+ * and resumes it, its memory by backend (FILE: mapped by Firecracker;
+ * UFFD: served by mvmd's page server, the session kept in in until
+ * core_inst_drop_memory). */
+mvm_code core_restore_memory(core *c, core_inst *in, vmm_machine *m, const char *snap_dir,
+                             Mvm__V1__MemoryBackend backend, mvm_error *err);
+/* Ends in's page-server session, if any (its process is ending). */
+void core_inst_drop_memory(core_inst *in);
+/* Stops the page server (core_free). */
+void core_memory_free(core *c);
 
 /* ---- clones (core_clone.c) ---- */
 

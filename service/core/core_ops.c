@@ -65,6 +65,7 @@ mvm_code core_new(const core_options *opt, core **out, mvm_error *err) {
     pthread_mutex_init(&c->cap_mu, NULL);
     pthread_mutex_init(&c->build_mu, NULL);
     pthread_mutex_init(&c->jan_mu, NULL);
+    pthread_mutex_init(&c->uffd_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -99,6 +100,8 @@ void core_free(core *c) {
             core_inst *in = c->tab[i];
             c->tab[i] = in->hnext;
             vmm_machine_free(in->m); /* the process keeps running */
+            core_inst_drop_memory(in); /* but a UFFD one cannot fault any more:
+                                          recovery ends it at the next start */
             in->m = NULL;
             in->in_table = false;
             core_inst_unref(in);
@@ -111,6 +114,8 @@ void core_free(core *c) {
     pthread_mutex_destroy(&c->build_mu);
     pthread_mutex_destroy(&c->jan_mu);
     pthread_cond_destroy(&c->jan_cv);
+    core_memory_free(c);
+    pthread_mutex_destroy(&c->uffd_mu);
     free(c);
 }
 

@@ -47,6 +47,7 @@ typedef struct rec_item {
     char boot_id[64];
     uint32_t vcpus;
     uint64_t mem_mib;
+    bool uffd;                   /* its memory was served by mvmd's page server */
 } rec_item;
 
 typedef struct rec_list {
@@ -86,6 +87,7 @@ static bool collect(void *arg, const Mvm__V1__Instance *i) {
         r->pid = i->process->pid;
         r->start_ticks = i->process->start_ticks;
         snprintf(r->boot_id, sizeof r->boot_id, "%s", i->process->boot_id ? i->process->boot_id : "");
+        r->uffd = i->process->memory_backend == MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD;
     }
     r->vcpus = i->vcpus;
     r->mem_mib = i->mem_mib;
@@ -126,12 +128,48 @@ static void finish_delete(core *c, core_inst *in, rec_item *r, core_recovery *re
     rep->finished++;
 }
 
+/* A process whose memory the previous mvmd's page server was serving
+ * waits forever on its next missing page: it is ended. An instance woken
+ * from its own snapshot goes back to sleep on it (what it did since the
+ * wake is lost); a clone has nothing to go back to: FAILED. */
+static void end_uffd_process(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
+    vmm_proc_kill(r->pid, r->start_ticks);
+    vmm_dir_clean_runtime(in->dir);
+    char snap[PATH_MAX + 48];
+    core_snapshot_dir(in, snap, sizeof snap);
+    size_t l = strlen(snap);
+    snprintf(snap + l, sizeof snap - l, "/%s", r->snapshot);
+    static const char lost[] = "mvmd restarted while its page server (memory backend UFFD) "
+                               "was serving this instance's memory";
+    char why[256];
+    if (r->snapshot[0] && access(snap, F_OK) == 0) {
+        snprintf(why, sizeof why, "%s: put back to sleep from its snapshot %s (what it did "
+                                  "since its wake is lost)", lost, r->snapshot);
+        store_instance_change ch = {.set_state = true, .state = S(SLEEPING), .set_process = true,
+                                    .process = NULL, .last_error = why};
+        change(c, r, &ch);
+        r->state = S(SLEEPING);
+        rep->rolled_back++;
+    } else {
+        snprintf(why, sizeof why, "%s: its process was ended", lost);
+        store_instance_change ch = {.set_state = true, .state = S(FAILED), .set_process = true,
+                                    .process = NULL, .last_error = why};
+        change(c, r, &ch);
+        rep->lost++;
+    }
+    fprintf(stderr, "mvmd: recovery: instance %s: %s\n", r->id, why);
+}
+
 /* Re-adopts a live instance's process, or records it lost. With resume, a
  * machine found paused is resumed first (an interrupted sleep paused it). */
 static void adopt(core *c, core_inst *in, rec_item *r, core_recovery *rep, bool resume) {
     char why[MVM_ERROR_MSG_MAX], st[32] = "";
     vmm_machine *m = NULL;
     mvm_error e;
+    if (r->pid && r->uffd) {
+        end_uffd_process(c, in, r, rep);
+        return;
+    }
     if (!r->pid) {
         snprintf(why, sizeof why, "no Firecracker process was recorded for this %s instance",
                  instance_state_name(r->state));

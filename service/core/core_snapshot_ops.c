@@ -170,10 +170,19 @@ mvm_code core_instance_sleep(core *c, const store_actor *who, const char *tenant
                                 .process = NULL, .set_operation = true, .operation = NULL,
                                 .set_snapshot = true, .snapshot = &snap};
     rc = store_instance_change_apply(c->st, who, tenant, id, &ch, alloc, out, err);
-    if (rc) /* recovery finishes it: the intent names the sealed snapshot */
+    if (rc) { /* recovery finishes it: the intent names the sealed snapshot */
         mvm_error_context(err, "%s %s: the snapshot was written but not recorded", op, id);
-    else
+    } else {
+        /* the pages the last wake touched first are the best guess for the
+         * next one (the page server ignores a list that does not fit) */
+        if (rec->snapshot && rec->snapshot->id && *rec->snapshot->id) {
+            char from[PATH_MAX + 64], to[PATH_MAX + 64];
+            snprintf(from, sizeof from, "%s/%s/%s", parent, rec->snapshot->id, VMM_SNAPSHOT_WS);
+            snprintf(to, sizeof to, "%s/%s/%s", parent, sid, VMM_SNAPSHOT_WS);
+            rename(from, to);
+        }
         vmm_snapshot_prune(parent, sid);
+    }
     core_end_op(in, rec);
     return rc;
 }
@@ -238,14 +247,18 @@ static mvm_code restore(core *c, const store_actor *who, core_inst *in,
     }
     vmm_machine *m = NULL;
     char *mmds = NULL;
+    Mvm__V1__Pool *pool = NULL;
+    if (!rc)
+        rc = store_pool_get(c->st, rec->tenant, rec->pool, NULL, &pool, err);
+    Mvm__V1__MemoryBackend backend = core_backend_of(c, pool);
+    core_free_msg(pool);
     if (!rc)
         rc = core_inst_start_logs(in, err);
     if (!rc)
         rc = vmm_machine_spawn(c->vmm, rec->id, in->dir, &m, err);
-    char state[64], mem[64];
-    snprintf(state, sizeof state, "%s/%s/%s", SNAP_DIR, rec->snapshot->id, VMM_SNAPSHOT_STATE);
-    snprintf(mem, sizeof mem, "%s/%s/%s", SNAP_DIR, rec->snapshot->id, VMM_SNAPSHOT_MEM);
-    if (!rc && !(rc = vmm_machine_snapshot_load(m, state, mem, true, err)))
+    char sdir[PATH_MAX + 64];
+    snprintf(sdir, sizeof sdir, "%s/%s/%s", in->dir, SNAP_DIR, rec->snapshot->id);
+    if (!rc && !(rc = core_restore_memory(c, in, m, sdir, backend, err)))
         core_failpoint("wake.loaded");
     if (!rc && !(mmds = core_identity_json(rec)))
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
@@ -258,7 +271,7 @@ static mvm_code restore(core *c, const store_actor *who, core_inst *in,
         Mvm__V1__InstanceProcess proc;
         core_fill_process(c, m, &proc, &now);
         proc.memory_snapshot_id = rec->snapshot->id;
-        proc.memory_backend = MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE;
+        proc.memory_backend = backend;
         /* the snapshot stays (the memory is mapped from it), its expiry goes */
         Mvm__V1__InstanceSnapshot snap = *rec->snapshot;
         snap.expire_time = NULL;

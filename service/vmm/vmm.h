@@ -155,10 +155,11 @@ mvm_code vmm_machine_mmds_put(vmm_machine *m, const char *json, mvm_error *err);
 /* Full snapshot (the machine must be paused); paths relative to its dir. */
 mvm_code vmm_machine_snapshot_create(vmm_machine *m, const char *state_path,
                                      const char *mem_path, mvm_error *err);
-/* /snapshot/load on a fresh process: state_path and mem_path (File
- * backend) absolute or relative to its dir. */
+/* /snapshot/load on a fresh process: state_path absolute or relative to
+ * its dir; mem_path the memory file (File backend) or, with uffd, the
+ * socket of a page server (vmm_uffd_serve) that serves it (Uffd backend). */
 mvm_code vmm_machine_snapshot_load(vmm_machine *m, const char *state_path,
-                                   const char *mem_path, bool resume, mvm_error *err);
+                                   const char *mem_path, bool uffd, bool resume, mvm_error *err);
 
 /* Waits up to timeout_ms for the process to end. Returns true if it ended;
  * *status (if not NULL) gets its wait status when mvmd is its parent, -1
@@ -218,6 +219,10 @@ mvm_code vmm_disk_copy(const char *src, const char *dst, uint64_t min_bytes, boo
 #define VMM_SNAPSHOT_STATE "vm.state"
 #define VMM_SNAPSHOT_MEM "vm.mem"
 #define VMM_SNAPSHOT_DISK "rootfs.ext4"
+/* The page server's socket in an instance's directory (during a load). */
+#define VMM_UFFD_SOCK "uffd.sock"
+/* The working set of the last restore through the page server, if any. */
+#define VMM_SNAPSHOT_WS "vm.ws"
 
 typedef struct vmm_snapshot_info {
     uint64_t mem_bytes, state_bytes;

@@ -427,9 +427,10 @@ mvm_code vmm_machine_snapshot_create(vmm_machine *m, const char *state_path,
 }
 
 mvm_code vmm_machine_snapshot_load(vmm_machine *m, const char *state_path,
-                                   const char *mem_path, bool resume, mvm_error *err) {
+                                   const char *mem_path, bool uffd, bool resume, mvm_error *err) {
     PACK(b, "{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", state_path, "mem_backend",
-         "backend_type", "File", "backend_path", mem_path, "resume_vm", resume ? 1 : 0);
+         "backend_type", uffd ? "Uffd" : "File", "backend_path", mem_path, "resume_vm",
+         resume ? 1 : 0);
     return call(m, "PUT", "/snapshot/load", b, SNAPSHOT_TIMEOUT_MS, NULL, err);
 }
 
@@ -442,7 +443,7 @@ void vmm_dir_clean_runtime(const char *dir) {
     int dfd = dirfd(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, VMM_API_SOCK) == 0 ||
+        if (strcmp(e->d_name, VMM_API_SOCK) == 0 || strcmp(e->d_name, VMM_UFFD_SOCK) == 0 ||
             strncmp(e->d_name, VMM_VSOCK, strlen(VMM_VSOCK)) == 0)
             unlinkat(dfd, e->d_name, 0);
     }

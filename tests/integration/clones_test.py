@@ -398,6 +398,30 @@ class Clones(unittest.TestCase):
         n.delete(t, c.id)
         L.wait_for(lambda: s.id not in snapshot_ids(n), "the deleted base to be collected")
 
+    def test_uffd_backend(self):
+        n = self.n
+        uffd = L.P.MemoryBackend.Value("MEMORY_BACKEND_UFFD")
+        t, p, s = based_pool(n, memory_backend=uffd)
+        c = n.create(t)
+        self.assertEqual(c.process.memory_backend, uffd)
+        text = n.wait_console(t, c.id, r"tick \d+", count=2)
+        self.assertNotIn("mvm-test-guest: started", text)
+        self.assertGreaterEqual(first_tick(text), 4)
+        slept = n.c.instances.SleepInstance(L.I.SleepInstanceRequest(tenant=t, id=c.id),
+                                            timeout=L.WAIT)
+        if L.ARGS.mode == "real":  # the page server wrote what the clone touched first
+            self.assertTrue(os.path.exists(os.path.join(snapshots_dir(n), s.id, "vm.ws")))
+        last = L.ticks(n.console(t, c.id))[-1]
+        woke = n.c.instances.WakeInstance(L.I.WakeInstanceRequest(tenant=t, id=c.id),
+                                          timeout=L.WAIT)
+        self.assertEqual(woke.process.memory_backend, uffd)
+        self.assertEqual(woke.process.memory_snapshot_id, slept.snapshot.id)
+        text = n.wait_console(t, c.id, r"tick %d\b" % (last + 1))
+        self.assertEqual(text.count("mvm-test-guest: started"), 0)
+        self.assertFalse(os.path.exists(os.path.join(n.instances_dir, c.id, "uffd.sock")),
+                         "the socket goes once the process has connected")
+        n.delete(t, c.id)
+
     def test_disk_usage(self):
         n = self.n
         t, p, s = based_pool(n)
@@ -484,6 +508,34 @@ class CloneCrashPoints(L.CrashHarness):
             c = n.create(t)
             self.assertEqual(state_name(c), "INSTANCE_STATE_RUNNING", point)
             n.delete(t, c.id)
+
+
+    def test_uffd_instances_at_restart(self):
+        n = self.n
+        uffd = L.P.MemoryBackend.Value("MEMORY_BACKEND_UFFD")
+        t, p, s = based_pool(n, memory_backend=uffd)
+        clone = n.create(t)
+        woken = n.create(t)
+        n.wait_console(t, woken.id, r"tick \d+")
+        slept = n.c.instances.SleepInstance(L.I.SleepInstanceRequest(tenant=t, id=woken.id),
+                                            timeout=L.WAIT)
+        n.c.instances.WakeInstance(L.I.WakeInstanceRequest(tenant=t, id=woken.id),
+                                   timeout=L.WAIT)
+        n.restart(kill=True)  # the page server dies with mvmd
+        got = n.get(t, clone.id)
+        self.assertEqual(state_name(got), "INSTANCE_STATE_FAILED")
+        self.assertIn("page server", got.last_error)
+        got = n.get(t, woken.id)
+        self.assertEqual(state_name(got), "INSTANCE_STATE_SLEEPING", got.last_error)
+        self.assertEqual(got.snapshot.id, slept.snapshot.id)
+        self.assertIn("put back to sleep", got.last_error)
+        self.assert_clean(t, {clone.id: "FAILED", woken.id: "SLEEPING"})
+        last = L.ticks(n.console(t, woken.id))[-1]
+        n.c.instances.WakeInstance(L.I.WakeInstanceRequest(tenant=t, id=woken.id),
+                                   timeout=L.WAIT)
+        n.wait_console(t, woken.id, r"tick %d\b" % (last + 1))
+        for i in (clone, woken):
+            n.delete(t, i.id)
 
 
 class LinuxClones(unittest.TestCase):
