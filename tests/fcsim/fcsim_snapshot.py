@@ -151,6 +151,20 @@ def load(vmm, cfg):
                     "Failed to connect to UDS Unix stream: " + os_error_text(e))
         finally:
             s.close()
+    # As Firecracker does, the block devices' files are opened again by the
+    # paths the snapshot recorded (relative ones from the process's working
+    # directory: how each clone finds its own disk).
+    for d in state["drives"]:
+        if d.get("path_on_host") is None:
+            continue
+        try:
+            fd = os.open(d["path_on_host"],
+                         (os.O_RDONLY if d.get("is_read_only") else os.O_RDWR) | os.O_CLOEXEC)
+            os.close(fd)
+        except OSError as e:
+            return ("Failed to build microVM from snapshot: Failed to restore block device: "
+                    "Virtio backend error: Error manipulating the backing file: %s %s"
+                    % (os_error_text(e), d["path_on_host"]))
     vmm.vm_config = dict(state["vm_config"], track_dirty_pages=cfg["enable_diff_snapshots"])
     vmm.boot_source_cfg = state["boot_source"]
     vmm.drives = state["drives"]
