@@ -6,8 +6,10 @@
 # does something other than what it says it expects.
 #
 # When the node can run microVMs (Firecracker and KVM, as `node info` says),
-# it boots one: starts an instance, shows its console, stops it (Ctrl-Alt-Del)
-# and deletes it; otherwise it says what the node lacks and skips that part.
+# it boots one: starts an instance, shows its console, puts it to sleep and
+# wakes it, stops it (Ctrl-Alt-Del), builds the pool's base snapshot, forks
+# three clones of it and shows the disk they take; otherwise it says what
+# the node lacks and skips that part.
 #
 # Needs: MVM_CLI (path of mvm-cli; default: mvm-cli on PATH), the connection
 # settings mvm-cli reads (MVM_ENDPOINT, MVM_CERT, MVM_KEY, MVM_CA), and the
@@ -151,8 +153,36 @@ if printf '%s' "$info" | grep -q '"firecrackerOk": *true' &&
     printf '$ mvm-cli instance logs %s --tenant %s\n' "$i1" "$T1"
     "$CLI" instance logs "$i1" --tenant "$T1" || die "instance logs failed"
     run instance get "$i1" --tenant "$T1"
+
+    say "Sleep (a snapshot on disk, no process) and wake (restored, not rebooted)"
+    run instance sleep "$i1" --tenant "$T1"
+    run instance wake "$i1" --tenant "$T1"
+    sleep 2
+    printf '$ mvm-cli instance logs %s --tenant %s --tail-bytes 200\n' "$i1" "$T1"
+    "$CLI" instance logs "$i1" --tenant "$T1" --tail-bytes 200 || die "instance logs failed"
     run instance stop "$i1" --tenant "$T1"
     run instance get "$i1" --tenant "$T1"
+
+    say "A base snapshot of the pool, and clones of it"
+    run pool update web --tenant "$T1" --ready-delay-seconds 2
+    run pool build-base web --tenant "$T1"
+    n=0
+    until "$CLI" pool get web --tenant "$T1" -o json | grep -q BASE_SNAPSHOT_STATE_READY; do
+        n=$((n + 1))
+        "$CLI" pool get web --tenant "$T1" -o json | grep -q BASE_SNAPSHOT_STATE_FAILED &&
+            die "the base snapshot build failed: $("$CLI" pool get web --tenant "$T1" -o json)"
+        [ $n -le 1200 ] || die "the base snapshot was not READY in 120 s"
+        sleep 0.1
+    done
+    run pool get web --tenant "$T1"
+    run snapshot list --tenant "$T1"
+    run instance fork --tenant "$T1" --pool web --clones 3
+    run instance list --tenant "$T1"
+    run node disk-usage --tenant "$T1"
+    for c in $("$CLI" instance list --tenant "$T1" -o json | grep -o '"i-[0-9a-f]\{16\}"' |
+        tr -d '"' | sort -u); do
+        [ "$c" = "$i1" ] || [ "$c" = "$i2" ] || run instance delete "$c" --tenant "$T1"
+    done
 else
     fc=$(printf '%s' "$info" | json_field firecrackerStatus)
     kvm=$(printf '%s' "$info" | json_field kvmStatus)

@@ -7,6 +7,7 @@
  * grpc-timeout). */
 #include "../../tests/unit/check.h"
 #include "cli.h"
+#include "cli_help.h"
 #include "grpc_wire.h"
 #include "mvmc.h"
 
@@ -365,6 +366,14 @@ static void test_durations(void) {
  * the proto's own comments. */
 static void test_docs_complete(void) {
     int verbs = 0, flags = 0;
+    /* no request flag may share a name with a global option (which would
+     * take it first): the global ones are those the top help lists */
+    char *top = NULL;
+    size_t top_len = 0;
+    FILE *mf = open_memstream(&top, &top_len);
+    CHECK(mf != NULL);
+    cli_help_top(mf);
+    fclose(mf);
     for (const cli_object *const *o = cli_objects; *o; o++) {
         for (const cli_verb *v = (*o)->verbs; v->name; v++) {
             const char *doc = cli_docs_method(v->service->name, v->method);
@@ -377,6 +386,12 @@ static void test_docs_complete(void) {
             CHECK_EQ_INT(cli_verb_flags(v, &fs, &err), MVM_OK);
             for (size_t i = 0; i < fs.n; i++) {
                 const char *fd = cli_flags_doc(&fs, &fs.flags[i]);
+                char opt[128];
+                snprintf(opt, sizeof opt, "\n  --%s ", fs.flags[i].name);
+                if (strstr(top, opt))
+                    fprintf(stderr, "%s %s --%s is also a global option\n", (*o)->name, v->name,
+                            fs.flags[i].name);
+                CHECK(strstr(top, opt) == NULL);
                 flags++;
                 if (!fd || !fd[0])
                     fprintf(stderr, "%s %s --%s: its field has no comment\n", (*o)->name,
@@ -387,6 +402,8 @@ static void test_docs_complete(void) {
         }
     }
     CHECK(verbs >= 20 && flags >= 50); /* the walk saw the whole CLI */
+    CHECK(strstr(top, "\n  --count ") != NULL); /* the check above can fail */
+    free(top);
 }
 
 /* Help shows each flag's whole comment, wrapped, and marks required ones. */

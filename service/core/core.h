@@ -120,7 +120,7 @@ mvm_code core_instance_wake(core *c, const store_actor *who, const char *tenant,
 mvm_code core_instance_delete(core *c, const store_actor *who, const char *tenant,
                               const char *id, mvm_error *err);
 
-/* ForkInstances: count clones of a pool's base snapshot or of a live
+/* ForkInstances: req->clones clones of a pool's base snapshot or of a live
  * instance (a fork snapshot taken with the instance paused). *out gets one
  * result per clone. Fails as a whole only when no clone can be made. */
 mvm_code core_instance_fork(core *c, const store_actor *who,

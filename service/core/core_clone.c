@@ -309,8 +309,8 @@ mvm_code core_instance_fork(core *c, const store_actor *who,
                             const Mvm__V1__ForkInstancesRequest *req, ProtobufCAllocator *alloc,
                             Mvm__V1__ForkInstancesResponse **out, mvm_error *err) {
     *out = NULL;
-    if (req->count < 1 || req->count > FORK_MAX)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "count %u is out of range 1-%d", req->count,
+    if (req->clones < 1 || req->clones > FORK_MAX)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "clones %u is out of range 1-%d", req->clones,
                         FORK_MAX);
     if (!store_name_valid(req->tenant))
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant \"%.64s\" is not a valid name",
@@ -355,7 +355,7 @@ mvm_code core_instance_fork(core *c, const store_actor *who,
     Mvm__V1__ForkInstancesResponse *r = NULL;
     if (!rc) {
         r = core_zalloc(alloc, sizeof *r);
-        Mvm__V1__ForkResult **rs = core_zalloc(alloc, req->count * sizeof *rs);
+        Mvm__V1__ForkResult **rs = core_zalloc(alloc, req->clones * sizeof *rs);
         if (!r || !rs)
             rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
         if (r) {
@@ -372,7 +372,7 @@ mvm_code core_instance_fork(core *c, const store_actor *who,
     creq.labels = (Mvm__V1__CreateInstanceRequest__LabelsEntry **)req->labels;
     Mvm__V1__MemoryBackend backend = core_backend_of(c, pool);
     size_t made = 0;
-    for (uint32_t i = 0; !rc && i < req->count; i++) {
+    for (uint32_t i = 0; !rc && i < req->clones; i++) {
         Mvm__V1__ForkResult *one = core_zalloc(alloc, sizeof *one);
         if (!one) {
             rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");

@@ -147,7 +147,7 @@ class Clones(unittest.TestCase):
                              "MEMORY_BACKEND_FILE")
             self.assertFalse(c.HasField("operation"))
             self.assertTrue(L.pid_alive(c.pid))
-            text = n.wait_console(t, c.id, r"tick \d+", count=2)
+            text = n.wait_console(t, c.id, r"tick \d+", clones=2)
             self.assertNotIn("mvm-test-guest: started", text, "restored, not booted")
             self.assertGreaterEqual(first_tick(text), 4, "continues from the template's tick 3")
             disk = os.path.join(n.instances_dir, c.id, "rootfs.ext4")
@@ -185,7 +185,7 @@ class Clones(unittest.TestCase):
     def test_fork_of_base(self):
         n = self.n
         t, p, s = based_pool(n)
-        r = n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", count=3,
+        r = n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", clones=3,
                                                                  labels={"batch": "1"}),
                                         timeout=L.WAIT)
         self.assertEqual(r.snapshot_id, s.id)
@@ -206,7 +206,7 @@ class Clones(unittest.TestCase):
         n.c.tenants.UpdateTenant(L.T.UpdateTenantRequest(
             tenant=L.T.Tenant(name=t, quota=L.T.TenantQuota(max_instances=2)),
             update_mask=mask("quota.max_instances")))
-        r = n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", count=3),
+        r = n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", clones=3),
                                         timeout=L.WAIT)
         codes = [res.code for res in r.results]
         self.assertEqual(codes[:2], [0, 0])
@@ -216,14 +216,14 @@ class Clones(unittest.TestCase):
         for res in r.results[:2]:
             n.delete(t, res.instance.id)
         with self.assertRaises(Exception) as e:  # a bad request fails as a whole
-            n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", count=0))
+            n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", clones=0))
         self.assertEqual(e.exception.code(), L.C.INVALID_ARGUMENT)
         with self.assertRaises(Exception) as e:
-            n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", count=65))
+            n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t, pool="web", clones=65))
         self.assertEqual(e.exception.code(), L.C.INVALID_ARGUMENT)
         t2 = n.tenant_pool()
         with self.assertRaises(Exception) as e:  # no base to clone
-            n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t2, pool="web", count=1))
+            n.c.instances.ForkInstances(L.I.ForkInstancesRequest(tenant=t2, pool="web", clones=1))
         self.assertEqual(e.exception.code(), L.C.FAILED_PRECONDITION)
         self.assertIn("BuildBaseSnapshot", e.exception.details())
 
@@ -234,7 +234,7 @@ class Clones(unittest.TestCase):
         n.start(t, src.id)
         n.wait_console(t, src.id, r"tick 2\b")
         r = n.c.instances.ForkInstances(L.I.ForkInstancesRequest(
-            tenant=t, source_instance=src.id, count=2), timeout=L.WAIT)
+            tenant=t, source_instance=src.id, clones=2), timeout=L.WAIT)
         fid = r.snapshot_id
         self.assertEqual([x.code for x in r.results], [0, 0], [x.message for x in r.results])
         f = snapshot(n, t, fid)
@@ -263,7 +263,7 @@ class Clones(unittest.TestCase):
         n.stop(t, src.id)
         with self.assertRaises(Exception) as e:
             n.c.instances.ForkInstances(L.I.ForkInstancesRequest(
-                tenant=t, source_instance=src.id, count=1), timeout=L.WAIT)
+                tenant=t, source_instance=src.id, clones=1), timeout=L.WAIT)
         self.assertEqual(e.exception.code(), L.C.FAILED_PRECONDITION)
         self.assertIn("STOPPED", e.exception.details())
         n.delete(t, src.id)
@@ -404,7 +404,7 @@ class Clones(unittest.TestCase):
         t, p, s = based_pool(n, memory_backend=uffd)
         c = n.create(t)
         self.assertEqual(c.process.memory_backend, uffd)
-        text = n.wait_console(t, c.id, r"tick \d+", count=2)
+        text = n.wait_console(t, c.id, r"tick \d+", clones=2)
         self.assertNotIn("mvm-test-guest: started", text)
         self.assertGreaterEqual(first_tick(text), 4)
         slept = n.c.instances.SleepInstance(L.I.SleepInstanceRequest(tenant=t, id=c.id),
@@ -486,7 +486,7 @@ class CloneCrashPoints(L.CrashHarness):
         n.wait_console(t, src.id, r"tick 1\b")
         for point in ("fork.intent", "fork.sealed"):
             self.crash(point, lambda t, i: n.c.instances.ForkInstances(
-                L.I.ForkInstancesRequest(tenant=t, source_instance=i, count=1), timeout=L.WAIT),
+                L.I.ForkInstancesRequest(tenant=t, source_instance=i, clones=1), timeout=L.WAIT),
                 t, src.id)
             self.assert_clean(t, {src.id: "RUNNING"})
             self.assert_no_strays(t)
