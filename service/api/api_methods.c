@@ -52,6 +52,9 @@ static const rpc_method_rule node_rules[] = {
     {"GetInfo", RPC_EXEC_INLINE}, /* the Firecracker probe ran at startup */
     {"BackupStore", RPC_EXEC_WORKER}, /* copies the whole store and fsyncs it */
     {"GetDiskUsage", RPC_EXEC_WORKER}, /* walks the state dir */
+    {"Apply", RPC_EXEC_WORKER},        /* one write transaction */
+    {"GetStatus", RPC_EXEC_INLINE},    /* the reconcile loop's last status */
+    {"WatchStatus", RPC_EXEC_INLINE},  /* subscribes; sends from memory */
 };
 
 const api_service api_services[] = {

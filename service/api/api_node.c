@@ -106,4 +106,30 @@ static void node_backup_store(Mvm__V1__NodeService_Service *svc,
     done(&r, call);
 }
 
+static void node_apply(Mvm__V1__NodeService_Service *svc, const Mvm__V1__ApplyRequest *req,
+                       Mvm__V1__ApplyResponse_Closure done, void *call) {
+    (void)svc; (void)req; (void)done;
+    mvm_error err;
+    mvm_fail(&err, MVM_UNIMPLEMENTED, "Apply is not implemented yet");
+    api_fail(call, &err);
+}
+
+static void node_get_status(Mvm__V1__NodeService_Service *svc,
+                            const Mvm__V1__GetStatusRequest *req,
+                            Mvm__V1__NodeStatus_Closure done, void *call) {
+    (void)svc; (void)req; (void)done;
+    mvm_error err;
+    mvm_fail(&err, MVM_UNIMPLEMENTED, "GetStatus is not implemented yet");
+    api_fail(call, &err);
+}
+
+static void node_watch_status(Mvm__V1__NodeService_Service *svc,
+                              const Mvm__V1__GetStatusRequest *req,
+                              Mvm__V1__NodeStatus_Closure done, void *call) {
+    (void)svc; (void)req; (void)done;
+    mvm_error err;
+    mvm_fail(&err, MVM_UNIMPLEMENTED, "WatchStatus is not implemented yet");
+    api_fail(call, &err);
+}
+
 Mvm__V1__NodeService_Service api_node_service = MVM__V1__NODE_SERVICE__INIT(node_);
