@@ -17,7 +17,10 @@ endif()
 # clones_test.py (base snapshots, clones, forks, TTLs, collection) is the
 # same kind of suite, on the same harness: clones_sim, clones_fc and
 # clones_linux (the Linux test kernel as a pool's template, booted once).
-foreach(suite lifecycle clones)
+# reconcile_test.py (the reconcile loop, the sleep policy, NodeService.Apply,
+# GetStatus and WatchStatus) too: reconcile_sim and reconcile_fc, no Linux
+# case.
+foreach(suite lifecycle clones reconcile)
   foreach(mode sim fc)
     if(mode STREQUAL "sim")
       set(args --mode sim --firecracker ${MVM_FCSIM})
@@ -32,6 +35,9 @@ foreach(suite lifecycle clones)
       ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};PYTHONDONTWRITEBYTECODE=1;FCSIM_PYCACHE=${CMAKE_BINARY_DIR}/fcsim-pycache;GRPC_VERBOSITY=ERROR"
       LABELS "integration;${suite};firecracker" TIMEOUT 900 SKIP_RETURN_CODE 77)
   endforeach()
+  if(suite STREQUAL "reconcile")
+    continue()
+  endif()
   # The real-Linux case: about a minute of emulated boot, so on its own
   # (label slow; scripts/test.sh runs it in the gcc build only) and alone on
   # the CPUs.
