@@ -57,3 +57,17 @@ if(MVM_PYTHON_CLIENT)
     ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};GRPC_VERBOSITY=ERROR"
     LABELS "bench;integration;firecracker" TIMEOUT 600 RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
 endif()
+
+# bench_reconcile.py: the reconcile loop converging a pool to N managed
+# clones against ForkInstances, back to none, and mvmd's CPU with many idle
+# instances, on the real binary. The full run (50, 200 idle) is by hand;
+# ctest runs a small one to check the script works (it asserts no timings),
+# or says SKIP.
+if(MVM_PYTHON_CLIENT)
+  add_test(NAME bench_reconcile_smoke
+           COMMAND ${MVM_PYTHON} ${mvm_bench_dir}/bench_reconcile.py --build ${CMAKE_BINARY_DIR}
+                   --forks 2 --instances 3 --idle 3 --idle-seconds 2)
+  set_tests_properties(bench_reconcile_smoke PROPERTIES
+    ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};GRPC_VERBOSITY=ERROR"
+    LABELS "bench;integration;firecracker" TIMEOUT 600 RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
+endif()
