@@ -269,9 +269,10 @@ def main():
         if n:
             try:
                 Pool(n).set_desired(0)
-            except Exception:
-                pass
-            n.close()
+                n.close()
+            except Exception as e:  # mvmd gone (a ^C reaches it too): its close kills the rest
+                print("(mvmd did not answer at the end: %s)" % str(e).splitlines()[0])
+                n.d.close()
         shutil.rmtree(work, ignore_errors=True)
 
     print("\nguest %d MiB (nothing touched), one clone's PSS %.1f MiB; mvmd defaults "
