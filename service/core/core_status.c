@@ -16,10 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* TEMPORARY until h8-store merges */
-mvm_code store_apply_state(store *st, uint64_t *generation, int64_t *apply_time_unix_us,
-                           mvm_error *err);
-
 #define R(x) MVM__V1__RECONCILE_STATE__RECONCILE_STATE_##x
 #define BACKOFF_MIN_US 1000000LL   /* 1 s */
 #define BACKOFF_MAX_US 300000000LL /* 5 min */
