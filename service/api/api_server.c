@@ -13,7 +13,7 @@
 #include "instance_state.h"
 
 store_actor api_actor(void *call) {
-    store_actor a = {rpc_call_peer(call), rpc_call_method(call)};
+    store_actor a = {.identity = rpc_call_peer(call), .method = rpc_call_method(call)};
     return a;
 }
 

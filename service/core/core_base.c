@@ -38,7 +38,7 @@
 #define POLL_MS 50
 #define LINE_MAX_BYTES 4096
 
-static const store_actor build_actor = {"mvmd", "mvmd/base-snapshot"};
+static const store_actor build_actor = {.identity = "mvmd", .method = "mvmd/base-snapshot"};
 
 typedef struct core_build {
     struct core_build *next;

@@ -19,7 +19,7 @@
 
 #define S(x) MVM__V1__INSTANCE_STATE__INSTANCE_STATE_##x
 
-static const store_actor janitor_actor = {"mvmd", "mvmd/janitor"};
+static const store_actor janitor_actor = {.identity = "mvmd", .method = "mvmd/janitor"};
 
 /* A growable list of (tenant, id, other id) triples. */
 typedef struct triple_list {

@@ -29,7 +29,7 @@
 #define BIT(x) (1u << S(x))
 #define DISK_NAME "rootfs.ext4"
 
-const store_actor core_self_actor = {"mvmd", "mvmd/supervisor"};
+const store_actor core_self_actor = {.identity = "mvmd", .method = "mvmd/supervisor"};
 
 void core_now(Google__Protobuf__Timestamp *ts) {
     struct timespec t;
