@@ -127,7 +127,9 @@ mvm_code store_tenant_list(store *st, const store_list_opts *opt, ProtobufCAlloc
  * NULL or empty means the mutable fields set in `in` (quota's non-zero
  * fields, labels if any), "*" means every mutable field (quota and labels
  * replaced), else the named paths. net_id and subnet are immutable: set in
- * `in` with no mask or "*", they must equal the stored ones. */
+ * `in` with no mask or "*", they must equal the stored ones. deleting is
+ * output only (store_apply writes it): an update neither sets nor clears
+ * it. */
 mvm_code store_tenant_update(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
                              const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                              Mvm__V1__Tenant **out, mvm_error *err);
@@ -155,7 +157,9 @@ mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocat
  * rootfs_image, initrd_image or boot_args retires the base snapshot
  * (reason "the pool's images changed"; snapshot_id and expire_time
  * cleared) and, unless base_snapshot was NONE, makes it BUILDING with a
- * build_id the store draws (mvmd's core notices and runs the build). */
+ * build_id the store draws (mvmd's core notices and runs the build).
+ * deleting and status are output only: an update leaves deleting as it is
+ * and status is never stored. */
 mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                            Mvm__V1__Pool **out, mvm_error *err);

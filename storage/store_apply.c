@@ -443,7 +443,8 @@ mvm_code store_apply(store *st, const store_actor *who, const Mvm__V1__ApplyRequ
     apply_args a = {.req = req};
     a.resp = malloc(sizeof *a.resp);
     if (!a.resp) {
-        *out = NULL;
+        if (out)
+            *out = NULL;
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     }
     mvm__v1__apply_response__init(a.resp);

@@ -2,7 +2,9 @@
  * free address of the tenant /24, MAC and TAP name), as a boot from the
  * pool's images or as a clone of one of its snapshots (the snapshot's
  * machine size, a CloneInstance operation recorded), recording lifecycle
- * state, and deletion that frees the address. Each queues a watch event. */
+ * state, and deletion that frees the address. Each queues a watch event.
+ * Nothing is created in a deleting tenant or pool; an instance the node's
+ * reconcile loop creates is recorded managed. */
 #include "store_internal.h"
 
 #include <stdio.h>

@@ -4,7 +4,9 @@
  * that still has instances. base_snapshot is output only: a new pool has
  * none, an update that changes the machine or its images retires it and
  * (unless the pool never had one) starts a new build, and a deleted pool's
- * snapshots are retired; store_snapshot.c writes the rest of its life. */
+ * snapshots are retired; store_snapshot.c writes the rest of its life.
+ * deleting (store_apply.c marks it) and status (mvmd computes it) are
+ * output only too; a deleting tenant takes no new pool. */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -329,8 +331,8 @@ static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->tenant, in->name, (unsigned long long)old->resource_version,
                      (unsigned long long)in->resource_version);
     if (!c)
-        c = store_mask_apply(m, &in->base, a->mask, &store_pool_rules, (ProtobufCMessage **)&upd,
-                             err);
+        c = store_mask_apply(m, &in->base, a->mask, &store_pool_rules,
+                             (ProtobufCMessage **)&upd, err);
     if (!c)
         c = pool_check(upd, err);
     if (!c)

@@ -1,6 +1,7 @@
 /* store_tenant.c - tenants: create / get / list / update / delete, their
  * net_id and subnet uniqueness indexes, and the per-tenant usage counters
- * (instances, vcpus, memory, pools) that quotas are checked against. */
+ * (instances, vcpus, memory, pools) that quotas are checked against.
+ * deleting is output only here (store_apply.c marks it). */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -251,8 +252,8 @@ static mvm_code tenant_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->name, (unsigned long long)old->resource_version,
                      (unsigned long long)in->resource_version);
     if (!c)
-        c = store_mask_apply(m, &in->base, a->mask, &store_tenant_rules, (ProtobufCMessage **)&upd,
-                             err);
+        c = store_mask_apply(m, &in->base, a->mask, &store_tenant_rules,
+                             (ProtobufCMessage **)&upd, err);
     if (!c)
         c = store_check_labels(&upd->base, err);
     if (!c)

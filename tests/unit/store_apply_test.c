@@ -126,13 +126,6 @@ static uint64_t applied_gen(store *st) {
     return gen;
 }
 
-static Mvm__V1__Pool *pool_of(store *st, const char *tenant, const char *name) {
-    Mvm__V1__Pool *p = NULL;
-    mvm_error err;
-    CHECK_EQ_INT(store_pool_get(st, tenant, name, NULL, &p, &err), MVM_OK);
-    return p;
-}
-
 static Mvm__V1__Tenant *tenant_of(store *st, const char *name) {
     Mvm__V1__Tenant *t = NULL;
     mvm_error err;
