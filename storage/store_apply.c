@@ -355,7 +355,7 @@ static mvm_code prune_db(store_wtx *w, apply_args *a, MDB_dbi dbi,
                          const ProtobufCMessageDescriptor *desc, mvm_error *err) {
     a->walk_code = MVM_OK;
     a->walk_err = err;
-    mvm_code c = store_walk(w->txn, dbi, NULL, 0, 0, desc, prune_find, a, err);
+    mvm_code c = store_walk(w->txn, dbi, "", 0, 0, desc, prune_find, a, err);
     if (!c)
         c = a->walk_code;
     bool is_pool = desc == &mvm__v1__pool__descriptor;
