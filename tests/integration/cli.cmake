@@ -7,6 +7,8 @@
 # (cli_wire_test.py); and the quickstart with the default metrics port taken.
 add_executable(cli_unit_test ${CMAKE_SOURCE_DIR}/cli/tests/cli_unit_test.c)
 target_link_libraries(cli_unit_test PRIVATE mvm_cli_core)
+# for docs/examples/node-state.json
+target_compile_definitions(cli_unit_test PRIVATE MVM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 add_test(NAME cli_unit COMMAND cli_unit_test)
 set_tests_properties(cli_unit PROPERTIES LABELS "cli;unit")
 
