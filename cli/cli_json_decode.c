@@ -1,8 +1,9 @@
 /* cli_json_decode.c - the counterpart of cli_json.c: JSON in the proto3 JSON
  * mapping, parsed by jansson, into a protobuf-c message, driven by the
  * message's descriptor. Field names in lowerCamelCase or as in the proto;
- * 32-bit integers as numbers, 64-bit ones as numbers or decimal strings
- * (either form for every integer type); enums by name (full or short, any
+ * integers as numbers or decimal strings, either form for every integer
+ * type (a number beyond 2^63-1 only as a string: jansson's integers are
+ * 64-bit signed, and it refuses a larger one with its line and column); enums by name (full or short, any
  * case) or number; bools; strings; bytes in base64; nested messages;
  * repeated fields as arrays; maps as objects; google.protobuf.Timestamp as
  * RFC 3339 text and google.protobuf.FieldMask as "a.b,cD"; null for a field

@@ -688,6 +688,15 @@ static void test_decode_errors(void) {
     CHECK(strncmp(err.msg, "updateMask: an empty path", 25) == 0);
 }
 
+/* A pool status under way: 2 instances, 1 running, 1 warm. */
+static void progressing(Mvm__V1__PoolStatus *st) {
+    st->state = MVM__V1__RECONCILE_STATE__RECONCILE_STATE_PROGRESSING;
+    st->instances = 2;
+    st->running = 1;
+    st->warm = 1;
+    st->message = "making 1";
+}
+
 /* Building the request of every field ApplyRequest reaches, encoding it
  * with cli_json_encode and decoding that gives the same message. */
 static void test_decode_round_trip(void) {
@@ -759,11 +768,7 @@ static void test_decode_round_trip(void) {
     p.base_snapshot_ttl_seconds = 3600;
     p.memory_backend = MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD;
     p.status = &st;
-    st.state = MVM__V1__RECONCILE_STATE__RECONCILE_STATE_PROGRESSING;
-    st.instances = 2;
-    st.running = 1;
-    st.warm = 1;
-    st.message = "making 1";
+    progressing(&st);
     st.next_attempt_time = &t2;
     p.deleting = 1;
     for (int indent = 0; indent <= 2; indent += 2) {
@@ -930,11 +935,7 @@ static void test_status_tables(void) {
     e.desired_warm = 1;
     e.base_snapshot_state = MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_READY;
     e.status = &ps;
-    ps.state = MVM__V1__RECONCILE_STATE__RECONCILE_STATE_PROGRESSING;
-    ps.instances = 2;
-    ps.running = 1;
-    ps.warm = 1;
-    ps.message = "making 1";
+    progressing(&ps);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
