@@ -65,6 +65,12 @@ static const opt opts[] = {
      "how restored microVMs get their memory when their pool does not say (default file)"},
     {"janitor-interval-ms", OPT_INT, OFF(janitor_interval_ms), 10, 3600000, "N",
      "how often TTLs are checked and unused snapshots removed (default 5000)"},
+    {"reconcile-interval-ms", OPT_INT, OFF(reconcile_interval_ms), 10, 3600000, "N",
+     "how often pools are compared with their desired counts and sleep policy (default "
+     "1000; also at once when they change)"},
+    {"activity-interval-ms", OPT_INT, OFF(activity_interval_ms), 10, 3600000, "N",
+     "how often running instances' network traffic is sampled for the sleep policy (default "
+     "5000)"},
     {"io-threads", OPT_INT, OFF(io_threads), 1, 256, "N", "I/O threads (default: one per CPU)"},
     {"worker-threads", OPT_INT, OFF(worker_threads), 1, 1024, "N",
      "threads for blocking work (default: 2 per CPU, at least 4)"},

@@ -37,6 +37,8 @@ typedef struct mvmd_config {
     int capacity_mem_mib;       /* memory offered; 0: host memory less a reserve */
     const char *memory_backend; /* "file" or "uffd"; NULL: file */
     int janitor_interval_ms;    /* 0: 5000 */
+    int reconcile_interval_ms;  /* 0: 1000 */
+    int activity_interval_ms;   /* 0: 5000 */
     /* the transport's limits (rpc.h "Limits"); 0: the transport's default */
     int max_message_bytes, max_streams_per_conn, max_stream_queue_bytes,
         max_conn_queue_bytes, max_conn_input_bytes, max_total_buffered_bytes,

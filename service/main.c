@@ -113,6 +113,8 @@ int main(int argc, char **argv) {
                       .capacity_vcpus = (uint32_t)cfg.capacity_vcpus,
                       .capacity_mem_mib = (uint64_t)cfg.capacity_mem_mib,
                       .janitor_interval_ms = (uint32_t)cfg.janitor_interval_ms,
+                      .reconcile_interval_ms = (uint32_t)cfg.reconcile_interval_ms,
+                      .activity_interval_ms = (uint32_t)cfg.activity_interval_ms,
                       .memory_backend = cfg.memory_backend && strcmp(cfg.memory_backend, "uffd") == 0
                                             ? MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD
                                             : MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE};

@@ -36,6 +36,8 @@ typedef struct store store;
 typedef struct store_actor {
     const char *identity; /* "cn=operator"; NULL: "" */
     const char *method;   /* "/mvm.v1.TenantService/CreateTenant"; NULL: "" */
+    bool node_managed;    /* the node's own reconcile loop: instances it
+                             creates are recorded with managed = true */
 } store_actor;
 
 /* Paging and filtering of a List call. */

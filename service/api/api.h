@@ -28,6 +28,8 @@ typedef struct api_options {
     uint64_t capacity_mem_mib;   /* 0: host memory less a reserve */
     size_t console_max_bytes;    /* 0: 1 MiB */
     uint32_t janitor_interval_ms; /* 0: 5000 */
+    uint32_t reconcile_interval_ms; /* 0: 1000 */
+    uint32_t activity_interval_ms;  /* 0: 5000 */
     int memory_backend;          /* Mvm__V1__MemoryBackend; 0: FILE */
 } api_options;
 

@@ -31,7 +31,7 @@ static void inst_get_instance(Mvm__V1__InstanceService_Service *svc,
                      ? store_instance_get(API(call)->st, req->tenant, req->id, a, &i, &err)
                      : store_instance_find(API(call)->st, req->id, a, &i, &err);
     if (!c)
-        i->disk_bytes = core_instance_disk_bytes(API(call)->core, i->id);
+        core_instance_decorate(API(call)->core, i, a);
     API_REPLY(call, c, &err, done, i, a);
 }
 
@@ -45,7 +45,7 @@ static void inst_list_instances(Mvm__V1__InstanceService_Service *svc,
     Mvm__V1__ListInstancesResponse *r;
     mvm_code c = store_instance_list(API(call)->st, &o, a, &r, &err);
     for (size_t k = 0; !c && k < r->n_instances; k++)
-        r->instances[k]->disk_bytes = core_instance_disk_bytes(API(call)->core, r->instances[k]->id);
+        core_instance_decorate(API(call)->core, r->instances[k], a);
     API_REPLY(call, c, &err, done, r, a);
 }
 

@@ -79,5 +79,15 @@ extern const size_t api_nservices;
 /* Ends every open watch's subscription to bus (api_stop); the watches'
  * own end hooks then only free their state. */
 void api_watch_detach_all(event_bus *bus);
+/* TEMPORARY until h8-store merges */
+mvm_code store_apply(store *st, const store_actor *who, const Mvm__V1__ApplyRequest *req,
+                     ProtobufCAllocator *alloc, Mvm__V1__ApplyResponse **out, mvm_error *err);
+/* NodeService.GetStatus and WatchStatus (api_status.c). */
+void node_get_status(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetStatusRequest *req,
+                     Mvm__V1__NodeStatus_Closure done, void *call);
+void node_watch_status(Mvm__V1__NodeService_Service *svc, const Mvm__V1__GetStatusRequest *req,
+                       Mvm__V1__NodeStatus_Closure done, void *call);
+/* Ends every WatchStatus stream's subscription to c (before core_free). */
+void api_status_detach_all(core *c);
 
 #endif

@@ -3,7 +3,9 @@
  * tenants, pools and instances by state; whether it can run microVMs, with
  * Firecracker and KVM probed at start; start time and uptime),
  * BackupStore (a hot copy of the store to a file on the node) and
- * GetDiskUsage (what snapshots and instances take on disk). */
+ * GetDiskUsage (what snapshots and instances take on disk) and Apply (the
+ * desired state, in one store transaction). GetStatus and WatchStatus are
+ * in api_status.c. */
 #include "api_internal.h"
 
 #include <stdio.h>
@@ -106,30 +108,40 @@ static void node_backup_store(Mvm__V1__NodeService_Service *svc,
     done(&r, call);
 }
 
+/* Apply: the listed pools' images are checked on disk first (as
+ * CreatePool and UpdatePool do), then the store applies the whole request
+ * in one transaction; pools created or changed may start a base snapshot
+ * build, and the reconcile loop is asked for a round. */
 static void node_apply(Mvm__V1__NodeService_Service *svc, const Mvm__V1__ApplyRequest *req,
                        Mvm__V1__ApplyResponse_Closure done, void *call) {
-    (void)svc; (void)req; (void)done;
+    (void)svc;
     mvm_error err;
-    mvm_fail(&err, MVM_UNIMPLEMENTED, "Apply is not implemented yet");
-    api_fail(call, &err);
-}
-
-static void node_get_status(Mvm__V1__NodeService_Service *svc,
-                            const Mvm__V1__GetStatusRequest *req,
-                            Mvm__V1__NodeStatus_Closure done, void *call) {
-    (void)svc; (void)req; (void)done;
-    mvm_error err;
-    mvm_fail(&err, MVM_UNIMPLEMENTED, "GetStatus is not implemented yet");
-    api_fail(call, &err);
-}
-
-static void node_watch_status(Mvm__V1__NodeService_Service *svc,
-                              const Mvm__V1__GetStatusRequest *req,
-                              Mvm__V1__NodeStatus_Closure done, void *call) {
-    (void)svc; (void)req; (void)done;
-    mvm_error err;
-    mvm_fail(&err, MVM_UNIMPLEMENTED, "WatchStatus is not implemented yet");
-    api_fail(call, &err);
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__ApplyResponse *r = NULL;
+    mvm_code c = MVM_OK;
+    for (size_t i = 0; !c && i < req->n_pools; i++)
+        if ((c = core_pool_check_images(req->pools[i], &err)) != MVM_OK)
+            mvm_error_context(&err, "pools[%zu] (%s/%s)", i, req->pools[i]->tenant,
+                              req->pools[i]->name);
+    if (!c)
+        c = store_apply(API(call)->st, &who, req, a, &r, &err);
+    for (size_t i = 0; !c && !req->dry_run && i < r->n_changes; i++) {
+        const Mvm__V1__ApplyChange *ch = r->changes[i];
+        if (strcmp(ch->kind, "pool") != 0 ||
+            (ch->action != MVM__V1__APPLY_ACTION__APPLY_ACTION_CREATED &&
+             ch->action != MVM__V1__APPLY_ACTION__APPLY_ACTION_UPDATED))
+            continue;
+        Mvm__V1__Pool *p = NULL;
+        mvm_error e;
+        if (store_pool_get(API(call)->st, ch->tenant, ch->name, NULL, &p, &e) == MVM_OK)
+            core_pool_changed(API(call)->core, p); /* an image change: a new base build */
+        if (p)
+            protobuf_c_message_free_unpacked(&p->base, NULL);
+    }
+    if (!c && !req->dry_run)
+        core_reconcile_kick(API(call)->core);
+    API_REPLY(call, c, &err, done, r, a);
 }
 
 Mvm__V1__NodeService_Service api_node_service = MVM__V1__NODE_SERVICE__INIT(node_);

@@ -2,6 +2,13 @@
  * reply from the per-thread arena. */
 #include "api_internal.h"
 
+/* A pool was created or changed: the reconcile loop looks at it soon;
+ * the reply shows its status. */
+static void pool_made(void *call, Mvm__V1__Pool *p, ProtobufCAllocator *a) {
+    core_reconcile_kick(API(call)->core);
+    core_pool_status_fill(API(call)->core, p, a);
+}
+
 static void pool_create_pool(Mvm__V1__PoolService_Service *svc,
                              const Mvm__V1__CreatePoolRequest *req, Mvm__V1__Pool_Closure done,
                              void *call) {
@@ -12,6 +19,8 @@ static void pool_create_pool(Mvm__V1__PoolService_Service *svc,
     mvm_code c = core_pool_check_images(req->pool, &err);
     if (!c)
         c = store_pool_create(API(call)->st, &who, req->pool, a, &p, &err);
+    if (!c)
+        pool_made(call, p, a);
     API_REPLY(call, c, &err, done, p, a);
 }
 
@@ -21,6 +30,8 @@ static void pool_get_pool(Mvm__V1__PoolService_Service *svc, const Mvm__V1__GetP
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Pool *p;
     mvm_code c = store_pool_get(API(call)->st, req->tenant, req->name, a, &p, &err);
+    if (!c)
+        core_pool_status_fill(API(call)->core, p, a);
     API_REPLY(call, c, &err, done, p, a);
 }
 
@@ -33,6 +44,8 @@ static void pool_list_pools(Mvm__V1__PoolService_Service *svc,
                          .page_token = req->page_token, .label_selector = req->label_selector};
     Mvm__V1__ListPoolsResponse *r;
     mvm_code c = store_pool_list(API(call)->st, &o, a, &r, &err);
+    for (size_t k = 0; !c && k < r->n_pools; k++)
+        core_pool_status_fill(API(call)->core, r->pools[k], a);
     API_REPLY(call, c, &err, done, r, a);
 }
 
@@ -46,8 +59,10 @@ static void pool_update_pool(Mvm__V1__PoolService_Service *svc,
     mvm_code c = core_pool_check_images(req->pool, &err);
     if (!c)
         c = store_pool_update(API(call)->st, &who, req->pool, req->update_mask, a, &p, &err);
-    if (!c) /* an image change starts a new base snapshot build */
+    if (!c) { /* an image change starts a new base snapshot build */
         core_pool_changed(API(call)->core, p);
+        pool_made(call, p, a);
+    }
     API_REPLY(call, c, &err, done, p, a);
 }
 
@@ -61,6 +76,7 @@ static void pool_delete_pool(Mvm__V1__PoolService_Service *svc,
         return;
     }
     core_janitor_kick(API(call)->core); /* its snapshots were retired */
+    core_reconcile_kick(API(call)->core);
     Mvm__V1__DeletePoolResponse r = MVM__V1__DELETE_POOL_RESPONSE__INIT;
     done(&r, call);
 }
@@ -73,6 +89,8 @@ static void pool_build_base_snapshot(Mvm__V1__PoolService_Service *svc,
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Pool *p = NULL;
     mvm_code c = core_pool_build_base(API(call)->core, &who, req->tenant, req->name, a, &p, &err);
+    if (!c)
+        pool_made(call, p, a);
     API_REPLY(call, c, &err, done, p, a);
 }
 
@@ -85,6 +103,8 @@ static void pool_delete_base_snapshot(Mvm__V1__PoolService_Service *svc,
     Mvm__V1__Pool *p = NULL;
     mvm_code c =
         core_pool_delete_base(API(call)->core, &who, req->tenant, req->name, a, &p, &err);
+    if (!c)
+        pool_made(call, p, a);
     API_REPLY(call, c, &err, done, p, a);
 }
 

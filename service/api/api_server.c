@@ -13,7 +13,7 @@
 #include "instance_state.h"
 
 store_actor api_actor(void *call) {
-    store_actor a = {rpc_call_peer(call), rpc_call_method(call)};
+    store_actor a = {.identity = rpc_call_peer(call), .method = rpc_call_method(call)};
     return a;
 }
 
@@ -88,6 +88,8 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
                        .capacity_vcpus = opt->capacity_vcpus,
                        .capacity_mem_mib = opt->capacity_mem_mib,
                        .janitor_interval_ms = opt->janitor_interval_ms,
+                       .reconcile_interval_ms = opt->reconcile_interval_ms,
+                       .activity_interval_ms = opt->activity_interval_ms,
                        .memory_backend = (Mvm__V1__MemoryBackend)opt->memory_backend};
     if (!c)
         c = core_new(&co, &api->core, err);
@@ -129,6 +131,8 @@ void api_stop(api_ctx *api) {
         store_set_instance_hook(api->st, NULL, NULL);
     if (api->bus)
         api_watch_detach_all(api->bus);
+    if (api->core)
+        api_status_detach_all(api->core);
     core_free(api->core);
     vmm_host_free(api->vmm);
     store_close(api->st);

@@ -52,6 +52,8 @@ typedef struct core_options {
     uint32_t janitor_interval_ms; /* TTL expiry and snapshot collection; 0: 5000 */
     Mvm__V1__MemoryBackend memory_backend; /* for pools that do not choose;
                                               UNSPECIFIED: FILE */
+    uint32_t reconcile_interval_ms; /* the reconcile loop's timer; 0: 1000 */
+    uint32_t activity_interval_ms;  /* metrics sampled for traffic; 0: 5000 */
 } core_options;
 
 mvm_code core_new(const core_options *opt, core **out, mvm_error *err);
@@ -79,8 +81,9 @@ typedef struct core_recovery {
 mvm_code core_recover(core *c, core_recovery *report, mvm_error *err);
 /* After core_recover, before serving: starts the janitor thread (expiry of
  * sleeping instances and base snapshots, removal of unused retired
- * snapshots) and the base snapshot builds the store says are under way
- * (interrupted by the restart: they start again). */
+ * snapshots), the reconcile loop (core_reconcile.c) and the base snapshot
+ * builds the store says are under way (interrupted by the restart: they
+ * start again). */
 mvm_code core_start(core *c, mvm_error *err);
 
 /* ---- instances ---- */
@@ -147,6 +150,34 @@ void core_janitor_kick(core *c);
 
 /* The memory backend of pools that do not choose one. */
 Mvm__V1__MemoryBackend core_default_backend(const core *c);
+
+/* ---- the reconcile loop and the node's status (core_reconcile.c,
+ * core_status.c) ---- */
+
+/* Asks for a round soon (a pool or the desired state changed). Any
+ * thread; never blocks for long. */
+void core_reconcile_kick(core *c);
+/* Fills pool->status (from alloc) with the loop's last look at the pool.
+ * Any thread; never blocks for long. */
+void core_pool_status_fill(core *c, Mvm__V1__Pool *pool, ProtobufCAllocator *alloc);
+/* Fills the computed fields of an instance record read from the store
+ * (disk_bytes, last_activity_time). Any thread; reads the directory. */
+void core_instance_decorate(core *c, Mvm__V1__Instance *inst, ProtobufCAllocator *alloc);
+/* A copy (from alloc) of the node's last status. Errors:
+ * RESOURCE_EXHAUSTED. */
+mvm_code core_status_get(core *c, ProtobufCAllocator *alloc, Mvm__V1__NodeStatus **out,
+                         mvm_error *err);
+typedef struct core_status_sub core_status_sub;
+/* Called with each new status, valid during the call only, under the
+ * status lock: it must not block nor call core_status_*. */
+typedef void (*core_status_fn)(void *arg, const Mvm__V1__NodeStatus *status);
+/* Calls fn with the current status before returning, then with each new
+ * one until core_status_unsubscribe. Errors: RESOURCE_EXHAUSTED. */
+mvm_code core_status_subscribe(core *c, core_status_fn fn, void *arg, core_status_sub **out,
+                               mvm_error *err);
+/* After it returns fn is not running and is never called again. NULL is
+ * fine. */
+void core_status_unsubscribe(core *c, core_status_sub *sub);
 
 /* ---- disk ---- */
 

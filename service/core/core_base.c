@@ -38,7 +38,7 @@
 #define POLL_MS 50
 #define LINE_MAX_BYTES 4096
 
-static const store_actor build_actor = {"mvmd", "mvmd/base-snapshot"};
+static const store_actor build_actor = {.identity = "mvmd", .method = "mvmd/base-snapshot"};
 
 typedef struct core_build {
     struct core_build *next;
@@ -325,7 +325,8 @@ static void run_build(core_build *b) {
         else
             fprintf(stderr, "mvmd: pool %s/%s: base snapshot %s READY (template ready in %llu ms)\n",
                     b->tenant, b->pool, b->id, (unsigned long long)ready_ms);
-        core_janitor_kick(c); /* the one it replaced may be unused */
+        core_janitor_kick(c);   /* the one it replaced may be unused */
+        core_reconcile_kick(c); /* the pool's next instances are clones */
     } else {
         mvm_error_context(&err, "building the base snapshot of pool %s/%s", b->tenant, b->pool);
         fprintf(stderr, "mvmd: %s\n", err.msg);
@@ -620,6 +621,8 @@ out:
 
 mvm_code core_start(core *c, mvm_error *err) {
     mvm_code rc = core_janitor_start(c, err);
+    if (!rc)
+        rc = core_reconcile_start(c, err);
     if (rc)
         return rc;
     build_list bl = {0};

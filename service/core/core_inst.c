@@ -111,8 +111,10 @@ void core_inst_forget(core_inst *in) {
 mvm_code core_inst_claim(core_inst *in, const char *op, mvm_error *err) {
     pthread_mutex_lock(&in->mu);
     const char *busy = in->busy;
-    if (!busy)
+    if (!busy) {
         in->busy = op;
+        core_activity_note_locked(in); /* a lifecycle call is activity */
+    }
     pthread_mutex_unlock(&in->mu);
     if (busy)
         return mvm_fail(err, MVM_ABORTED,

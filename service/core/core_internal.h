@@ -26,6 +26,28 @@
 
 typedef struct core_inst core_inst;
 
+/* A background thread running `round` every interval_ms, or sooner when
+ * kicked (core_loop.c). */
+typedef struct core_loop {
+    const char *name;           /* the thread's name (at most 15 bytes) */
+    void (*round)(core *c);
+    uint32_t interval_ms;
+    uint32_t min_gap_ms;        /* kicked rounds start no sooner after the last */
+    core *core;
+    pthread_t th;
+    bool running, stop, kick;   /* stop, kick: under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* CLOCK_MONOTONIC */
+} core_loop;
+
+void core_loop_init(core_loop *l, const char *name, void (*round)(core *c), uint32_t interval_ms,
+                    uint32_t min_gap_ms);
+void core_loop_destroy(core_loop *l);
+mvm_code core_loop_start(core_loop *l, core *c, mvm_error *err);
+/* Returns once the thread has ended (a round under way finishes first). */
+void core_loop_stop(core_loop *l);
+void core_loop_kick(core_loop *l);
+
 /* The FIFOs each Firecracker process writes, pumped into bounded files in
  * its instance directory (the table is in core_inst.c). */
 typedef enum core_log {
@@ -87,6 +109,10 @@ struct core_inst {
 
     pthread_mutex_t con_mu;
     core_console_sub *subs;
+
+    /* activity (core_activity.c), under mu */
+    int64_t activity_us;       /* CLOCK_REALTIME of the last one; 0: none seen */
+    uint64_t metrics_off;      /* first metrics byte not yet read */
 };
 
 typedef enum core_cmd_kind {
@@ -130,11 +156,21 @@ struct core {
     pthread_mutex_t uffd_mu;
     vmm_uffd_server *uffd;
 
+    /* reconcile loop (core_reconcile.c) and the status it keeps
+     * (core_status.c) */
+    core_loop rec;
+    int64_t start_us;              /* CLOCK_REALTIME at core_new */
+    int64_t last_sample_us;        /* activity sampled (reconcile thread) */
+    pthread_mutex_t status_mu;     /* what follows */
+    struct core_pool_state *pools; /* per pool: counts, failures, backoff */
+    uint8_t *status_bytes;         /* the last NodeStatus published, packed
+                                      without its observe_time */
+    size_t status_len;
+    Mvm__V1__NodeStatus *status;   /* the same, unpacked (owned) */
+    struct core_status_sub *status_subs;
+
     /* janitor (core_janitor.c) */
-    pthread_t jan;
-    bool jan_running, jan_stop, jan_kick;
-    pthread_mutex_t jan_mu;
-    pthread_cond_t jan_cv;
+    core_loop jan;
 };
 
 /* ---- runtime entries (core_inst.c) ---- */
@@ -279,8 +315,71 @@ mvm_code core_instance_expire(core *c, const store_actor *who, const char *tenan
 
 /* ---- janitor (core_janitor.c) ---- */
 
+void core_janitor_init(core *c);
 mvm_code core_janitor_start(core *c, mvm_error *err);
 void core_janitor_stop(core *c);
+
+/* ---- reconcile loop (core_reconcile.c), activity (core_activity.c),
+ * status (core_status.c) ---- */
+
+void core_reconcile_init(core *c);
+mvm_code core_reconcile_start(core *c, mvm_error *err);
+void core_reconcile_stop(core *c);
+/* After core_reconcile_stop: frees the status and per-pool state. */
+void core_reconcile_free(core *c);
+/* What the loop knows of a pool for a round (read from its record). */
+typedef struct core_pool_spec {
+    char tenant[64], name[64];
+    uint32_t desired_instances, desired_warm;
+    uint32_t warm_after_idle_s, sleep_after_warm_s;
+    bool deleting;
+    bool base_ready;                     /* clones can be made */
+    Mvm__V1__BaseSnapshotState base_state;
+} core_pool_spec;
+
+typedef struct core_tenant_spec {
+    char name[64];
+    bool deleting;
+    uint32_t pools;
+} core_tenant_spec;
+
+typedef struct core_pool_specs {
+    core_pool_spec *items;
+    size_t n, cap;
+    core_tenant_spec *tenants;
+    size_t nt, capt;
+    bool oom;
+} core_pool_specs;
+
+/* What a step of the loop did: nothing to do, acted, or failed. */
+typedef enum core_step { CORE_STEP_NONE, CORE_STEP_ACTED, CORE_STEP_FAILED } core_step;
+
+/* The actor of the loop's changes: instances it makes are managed. */
+extern const store_actor core_reconcile_actor;
+
+/* Reads every pool and tenant. Errors: the store's, RESOURCE_EXHAUSTED. */
+mvm_code core_pool_specs_read(core *c, core_pool_specs *s, mvm_error *err);
+void core_pool_specs_free(core_pool_specs *s);
+/* Records the pool's counts; false while the pool is backing off. */
+bool core_pool_state_due(core *c, const core_pool_spec *p, const Mvm__V1__PoolStatus *counts,
+                         int64_t now_us);
+/* Records what the round's step did (err: why it failed). */
+void core_pool_state_update(core *c, const core_pool_spec *p, const Mvm__V1__PoolStatus *counts,
+                            core_step s, const mvm_error *err, int64_t now_us);
+/* Deletes the deleting tenants that have no pool left. */
+void core_tenants_prune(core *c, const core_pool_specs *s);
+/* Builds the node's status from the round; publishes it if it changed. */
+void core_status_publish(core *c, const core_pool_specs *s, int64_t now_us);
+
+/* Records activity on the instance now (in->mu held by the caller). */
+void core_activity_note_locked(core_inst *in);
+/* Asks the instance's Firecracker for its metrics and notes activity if
+ * its network moved bytes since the last sample. Skipped while an
+ * operation holds the instance. Reconcile thread. */
+void core_activity_sample(core *c, const char *id);
+/* CLOCK_REALTIME microseconds of the instance's last activity, 0 if none
+ * seen by this mvmd. */
+int64_t core_activity_get(core *c, const char *id);
 
 /* An actor for mvmd's own changes (recovery, the supervisor). */
 extern const store_actor core_self_actor;

@@ -19,7 +19,7 @@
 
 #define S(x) MVM__V1__INSTANCE_STATE__INSTANCE_STATE_##x
 
-static const store_actor janitor_actor = {"mvmd", "mvmd/janitor"};
+static const store_actor janitor_actor = {.identity = "mvmd", .method = "mvmd/janitor"};
 
 /* A growable list of (tenant, id, other id) triples. */
 typedef struct triple_list {
@@ -154,60 +154,26 @@ out:
 
 /* ---- the thread ---- */
 
-static void *janitor_main(void *arg) {
-    core *c = arg;
-    uint32_t interval = c->opt.janitor_interval_ms ? c->opt.janitor_interval_ms : 5000;
-    pthread_mutex_lock(&c->jan_mu);
-    while (!c->jan_stop) {
-        c->jan_kick = false;
-        pthread_mutex_unlock(&c->jan_mu);
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        expire(c, now.tv_sec);
-        collect(c);
-        pthread_mutex_lock(&c->jan_mu);
-        if (c->jan_stop || c->jan_kick)
-            continue;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (long)(interval % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!c->jan_stop && !c->jan_kick &&
-               pthread_cond_timedwait(&c->jan_cv, &c->jan_mu, &until) != ETIMEDOUT)
-            ;
-    }
-    pthread_mutex_unlock(&c->jan_mu);
-    return NULL;
+static void janitor_round(core *c) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    expire(c, now.tv_sec);
+    collect(c);
+}
+
+void core_janitor_init(core *c) {
+    core_loop_init(&c->jan, "mvmd-janitor", janitor_round,
+                   c->opt.janitor_interval_ms ? c->opt.janitor_interval_ms : 5000, 0);
 }
 
 mvm_code core_janitor_start(core *c, mvm_error *err) {
-    if (c->jan_running)
-        return MVM_OK;
-    c->jan_stop = false;
-    if (pthread_create(&c->jan, NULL, janitor_main, c) != 0)
-        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "cannot start the janitor thread");
-    c->jan_running = true;
-    return MVM_OK;
+    return core_loop_start(&c->jan, c, err);
 }
 
 void core_janitor_stop(core *c) {
-    if (!c->jan_running)
-        return;
-    pthread_mutex_lock(&c->jan_mu);
-    c->jan_stop = true;
-    pthread_cond_signal(&c->jan_cv);
-    pthread_mutex_unlock(&c->jan_mu);
-    pthread_join(c->jan, NULL);
-    c->jan_running = false;
+    core_loop_stop(&c->jan);
 }
 
 void core_janitor_kick(core *c) {
-    pthread_mutex_lock(&c->jan_mu);
-    c->jan_kick = true;
-    pthread_cond_signal(&c->jan_cv);
-    pthread_mutex_unlock(&c->jan_mu);
+    core_loop_kick(&c->jan);
 }

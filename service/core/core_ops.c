@@ -29,7 +29,7 @@
 #define BIT(x) (1u << S(x))
 #define DISK_NAME "rootfs.ext4"
 
-const store_actor core_self_actor = {"mvmd", "mvmd/supervisor"};
+const store_actor core_self_actor = {.identity = "mvmd", .method = "mvmd/supervisor"};
 
 void core_now(Google__Protobuf__Timestamp *ts) {
     struct timespec t;
@@ -64,13 +64,9 @@ mvm_code core_new(const core_options *opt, core **out, mvm_error *err) {
     pthread_cond_init(&c->sup_cv, NULL);
     pthread_mutex_init(&c->cap_mu, NULL);
     pthread_mutex_init(&c->build_mu, NULL);
-    pthread_mutex_init(&c->jan_mu, NULL);
     pthread_mutex_init(&c->uffd_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->jan_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    core_janitor_init(c);
+    core_reconcile_init(c);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
          psize = sysconf(_SC_PAGESIZE);
     uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize >> 20 : 0;
@@ -92,6 +88,7 @@ mvm_code core_new(const core_options *opt, core **out, mvm_error *err) {
 void core_free(core *c) {
     if (!c)
         return;
+    core_reconcile_stop(c);
     core_janitor_stop(c);
     core_builds_stop(c);
     core_sup_stop(c);
@@ -112,8 +109,8 @@ void core_free(core *c) {
     pthread_cond_destroy(&c->sup_cv);
     pthread_mutex_destroy(&c->cap_mu);
     pthread_mutex_destroy(&c->build_mu);
-    pthread_mutex_destroy(&c->jan_mu);
-    pthread_cond_destroy(&c->jan_cv);
+    core_loop_destroy(&c->jan);
+    core_reconcile_free(c);
     core_memory_free(c);
     pthread_mutex_destroy(&c->uffd_mu);
     free(c);
@@ -635,4 +632,5 @@ void core_record_exit(core *c, core_inst *in, vmm_machine *m) {
     else
         fprintf(stderr, "mvmd: instance %s: %s%s\n", in->id, why,
                 clean ? " (the guest shut down)" : "");
+    core_reconcile_kick(c); /* a managed instance may need replacing */
 }

@@ -30,7 +30,7 @@
 
 #define S(x) MVM__V1__INSTANCE_STATE__INSTANCE_STATE_##x
 
-static const store_actor recovery_actor = {"mvmd", "mvmd/recovery"};
+static const store_actor recovery_actor = {.identity = "mvmd", .method = "mvmd/recovery"};
 
 /* A copy of what recovery needs of each record (the foreach callback may
  * not call back into the store). */

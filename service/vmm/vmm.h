@@ -150,6 +150,9 @@ mvm_code vmm_machine_pause(vmm_machine *m, mvm_error *err);
 mvm_code vmm_machine_resume(vmm_machine *m, mvm_error *err);
 /* SendCtrlAltDel: a guest that honours it shuts down (Firecracker exits). */
 mvm_code vmm_machine_ctrl_alt_del(vmm_machine *m, mvm_error *err);
+/* PUT /actions FlushMetrics: Firecracker writes a metrics line now (its
+ * counters since the previous line) to the metrics FIFO. */
+mvm_code vmm_machine_flush_metrics(vmm_machine *m, mvm_error *err);
 /* PUT /mmds: replaces the MMDS data store. */
 mvm_code vmm_machine_mmds_put(vmm_machine *m, const char *json, mvm_error *err);
 /* Full snapshot (the machine must be paused); paths relative to its dir. */
@@ -267,6 +270,14 @@ uint64_t vmm_disk_usage(const char *path);
  * vmm_logpipe_start and vmm_logpipe_stop (while a process runs), so an
  * instance without a process costs none.
  * Threads: every function may be called from any thread (one mutex). */
+/* Network traffic in a stretch of Firecracker's metrics output (JSON
+ * objects, one per line; each counts since the line before): adds the
+ * aggregate "net" rx_bytes_count + tx_bytes_count of every complete line
+ * of text[0..len) to *bytes and returns how many bytes those lines take
+ * (a partial last line is left for the next call). Lines that are not
+ * JSON objects are skipped. Any thread; no allocation kept. */
+size_t vmm_metrics_traffic(const char *text, size_t len, uint64_t *bytes);
+
 typedef struct vmm_logpipe vmm_logpipe;
 
 /* Makes the logpipe of <dir>/<fifo_name> into <dir>/<file_name> (the file

@@ -414,6 +414,11 @@ mvm_code vmm_machine_resume(vmm_machine *m, mvm_error *err) {
     return set_vm_state(m, "Resumed", err);
 }
 
+mvm_code vmm_machine_flush_metrics(vmm_machine *m, mvm_error *err) {
+    PACK(a, "{s:s}", "action_type", "FlushMetrics");
+    return call(m, "PUT", "/actions", a, 0, NULL, err);
+}
+
 mvm_code vmm_machine_ctrl_alt_del(vmm_machine *m, mvm_error *err) {
     PACK(a, "{s:s}", "action_type", "SendCtrlAltDel");
     return call(m, "PUT", "/actions", a, 0, NULL, err);

@@ -46,7 +46,7 @@ static uint64_t last_seq(store *st) {
 static void test_audit(store *st) {
     mvm_error err;
     uint64_t base = last_seq(st);
-    store_actor who = {"cn=alice", "/mvm.v1.TenantService/CreateTenant"};
+    store_actor who = {.identity = "cn=alice", .method = "/mvm.v1.TenantService/CreateTenant"};
     Mvm__V1__Tenant t = MVM__V1__TENANT__INIT;
     t.name = "aud";
     t.net_id = 11;
@@ -54,7 +54,7 @@ static void test_audit(store *st) {
     CHECK_EQ_INT(store_tenant_create(st, &who, &t, NULL, NULL, &err), MVM_OK);
     /* refused: audited alone, with its code */
     CHECK_EQ_INT(store_tenant_create(st, &who, &t, NULL, NULL, &err), MVM_ALREADY_EXISTS);
-    store_actor who2 = {"uid=0", "/mvm.v1.PoolService/CreatePool"};
+    store_actor who2 = {.identity = "uid=0", .method = "/mvm.v1.PoolService/CreatePool"};
     Mvm__V1__Pool p;
     pool_init(&p, "aud", "web");
     CHECK_EQ_INT(store_pool_create(st, &who2, &p, NULL, NULL, &err), MVM_OK);

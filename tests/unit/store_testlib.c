@@ -10,7 +10,7 @@
 
 #include "store.h"
 
-static const store_actor test_who = {"cn=test", "/mvm.v1.Test/Call"};
+static const store_actor test_who = {.identity = "cn=test", .method = "/mvm.v1.Test/Call"};
 
 #define TEST_KERNEL "/var/lib/mvm/images/vmlinux"
 #define TEST_ROOTFS "/var/lib/mvm/images/rootfs.ext4"

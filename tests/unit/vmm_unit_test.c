@@ -257,6 +257,35 @@ static void test_dirs(void) {
     CHECK_EQ_INT(vmm_dir_remove(d, &err), MVM_OK); /* already gone */
 }
 
+/* Network traffic out of Firecracker's metrics lines (the sleep policy's
+ * activity): complete lines only, the "net" aggregate's rx + tx bytes. */
+static void test_metrics_traffic(void) {
+    const char *two =
+        "{\"utc_timestamp_ms\":1,\"net\":{\"rx_bytes_count\":100,\"tx_bytes_count\":20,"
+        "\"rx_packets_count\":3},\"net_eth0\":{\"rx_bytes_count\":100}}\n"
+        "{\"net\":{\"rx_bytes_count\":0,\"tx_bytes_count\":7}}\n";
+    uint64_t bytes = 0;
+    CHECK_EQ_INT(vmm_metrics_traffic(two, strlen(two), &bytes), strlen(two));
+    CHECK_EQ_INT(bytes, 127); /* net_eth0 is already in the aggregate */
+    /* a partial line is left for later */
+    const char *part = "{\"net\":{\"rx_bytes_count\":5}}\n{\"net\":{\"tx_bytes";
+    bytes = 0;
+    size_t used = vmm_metrics_traffic(part, strlen(part), &bytes);
+    CHECK_EQ_INT(used, strlen("{\"net\":{\"rx_bytes_count\":5}}\n"));
+    CHECK_EQ_INT(bytes, 5);
+    /* no traffic, no net object, not JSON, negative or wrong-typed counts */
+    const char *idle = "{\"net\":{\"rx_bytes_count\":0,\"tx_bytes_count\":0}}\n"
+                       "{\"vsock\":{\"rx_bytes_count\":9}}\n"
+                       "garbage\n"
+                       "{\"net\":{\"rx_bytes_count\":-4,\"tx_bytes_count\":\"8\"}}\n";
+    bytes = 0;
+    CHECK_EQ_INT(vmm_metrics_traffic(idle, strlen(idle), &bytes), strlen(idle));
+    CHECK_EQ_INT(bytes, 0);
+    bytes = 0;
+    CHECK_EQ_INT(vmm_metrics_traffic("", 0, &bytes), 0);
+    CHECK_EQ_INT(bytes, 0);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -268,6 +297,7 @@ int main(void) {
     test_disk();
     test_logpipe();
     test_dirs();
+    test_metrics_traffic();
     mvm_error err;
     vmm_dir_remove(tmpdir, &err);
     return check_done();
