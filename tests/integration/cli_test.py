@@ -502,8 +502,8 @@ def scenario_apply(node, cli):
     head, _, rows = change_rows(cli.ok("node", "apply", "-f", f2, "--dry-run"))
     check(labels_updated(rows) and head.endswith("changed yes"),
           "a dry run reports the update: %r %r" % (head, rows))
-    check(cli.json("pool", "get", "web", "--tenant", "acme").get("labels") is None,
-          "the dry run changed nothing")
+    pg = cli.json("pool", "get", "web", "--tenant", "acme")
+    check(not pg.get("labels"), "the dry run changed nothing: %r" % pg)
     # from standard input
     rc, out, err = cli.run("node", "apply", "-f", "-", input=open(f2).read())
     head, _, rows = change_rows(out)
