@@ -17,6 +17,12 @@
 /* Exit codes besides 0 and the gRPC status codes 1-16. */
 #define CLI_EXIT_USAGE 64
 
+/* A column's path names a field of the row's message, dotted into
+ * sub-messages ("usage.instances"). Two more forms:
+ *   "a/b"        both values joined by "/" ("1/3": warm of desired warm)
+ *   "name+flag"  name's value, then " (flag)" if the bool field flag is
+ *                true ("web (deleting)")
+ * In tables a bool shows as yes or no, an unset value as "-". */
 typedef struct cli_column {
     const char *header; /* "NAME" */
     const char *path;   /* field path in the message, "usage.instances" */
@@ -24,12 +30,16 @@ typedef struct cli_column {
 
 /* How one message type is shown in tables: rows with these columns, or, if
  * vertical, one "HEADER  value" line per column, or, if raw names a bytes
- * field, that field's bytes as they are (a console stream). */
+ * field, that field's bytes as they are (a console stream). A view with
+ * heading and no columns is of a message holding a list: one line
+ * "header value  header value ..." (headers as given, lowercase reads
+ * best), then the rows of the list (by that list's own view). */
 typedef struct cli_view {
     const ProtobufCMessageDescriptor *msg;
     const cli_column *columns; /* ends with {NULL, NULL}; NULL with raw */
     int vertical;
     const char *raw;
+    const cli_column *heading; /* ends with {NULL, NULL}; or NULL */
 } cli_view;
 
 typedef struct cli_verb {
@@ -42,7 +52,17 @@ typedef struct cli_verb {
                                                  whose reply is empty: "deleted"
                                                  -> "deleted tenant acme";
                                                  NULL: print the reply */
+    unsigned opts;                            /* CLI_VERB_* */
+    const char *watch;                        /* with --watch, this server-
+                                                 streaming method (same
+                                                 request) instead; NULL: the
+                                                 verb has no --watch */
 } cli_verb;
+
+/* The request is read from "-f FILE" / "--file FILE" ("-": standard input),
+ * JSON in the proto3 JSON mapping of the request message (cli_json_decode);
+ * flags given as well set their fields over the file's. */
+#define CLI_VERB_FILE 1u
 
 typedef struct cli_object {
     const char *name;      /* "tenant" */
@@ -110,6 +130,12 @@ void cli_flags_free(cli_flagset *fs);
  * error, naming every required flag that is missing. */
 mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
                          ProtobufCMessage **out, mvm_error *err);
+/* The same over a request that holds values already (read from a file):
+ * flags given replace its fields, and a required flag not given is
+ * satisfied by a field req has set. req stays the caller's, also on
+ * failure (with some flags applied). */
+mvm_code cli_flags_parse_onto(const cli_flagset *fs, int argc, char **argv,
+                              ProtobufCMessage *req, mvm_error *err);
 /* Writes "--name TYPE  comment" entries for every flag, the comment (the
  * field's own, from the proto) wrapped to the terminal's usual width. */
 void cli_flags_help(const cli_flagset *fs, FILE *out);
@@ -156,6 +182,20 @@ void cli_value_text(const ProtobufCMessage *msg, const char *path, char *buf,
 #define CLI_JSON_TOP_LISTS 1u
 /* Encodes m as JSON; indent 0 writes one line. Returns malloc'd text. */
 char *cli_json_encode(const ProtobufCMessage *m, int indent, unsigned flags);
+
+/* ---- cli_json_decode.c: proto3 JSON mapping -> message ---- */
+
+/* Decodes text (len bytes, JSON in the proto3 JSON mapping: lowerCamelCase
+ * or proto field names, 64-bit integers as numbers or strings, enums by
+ * name or number, Timestamp as RFC 3339, FieldMask as "a.b,c") into a new
+ * message of type d (*out; free it with protobuf_c_message_free_unpacked).
+ * Linear in the size of the text; any thread (no shared state).
+ * Errors: INVALID_ARGUMENT, the message starting with where: "line L
+ * column C: ..." for malformed JSON, else the JSON path of the offending
+ * value ("pools[1].desiredInstance: no such field in mvm.v1.Pool"); *out
+ * stays NULL and nothing leaks. RESOURCE_EXHAUSTED when out of memory. */
+mvm_code cli_json_decode(const ProtobufCMessageDescriptor *d, const char *text, size_t len,
+                         ProtobufCMessage **out, mvm_error *err);
 
 /* ---- cli_table.c ---- */
 

@@ -452,9 +452,17 @@ static mvm_code check_required(const cli_flagset *fs, const unsigned char *given
                     missing > 1 ? "arguments" : "argument", names);
 }
 
-mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
-                         ProtobufCMessage **out, mvm_error *err) {
-    ProtobufCMessage *req = new_message(fs->req);
+/* 1 if the leaf of fl holds a value in req (set from a file). */
+static int is_set_in(const ProtobufCMessage *req, const cli_flag *fl) {
+    for (int i = 0; req && i + 1 < fl->depth; i++)
+        req = *(ProtobufCMessage *const *)cli_member(req, fl->path[i]);
+    return req && cli_field_count(req, fl->path[fl->depth - 1]) > 0;
+}
+
+/* Applies argv's flags to req; with onto, a required flag not given counts
+ * as given when req has its field set. */
+static mvm_code parse_into(const cli_flagset *fs, int argc, char **argv,
+                           ProtobufCMessage *req, int onto, mvm_error *err) {
     unsigned char *given = calloc(fs->n + 1, 1);
     mvm_code rc = req && given ? MVM_OK
                                : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
@@ -509,11 +517,20 @@ mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
         given[idx] = 1;
         rc = cli_flags_set(req, fl, val, err);
     }
+    for (size_t i = 0; !rc && onto && i < fs->n; i++)
+        given[i] |= fs->flags[i].required && is_set_in(req, &fs->flags[i]);
     if (!rc)
         rc = check_required(fs, given, err);
     if (!rc && fs->mask_field)
         rc = fill_mask(fs, req, given, err);
     free(given);
+    return rc;
+}
+
+mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
+                         ProtobufCMessage **out, mvm_error *err) {
+    ProtobufCMessage *req = new_message(fs->req);
+    mvm_code rc = parse_into(fs, argc, argv, req, 0, err);
     if (rc) {
         if (req)
             protobuf_c_message_free_unpacked(req, NULL);
@@ -521,6 +538,11 @@ mvm_code cli_flags_parse(const cli_flagset *fs, int argc, char **argv,
     }
     *out = req;
     return MVM_OK;
+}
+
+mvm_code cli_flags_parse_onto(const cli_flagset *fs, int argc, char **argv,
+                              ProtobufCMessage *req, mvm_error *err) {
+    return parse_into(fs, argc, argv, req, 1, err);
 }
 
 void cli_flags_type(const cli_flag *fl, char *buf, size_t cap) {

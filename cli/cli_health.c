@@ -3,9 +3,9 @@
 #include "grpc/health/v1/health.pb-c.h"
 
 static const cli_verb verbs[] = {
-    {"check", &grpc__health__v1__health__descriptor, "Check", "service", NULL},
-    {"watch", &grpc__health__v1__health__descriptor, "Watch", "service", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
+    {"check", &grpc__health__v1__health__descriptor, "Check", "service", NULL, 0, NULL},
+    {"watch", &grpc__health__v1__health__descriptor, "Watch", "service", NULL, 0, NULL},
+    {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
 static const cli_column status_columns[] = {
@@ -13,8 +13,8 @@ static const cli_column status_columns[] = {
 };
 
 static const cli_view views[] = {
-    {&grpc__health__v1__health_check_response__descriptor, status_columns, 0, NULL},
-    {NULL, NULL, 0, NULL},
+    {&grpc__health__v1__health_check_response__descriptor, status_columns, 0, NULL, NULL},
+    {NULL, NULL, 0, NULL, NULL},
 };
 
 const cli_object cli_health_object = {

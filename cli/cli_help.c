@@ -7,6 +7,10 @@
 
 #include <string.h>
 
+static const ProtobufCMethodDescriptor *verb_method(const cli_verb *verb) {
+    return protobuf_c_service_descriptor_get_method_by_name(verb->service, verb->method);
+}
+
 const cli_object *const cli_objects[] = {
     &cli_tenant_object, &cli_pool_object, &cli_snapshot_object, &cli_instance_object,
     &cli_node_object, &cli_health_object, NULL,
@@ -102,8 +106,9 @@ void cli_help_verb(FILE *out, const cli_object *obj, const cli_verb *verb) {
     for (size_t i = 0; pos && pos[i] && i + 1 < sizeof upper; i++)
         upper[i] = (char)(pos[i] >= 'a' && pos[i] <= 'z' ? pos[i] - 32 : pos[i]);
     int streams = cli_docs_server_streaming(verb->service->name, verb->method) == 1;
-    fprintf(out, "Usage: mvm-cli %s %s%s%s%s [FLAGS]\n\n", obj->name, verb->name,
-            !pos ? "" : pos_required ? " " : " [", upper, pos && !pos_required ? "]" : "");
+    fprintf(out, "Usage: mvm-cli %s %s%s%s%s%s%s [FLAGS]\n\n", obj->name, verb->name,
+            !pos ? "" : pos_required ? " " : " [", upper, pos && !pos_required ? "]" : "",
+            verb->opts & CLI_VERB_FILE ? " -f FILE" : "", verb->watch ? " [--watch]" : "");
     fprintf(out, "Calls %s/%s%s.\n", verb->service->name, verb->method,
             streams ? " (a stream: runs until stopped, --timeout or --count)" : "");
     const char *doc = cli_docs_method(verb->service->name, verb->method);
@@ -112,6 +117,19 @@ void cli_help_verb(FILE *out, const cli_object *obj, const cli_verb *verb) {
         fprintf(out, "  %.*s\n", (int)(n - skip), p + skip);
         p += n + (p[n] == '\n');
     }
+    if (verb->opts & CLI_VERB_FILE)
+        fprintf(out, "\nThe request is read from a file:\n"
+                     "  -f, --file FILE                    the request (%s) as\n"
+                     "                                     JSON in the proto3 JSON mapping, field\n"
+                     "                                     names in lowerCamelCase or as in the\n"
+                     "                                     proto; - reads standard input. Flags\n"
+                     "                                     given set their fields over the file's.\n",
+                verb_method(verb) ? verb_method(verb)->input->name : "the request");
+    if (verb->watch)
+        fprintf(out, "\n  --watch                            calls %s instead (a stream):\n"
+                     "                                     prints each reply as it comes, until\n"
+                     "                                     stopped, --timeout or --count.\n",
+                verb->watch);
     fputs("\nFlags (from the request message):\n", out);
     if (fs.n == 0)
         fputs("  (none)\n", out);

@@ -1,7 +1,8 @@
 /* cli_table.c - the default output: aligned tables whose columns each
  * object file chooses per message type (cli_view), a vertical list for
- * single records such as NodeInfo, and, for a type with no view, every set
- * field as "path  value" lines. */
+ * single records such as NodeInfo, a heading line over the rows of a list
+ * (NodeStatus), and, for a type with no view, every set field as
+ * "path  value" lines. Cells render the column path forms of cli.h. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -17,10 +18,73 @@ static const cli_view *view_for(const cli_object *obj,
     return NULL;
 }
 
-static void cell(const ProtobufCMessage *m, const char *path, char *buf) {
-    cli_value_text(m, path, buf, CELL_MAX);
+/* The field a dotted path ends at, or NULL. */
+static const ProtobufCFieldDescriptor *leaf_of(const ProtobufCMessageDescriptor *d,
+                                               const char *path, size_t len) {
+    char seg[64];
+    while (d) {
+        size_t n = strcspn(path, ".");
+        if (n > len)
+            n = len;
+        if (n >= sizeof seg)
+            return NULL;
+        memcpy(seg, path, n);
+        seg[n] = '\0';
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, seg);
+        if (!f || n == len)
+            return f;
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            return NULL;
+        d = f->descriptor;
+        path += n + 1;
+        len -= n + 1;
+    }
+    return NULL;
+}
+
+/* One plain path's text: bools as yes/no, nothing as "-". */
+static void plain_cell(const ProtobufCMessage *m, const char *path, size_t len, char *buf,
+                       size_t cap) {
+    char p[256];
+    snprintf(p, sizeof p, "%.*s", (int)len, path);
+    cli_value_text(m, p, buf, cap);
+    const ProtobufCFieldDescriptor *f = leaf_of(m->descriptor, p, strlen(p));
+    if (buf[0] && f && f->type == PROTOBUF_C_TYPE_BOOL && f->label != PROTOBUF_C_LABEL_REPEATED)
+        snprintf(buf, cap, "%s", strcmp(buf, "true") ? "no" : "yes");
     if (!buf[0])
-        strcpy(buf, "-");
+        snprintf(buf, cap, "-");
+}
+
+/* A column's text: "a/b" joins values with "/", "name+flag" adds
+ * " (flag)" when the bool flag is set. */
+static void cell(const ProtobufCMessage *m, const char *path, char *buf) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (const char *p = path; *p && o + 1 < CELL_MAX;) {
+        size_t n = strcspn(p, "/"), plus = strcspn(p, "+");
+        char part[CELL_MAX];
+        plain_cell(m, p, plus < n ? plus : n, part, sizeof part);
+        if (plus < n) {
+            char flag[CELL_MAX];
+            plain_cell(m, p + plus + 1, n - plus - 1, flag, sizeof flag);
+            if (!strcmp(flag, "yes"))
+                snprintf(part + strlen(part), sizeof part - strlen(part), " (%.*s)",
+                         (int)(n - plus - 1), p + plus + 1);
+        }
+        int w = snprintf(buf + o, CELL_MAX - o, "%s%s", o ? "/" : "", part);
+        o = w > 0 && o + (size_t)w < CELL_MAX ? o + (size_t)w : CELL_MAX - 1;
+        p += n + (p[n] == '/');
+    }
+}
+
+/* "header value  header value ..." on one line. */
+static void print_heading(FILE *out, const cli_view *v, const ProtobufCMessage *m) {
+    char buf[CELL_MAX];
+    for (const cli_column *c = v->heading; c->header; c++) {
+        cell(m, c->path, buf);
+        fprintf(out, "%s%s %s", c == v->heading ? "" : "  ", c->header, buf);
+    }
+    fputc('\n', out);
 }
 
 static void print_rows(FILE *out, const cli_view *v, const ProtobufCMessage *const *rows,
@@ -107,13 +171,16 @@ void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m
         fflush(out);
         return;
     }
-    if (v) {
+    if (v && v->columns) {
         if (v->vertical)
             print_vertical(out, v, m);
         else
             print_rows(out, v, &m, 1);
         return;
     }
+    int heading = v && v->heading;
+    if (heading)
+        print_heading(out, v, m);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label != PROTOBUF_C_LABEL_REPEATED ||
@@ -130,7 +197,8 @@ void cli_table_print(FILE *out, const cli_object *obj, const ProtobufCMessage *m
         }
         return;
     }
-    print_fields(out, m, "");
+    if (!heading)
+        print_fields(out, m, "");
 }
 
 void cli_table_stream_row(FILE *out, const cli_object *obj, const ProtobufCMessage *m,
@@ -138,7 +206,7 @@ void cli_table_stream_row(FILE *out, const cli_object *obj, const ProtobufCMessa
     const cli_view *v = view_for(obj, m->descriptor);
     if (v && v->raw) {
         print_raw(out, v, m);
-    } else if (!v || v->vertical) {
+    } else if (!v || v->vertical || !v->columns) {
         if (!first)
             fputc('\n', out);
         cli_table_print(out, obj, m);

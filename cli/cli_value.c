@@ -106,9 +106,10 @@ void cli_timestamp_text(const ProtobufCMessage *ts, char *buf, size_t cap) {
     int32_t nanos = fn ? *(const int32_t *)cli_member(ts, fn) : 0;
     time_t t = (time_t)sec;
     struct tm tm;
-    char base[32] = "0000-00-00T00:00:00";
-    if (gmtime_r(&t, &tm))
-        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    char base[48] = "0000-00-00T00:00:00";
+    if (gmtime_r(&t, &tm)) /* four-digit years (RFC 3339), also before 1000 */
+        snprintf(base, sizeof base, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (nanos <= 0 || nanos > 999999999)
         snprintf(buf, cap, "%sZ", base);
     else if (nanos % 1000000 == 0)

@@ -26,18 +26,21 @@
 
 #include "mvm/v1/audit.pb-c.h"
 #include "mvm/v1/instance.pb-c.h"
+#include "mvm/v1/node.pb-c.h"
 #include "mvm/v1/pool.pb-c.h"
 #include "mvm/v1/tenant.pb-c.h"
 #include "mvm_error.h"
 
 typedef struct store store;
 
-/* Who asked for a mutation, recorded in its audit record. */
+/* Who asked for a mutation, recorded in its audit record. Initialise it
+ * with designated initializers: fields may be added. */
 typedef struct store_actor {
     const char *identity; /* "cn=operator"; NULL: "" */
     const char *method;   /* "/mvm.v1.TenantService/CreateTenant"; NULL: "" */
-    bool node_managed;    /* the node's own reconcile loop: instances it
-                             creates are recorded with managed = true */
+    bool node_managed;    /* the mutation is the node's own reconcile loop:
+                             instances it creates are recorded with
+                             managed = true */
 } store_actor;
 
 /* Paging and filtering of a List call. */
@@ -124,7 +127,9 @@ mvm_code store_tenant_list(store *st, const store_list_opts *opt, ProtobufCAlloc
  * NULL or empty means the mutable fields set in `in` (quota's non-zero
  * fields, labels if any), "*" means every mutable field (quota and labels
  * replaced), else the named paths. net_id and subnet are immutable: set in
- * `in` with no mask or "*", they must equal the stored ones. */
+ * `in` with no mask or "*", they must equal the stored ones. deleting is
+ * output only (store_apply writes it): an update neither sets nor clears
+ * it. */
 mvm_code store_tenant_update(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
                              const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                              Mvm__V1__Tenant **out, mvm_error *err);
@@ -133,6 +138,9 @@ mvm_code store_tenant_delete(store *st, const store_actor *who, const char *name
 
 /* ---- pools ---- */
 
+/* FAILED_PRECONDITION in a tenant that is deleting (store_apply). The
+ * output-only fields of in (base_snapshot, status, deleting, times) are
+ * ignored. */
 mvm_code store_pool_create(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
 mvm_code store_pool_get(store *st, const char *tenant, const char *name,
@@ -149,7 +157,9 @@ mvm_code store_pool_list(store *st, const store_list_opts *opt, ProtobufCAllocat
  * rootfs_image, initrd_image or boot_args retires the base snapshot
  * (reason "the pool's images changed"; snapshot_id and expire_time
  * cleared) and, unless base_snapshot was NONE, makes it BUILDING with a
- * build_id the store draws (mvmd's core notices and runs the build). */
+ * build_id the store draws (mvmd's core notices and runs the build).
+ * deleting and status are output only: an update leaves deleting as it is
+ * and status is never stored. */
 mvm_code store_pool_update(store *st, const store_actor *who, const Mvm__V1__Pool *in,
                            const Google__Protobuf__FieldMask *mask, ProtobufCAllocator *alloc,
                            Mvm__V1__Pool **out, mvm_error *err);
@@ -242,8 +252,58 @@ typedef bool (*store_snapshot_fn)(void *arg, const Mvm__V1__Snapshot *snap);
 mvm_code store_snapshot_foreach(store *st, const char *tenant, store_snapshot_fn fn, void *arg,
                                 mvm_error *err);
 
+/* ---- the desired state: NodeService.Apply ---- */
+
+/* Makes the stored tenants and pools what req lists, in ONE write
+ * transaction (all or nothing), as the proto comment of rpc Apply says:
+ *  - req->generation must be > 0 (INVALID_ARGUMENT); one older than the
+ *    applied generation is FAILED_PRECONDITION; the applied one again is
+ *    accepted only if it changes nothing (an idempotent replay, which
+ *    writes nothing, not even a revision), else FAILED_PRECONDITION.
+ *  - Every listed tenant and pool obeys CreateTenant's and CreatePool's
+ *    rules (checked before the write lock is taken); a tenant or pool
+ *    listed twice, a pool whose tenant is neither listed nor stored (with
+ *    prune: not listed), and a tenant whose net_id or subnet differs from
+ *    the stored one are INVALID_ARGUMENT. Messages start with the object,
+ *    "pools[2] (acme/web): ...".
+ *  - A missing tenant or pool is created (as store_tenant_create /
+ *    store_pool_create: ALREADY_EXISTS for a taken net_id or subnet,
+ *    RESOURCE_EXHAUSTED past max_pools ...); a stored one whose mutable
+ *    fields differ from the listed ones is updated as store_*_update with
+ *    mask "*" would (a pool's changed machine or images retire its base
+ *    snapshot and start a rebuild), and so is a listed one that was
+ *    deleting (deleting cleared). Output-only fields of req are ignored.
+ *  - With req->prune, every stored tenant and pool not listed is marked
+ *    deleting (Tenant.deleting, Pool.deleting); the caller (mvmd's reconcile
+ *    loop) removes their instances and then deletes them with
+ *    store_pool_delete and store_tenant_delete.
+ *  - The generation and the write's time are recorded (store_apply_state).
+ *  - With req->dry_run everything is computed and checked, then the
+ *    transaction is aborted: nothing is written, the generation included.
+ * *out gets one ApplyChange per listed tenant, then per listed pool, in
+ * request order (CREATED, UPDATED with the changed fields' proto names,
+ * dotted below a sub-message, "deleting" for an un-deleted one, or
+ * UNCHANGED), then the pruned tenants in name order, then the pruned pools
+ * in (tenant, name) order (DELETING, also for one that was deleting
+ * already, which is no change); changed; and generation: the request's,
+ * or with dry_run the one applied before. One audit record per object
+ * created, updated or marked, and one for the apply (object
+ * "apply/generation N"). The work is O(n log n) in the objects listed and
+ * stored. Threads: any (a write: it waits for the write lock). A refusal
+ * changes nothing and is audited. */
+mvm_code store_apply(store *st, const store_actor *who, const Mvm__V1__ApplyRequest *req,
+                     ProtobufCAllocator *alloc, Mvm__V1__ApplyResponse **out, mvm_error *err);
+/* The last applied generation and the time of that Apply in microseconds
+ * since the Unix epoch; 0 and 0 if none was ever applied. Either pointer
+ * may be NULL. Threads: any (a read transaction). */
+mvm_code store_apply_state(store *st, uint64_t *generation, int64_t *apply_time_unix_us,
+                           mvm_error *err);
+
 /* ---- instances ---- */
 
+/* Creates an instance of in->tenant's pool in->pool (CREATED, the
+ * lowest free address). FAILED_PRECONDITION if the tenant or the pool is
+ * deleting (see store_apply). managed is who->node_managed. */
 mvm_code store_instance_create(store *st, const store_actor *who,
                                const Mvm__V1__CreateInstanceRequest *in,
                                ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
@@ -254,7 +314,9 @@ mvm_code store_instance_create(store *st, const store_actor *who,
  * (INVALID_ARGUMENT); the instance takes the snapshot's vcpus and mem_mib
  * (the quotas are checked against those), base_snapshot_id := clone_of,
  * and its operation is {name "CloneInstance", from_state CREATED,
- * target clone_of} (CREATED until the caller records it RUNNING). */
+ * target clone_of} (CREATED until the caller records it RUNNING). Refused
+ * in a deleting tenant or pool, and managed set, as by
+ * store_instance_create. */
 mvm_code store_instance_create_clone(store *st, const store_actor *who,
                                      const Mvm__V1__CreateInstanceRequest *in,
                                      const char *clone_of, ProtobufCAllocator *alloc,

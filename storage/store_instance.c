@@ -2,7 +2,9 @@
  * free address of the tenant /24, MAC and TAP name), as a boot from the
  * pool's images or as a clone of one of its snapshots (the snapshot's
  * machine size, a CloneInstance operation recorded), recording lifecycle
- * state, and deletion that frees the address. Each queues a watch event. */
+ * state, and deletion that frees the address. Each queues a watch event.
+ * Nothing is created in a deleting tenant or pool; an instance the node's
+ * reconcile loop creates is recorded managed. */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -166,6 +168,9 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     i.n_labels = in->n_labels;
     i.labels = (Mvm__V1__Instance__LabelsEntry **)in->labels;
     i.resource_version = w->rev;
+    /* Output only, and kept by every later write (they rewrite the record
+     * read from the store). */
+    i.managed = w->who && w->who->node_managed;
     if ((c = inst_put(w, &i, off, err)) ||
         (c = store_usage_add(w, t->name, 1, m->vcpus, m->mem_mib, 0, err)) ||
         (c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__ADDED, &i, err)))
@@ -225,8 +230,12 @@ static mvm_code inst_create_fn(store_wtx *w, void *arg, mvm_error *err) {
                                &mvm__v1__tenant__descriptor, NULL, &tm, err);
     if (c == MVM_NOT_FOUND)
         mvm_fail(err, c, "tenant %s not found", in->tenant);
+    if (!c && ((Mvm__V1__Tenant *)tm)->deleting)
+        c = store_deleting_fail(w, "tenant", in->tenant, NULL, err);
     if (!c)
         c = store_pool_load(w->txn, w->st, in->tenant, in->pool, &p, err);
+    if (!c && p->deleting)
+        c = store_deleting_fail(w, "pool", in->tenant, in->pool, err);
     char source[80];
     inst_machine m = {0, 0, source, NULL};
     if (!c && a->clone_of) {

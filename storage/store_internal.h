@@ -4,7 +4,10 @@
  *
  * Databases (all keys binary, ordered bytewise):
  *   meta       "schema" -> u32 schema version, "rev" -> u64, "audit_seq" -> u64,
- *              "store_id" -> 32 hex digits (also in <state-dir>/store.id)
+ *              "store_id" -> 32 hex digits (also in <state-dir>/store.id),
+ *              "apply_gen" -> u64 and "apply_time_us" -> i64 (the last
+ *              NodeService.Apply; written by the first Apply, so an older
+ *              store reads as never applied: 0, 0)
  *   tenants    name                -> mvm.v1.Tenant
  *   usage      name                -> mvm.v1.TenantUsage (counters)
  *   netids     u16 BE net_id       -> tenant name
@@ -70,12 +73,16 @@ void store_rd_end(store *st, MDB_txn *txn);
 
 typedef struct store_wtx {
     store *st;
+    const store_actor *who; /* for the audit records */
     MDB_txn *txn;
     uint64_t rev;       /* the revision this write commits */
     int64_t now_sec;    /* the write's timestamp */
     int32_t now_nsec;
     char tenant[64];    /* audit: tenant concerned */
     char object[160];   /* audit: "tenant/acme" ... */
+    char note[200];     /* audit: the write's own record's message ("") */
+    bool discard;       /* fn's choice: abort the transaction yet succeed (a
+                           dry run, a write that would change nothing) */
     int n_events;
     struct {
         Mvm__V1__InstanceEvent__Type type;
@@ -89,12 +96,18 @@ typedef mvm_code (*store_write_fn)(store_wtx *w, void *arg, mvm_error *err);
  * with w->txn NULL: the request's own rules, which need no stored data, so a
  * malformed request (100,000 labels, say) never holds other writers up.
  * Then fn runs in one write transaction with its audit record; commits if
- * fn returns MVM_OK, else aborts. A refusal by check or fn is audited alone.
+ * fn returns MVM_OK (unless it set w->discard: then the transaction is
+ * aborted, nothing is audited and MVM_OK returned), else aborts. A refusal
+ * by check or fn is audited alone.
  * Both may name the object with store_wtx_audit. */
 mvm_code store_write(store *st, const store_actor *who, store_write_fn check, store_write_fn fn,
                      void *arg, mvm_error *err);
 void store_wtx_audit(store_wtx *w, const char *tenant, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Appends an audit record for the object store_wtx_audit named last, with
+ * message msg (NULL: ""), inside w's transaction: for a write that changes
+ * several objects, one record each (store_write appends the last one). */
+mvm_code store_wtx_audit_put(store_wtx *w, const char *msg, mvm_error *err);
 /* Queues a watch event for inst, published after commit. */
 mvm_code store_wtx_event(store_wtx *w, Mvm__V1__InstanceEvent__Type type,
                          const Mvm__V1__Instance *inst, mvm_error *err);
@@ -232,6 +245,16 @@ mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage
                           const Google__Protobuf__FieldMask *mask, const store_mask_rules *rules,
                           ProtobufCMessage **out, mvm_error *err);
 
+/* Calls fn(arg, path) for each mutable field of rules whose value differs
+ * between a and b (messages of one type): a sub-message field by its own
+ * fields ("quota.max_pools"; an absent one counts as all defaults), a map
+ * ("labels") as a set of pairs, whatever their order. A field fn fails for
+ * ends the walk with its code. */
+typedef mvm_code (*store_diff_fn)(void *arg, const char *path, mvm_error *err);
+mvm_code store_mask_diff(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                         const store_mask_rules *rules, store_diff_fn fn, void *arg,
+                         mvm_error *err);
+
 /* ---- paging (store_page.c) ---- */
 
 typedef bool (*store_page_match)(void *arg, const ProtobufCMessage *m);
@@ -260,6 +283,43 @@ mvm_code store_page_by_pool(store *st, MDB_dbi dbi, const ProtobufCMessageDescri
                             const store_list_opts *opt, ProtobufCAllocator *alloc,
                             ProtobufCMessage ***items, size_t *n_items, char **next,
                             mvm_error *err);
+
+/* ---- tenants and pools inside a write (store_tenant.c, store_pool.c) ----
+ * The bodies of Create/UpdateTenant and Create/UpdatePool, which
+ * store_apply also runs, several in one write. */
+
+/* UpdateTenant's and UpdatePool's masks: the mutable and immutable fields. */
+extern const store_mask_rules store_tenant_rules, store_pool_rules;
+/* CreateTenant's rules on the request itself (no stored data needed):
+ * name, subnet, net_id range, labels. */
+mvm_code store_tenant_check_new(const Mvm__V1__Tenant *in, mvm_error *err);
+/* CreateTenant in w: ALREADY_EXISTS for a taken name, net_id or subnet;
+ * else the indexes, a zero usage record and the tenant (output fields
+ * set, deleting false). *out (if out is not NULL) gets it with alloc. */
+mvm_code store_tenant_insert(store_wtx *w, const Mvm__V1__Tenant *in, ProtobufCAllocator *alloc,
+                             Mvm__V1__Tenant **out, mvm_error *err);
+/* Stores t over its record: update_time the write's time, resource_version
+ * its revision, create_time kept (the write's time if t has none), quota
+ * present, usage not stored (but *out, if out is not NULL, has it). */
+mvm_code store_tenant_put(store_wtx *w, const Mvm__V1__Tenant *t, ProtobufCAllocator *alloc,
+                          Mvm__V1__Tenant **out, mvm_error *err);
+/* CreatePool's rules on the request itself: names and every field rule
+ * of store.h's store_pool_update comment. */
+mvm_code store_pool_check_new(const Mvm__V1__Pool *in, mvm_error *err);
+/* CreatePool in w: NOT_FOUND without the tenant, FAILED_PRECONDITION if
+ * it is deleting, ALREADY_EXISTS, RESOURCE_EXHAUSTED past max_pools; else
+ * the pool (base_snapshot NONE, deleting false) and the usage count. */
+mvm_code store_pool_insert(store_wtx *w, const Mvm__V1__Pool *in, ProtobufCAllocator *alloc,
+                           Mvm__V1__Pool **out, mvm_error *err);
+/* Stores upd, the result of an update of old: if the machine or images
+ * changed, the base snapshot is retired and rebuilt (store_pool_update). */
+mvm_code store_pool_replace(store_wtx *w, const Mvm__V1__Pool *old, const Mvm__V1__Pool *upd,
+                            ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err);
+/* FAILED_PRECONDITION: tenant (kind "tenant", pool NULL) or tenant/pool
+ * (kind "pool") is deleting, with the generation of the Apply that no
+ * longer lists it (store_apply.c). */
+mvm_code store_deleting_fail(store_wtx *w, const char *kind, const char *tenant,
+                             const char *pool, mvm_error *err);
 
 /* ---- pools and snapshots inside a write (store_pool.c, store_snapshot.c) ---- */
 

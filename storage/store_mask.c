@@ -3,7 +3,8 @@
  * mutable field, or (no mask) the mutable fields set in the request. A
  * shallow "shell" copy of the stored message gets those fields of the
  * request (dotted paths descend into sub-messages), and pack + unpack turns
- * the shell into an owned message. */
+ * the shell into an owned message. Also the other way round: which mutable
+ * fields differ between two messages (what Apply reports as updated). */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -270,4 +271,113 @@ mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage
         free(sl.shells[i]);
     free(im);
     return c;
+}
+
+/* ---- what a replace would change ---- */
+
+/* The entries of map field f of m (a repeated message of key/value
+ * strings, like every labels map) and their count. */
+static store_label **map_entries(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                                 size_t *n) {
+    store_label **e;
+    memcpy(n, (const char *)m + f->quantifier_offset, sizeof *n);
+    memcpy(&e, (const char *)m + f->offset, sizeof e);
+    return e;
+}
+
+static int label_cmp(const void *x, const void *y) {
+    const store_label *a = *(store_label *const *)x, *b = *(store_label *const *)y;
+    return strcmp(a->key ? a->key : "", b->key ? b->key : "");
+}
+
+/* True if the maps f of a and b hold the same key/value pairs, in any
+ * order: both sorted by key (copies), then walked together. */
+static mvm_code map_same(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                         const ProtobufCFieldDescriptor *f, bool *same, mvm_error *err) {
+    size_t na, nb;
+    store_label **ea = map_entries(a, f, &na), **eb = map_entries(b, f, &nb);
+    *same = na == nb;
+    if (!*same || na == 0)
+        return MVM_OK;
+    store_label **sa = malloc(na * sizeof *sa), **sb = malloc(nb * sizeof *sb);
+    if (!sa || !sb) {
+        free(sa);
+        free(sb);
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    memcpy(sa, ea, na * sizeof *sa);
+    memcpy(sb, eb, nb * sizeof *sb);
+    qsort(sa, na, sizeof *sa, label_cmp);
+    qsort(sb, nb, sizeof *sb, label_cmp);
+    for (size_t i = 0; i < na && *same; i++)
+        *same = label_cmp(&sa[i], &sb[i]) == 0 &&
+                strcmp(sa[i]->value ? sa[i]->value : "", sb[i]->value ? sb[i]->value : "") == 0;
+    free(sa);
+    free(sb);
+    return MVM_OK;
+}
+
+/* Calls fn with prefix + the name of each field (of only, if not NULL)
+ * that differs between a and b; a sub-message by its own fields (an absent
+ * one counts as all defaults). */
+static mvm_code diff_fields(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *a,
+                            const ProtobufCMessage *b, const char *prefix,
+                            const char *const *only, store_diff_fn fn, void *arg,
+                            mvm_error *err) {
+    mvm_code c = MVM_OK;
+    ProtobufCMessage *dflt = NULL;
+    if (!a || !b) { /* a missing sub-message: compare with its defaults */
+        dflt = malloc(d->sizeof_message);
+        if (!dflt)
+            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        protobuf_c_message_init(d, dflt);
+        if (!a)
+            a = dflt;
+        if (!b)
+            b = dflt;
+    }
+    for (unsigned i = 0; i < d->n_fields && !c; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (only && !in_list(only, f->name, strlen(f->name)))
+            continue;
+        char path[IMPLIED_LEN];
+        if (snprintf(path, sizeof path, "%s%s", prefix, f->name) >= (int)sizeof path) {
+            c = mvm_fail(err, MVM_INTERNAL, "diff: field path too long");
+            break;
+        }
+        bool same;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if ((c = map_same(a, b, f, &same, err)))
+                break;
+        } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            c = mvm_fail(err, MVM_INTERNAL, "diff: %s: repeated scalars are not compared",
+                         path);
+            break;
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sa, *sb;
+            memcpy(&sa, (const char *)a + f->offset, sizeof sa);
+            memcpy(&sb, (const char *)b + f->offset, sizeof sb);
+            char sub[IMPLIED_LEN + 1]; /* path fits IMPLIED_LEN with its NUL */
+            snprintf(sub, sizeof sub, "%s.", path);
+            c = diff_fields(f->descriptor, sa, sb, sub, NULL, fn, arg, err);
+            continue;
+        } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+            ProtobufCBinaryData x, y;
+            memcpy(&x, (const char *)a + f->offset, sizeof x);
+            memcpy(&y, (const char *)b + f->offset, sizeof y);
+            same = x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
+        } else {
+            same = field_same(a, b, f);
+        }
+        if (!same)
+            c = fn(arg, path, err);
+    }
+    free(dflt);
+    return c;
+}
+
+mvm_code store_mask_diff(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                         const store_mask_rules *rules, store_diff_fn fn, void *arg,
+                         mvm_error *err) {
+    return diff_fields(a->descriptor, a, b, "", rules->mutable_fields, fn, arg, err);
 }

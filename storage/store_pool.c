@@ -4,7 +4,9 @@
  * that still has instances. base_snapshot is output only: a new pool has
  * none, an update that changes the machine or its images retires it and
  * (unless the pool never had one) starts a new build, and a deleted pool's
- * snapshots are retired; store_snapshot.c writes the rest of its life. */
+ * snapshots are retired; store_snapshot.c writes the rest of its life.
+ * deleting (store_apply.c marks it) and status (mvmd computes it) are
+ * output only too; a deleting tenant takes no new pool. */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -25,7 +27,7 @@ static const char *const pool_mutable[] = {
     "sleep_policy", "labels",        "ready_pattern",
     "ready_delay_seconds", "ready_timeout_seconds", "base_snapshot_ttl_seconds",
     "memory_backend", NULL};
-static const store_mask_rules pool_rules = {pool_mutable, NULL};
+const store_mask_rules store_pool_rules = {pool_mutable, NULL};
 
 /* The rules a stored pool's own fields obey. */
 static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
@@ -159,6 +161,7 @@ mvm_code store_pool_put(store_wtx *w, const Mvm__V1__Pool *p, ProtobufCAllocator
     q.create_time = p->create_time ? p->create_time : &now;
     q.update_time = &now;
     q.resource_version = w->rev;
+    q.status = NULL; /* output only, computed by mvmd on read */
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, q.tenant, q.name, NULL);
     mvm_code c = store_put_msg(w->txn, w->st->pools, key, klen, &q.base, err);
@@ -180,6 +183,13 @@ static mvm_code pool_ref_check(store_wtx *w, const Mvm__V1__Pool *in, mvm_error 
     return c ? c : store_check_name("pool", in->name, err);
 }
 
+mvm_code store_pool_check_new(const Mvm__V1__Pool *in, mvm_error *err) {
+    mvm_code c = store_check_name("tenant", in->tenant, err);
+    if (!c)
+        c = store_check_name("pool", in->name, err);
+    return c ? c : pool_check(in, err);
+}
+
 /* The request's own rules (no lock held). */
 static mvm_code pool_create_check(store_wtx *w, void *arg, mvm_error *err) {
     const Mvm__V1__Pool *in = ((pool_args *)arg)->in;
@@ -187,9 +197,8 @@ static mvm_code pool_create_check(store_wtx *w, void *arg, mvm_error *err) {
     return c ? c : pool_check(in, err);
 }
 
-static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
-    pool_args *a = arg;
-    const Mvm__V1__Pool *in = a->in;
+mvm_code store_pool_insert(store_wtx *w, const Mvm__V1__Pool *in, ProtobufCAllocator *alloc,
+                           Mvm__V1__Pool **out, mvm_error *err) {
     store *st = w->st;
     uint8_t key[STORE_KEY_MAX];
     size_t klen = store_key2(key, in->tenant, in->name, NULL);
@@ -206,6 +215,8 @@ static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->name);
     Mvm__V1__Tenant *t = (Mvm__V1__Tenant *)tm;
     Mvm__V1__TenantUsage *u = NULL;
+    if (!c && t->deleting)
+        c = store_deleting_fail(w, "tenant", in->tenant, NULL, err);
     if (!c)
         c = store_usage_get(w->txn, st, in->tenant, NULL, &u, err);
     uint32_t max = t->quota ? t->quota->max_pools : 0;
@@ -222,7 +233,13 @@ static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
     snap.state = BASE(NONE);
     p.base_snapshot = &snap; /* output only: whatever in says is ignored */
     p.create_time = NULL;
-    return store_pool_put(w, &p, a->alloc, &a->out, err);
+    p.deleting = false; /* output only: Apply's prune sets it */
+    return store_pool_put(w, &p, alloc, out, err);
+}
+
+static mvm_code pool_create_fn(store_wtx *w, void *arg, mvm_error *err) {
+    pool_args *a = arg;
+    return store_pool_insert(w, a->in, a->alloc, &a->out, err);
 }
 
 mvm_code store_pool_create(store *st, const store_actor *who, const Mvm__V1__Pool *in,
@@ -257,8 +274,8 @@ static bool images_changed(const Mvm__V1__Pool *old, const Mvm__V1__Pool *upd) {
 /* Stores upd, whose images changed: its base snapshot (if any) is retired
  * and, unless the pool never asked for one (NONE), a new build is started
  * with an id drawn here (mvmd notices BUILDING and runs it). */
-static mvm_code base_rebuild(store_wtx *w, const Mvm__V1__Pool *upd, pool_args *a,
-                             mvm_error *err) {
+static mvm_code base_rebuild(store_wtx *w, const Mvm__V1__Pool *upd, ProtobufCAllocator *alloc,
+                             Mvm__V1__Pool **out, mvm_error *err) {
     Mvm__V1__BaseSnapshot b = MVM__V1__BASE_SNAPSHOT__INIT;
     if (upd->base_snapshot)
         b = *upd->base_snapshot;
@@ -284,7 +301,14 @@ static mvm_code base_rebuild(store_wtx *w, const Mvm__V1__Pool *upd, pool_args *
         return c;
     Mvm__V1__Pool p = *upd;
     p.base_snapshot = &b;
-    return store_pool_put(w, &p, a->alloc, &a->out, err);
+    return store_pool_put(w, &p, alloc, out, err);
+}
+
+mvm_code store_pool_replace(store_wtx *w, const Mvm__V1__Pool *old, const Mvm__V1__Pool *upd,
+                            ProtobufCAllocator *alloc, Mvm__V1__Pool **out, mvm_error *err) {
+    if (images_changed(old, upd))
+        return base_rebuild(w, upd, alloc, out, err);
+    return store_pool_put(w, upd, alloc, out, err);
 }
 
 static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
@@ -307,14 +331,12 @@ static mvm_code pool_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->tenant, in->name, (unsigned long long)old->resource_version,
                      (unsigned long long)in->resource_version);
     if (!c)
-        c = store_mask_apply(m, &in->base, a->mask, &pool_rules, (ProtobufCMessage **)&upd,
-                             err);
+        c = store_mask_apply(m, &in->base, a->mask, &store_pool_rules,
+                             (ProtobufCMessage **)&upd, err);
     if (!c)
         c = pool_check(upd, err);
-    if (!c && images_changed(old, upd))
-        c = base_rebuild(w, upd, a, err);
-    else if (!c)
-        c = store_pool_put(w, upd, a->alloc, &a->out, err);
+    if (!c)
+        c = store_pool_replace(w, old, upd, a->alloc, &a->out, err);
     store_msg_free(&old->base, NULL);
     store_msg_free(upd ? &upd->base : NULL, NULL);
     return c;

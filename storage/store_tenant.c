@@ -1,6 +1,7 @@
 /* store_tenant.c - tenants: create / get / list / update / delete, their
  * net_id and subnet uniqueness indexes, and the per-tenant usage counters
- * (instances, vcpus, memory, pools) that quotas are checked against. */
+ * (instances, vcpus, memory, pools) that quotas are checked against.
+ * deleting is output only here (store_apply.c marks it). */
 #include "store_internal.h"
 
 #include <stdio.h>
@@ -9,7 +10,7 @@
 
 static const char *const tenant_mutable[] = {"quota", "labels", NULL};
 static const char *const tenant_immutable[] = {"net_id", "subnet", NULL};
-static const store_mask_rules tenant_rules = {tenant_mutable, tenant_immutable};
+const store_mask_rules store_tenant_rules = {tenant_mutable, tenant_immutable};
 
 /* ---- usage counters ---- */
 
@@ -132,34 +133,29 @@ static void netid_key(uint32_t net_id, uint8_t k[2]) {
     k[1] = (uint8_t)net_id;
 }
 
-/* Stores t (its output fields set here) and makes a->out from it. */
-static mvm_code tenant_put(store_wtx *w, tenant_args *a, Mvm__V1__Tenant *t,
-                           Google__Protobuf__Timestamp *create, mvm_error *err) {
-    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    now.seconds = w->now_sec;
-    now.nanos = w->now_nsec;
+mvm_code store_tenant_put(store_wtx *w, const Mvm__V1__Tenant *in, ProtobufCAllocator *alloc,
+                          Mvm__V1__Tenant **out, mvm_error *err) {
+    Google__Protobuf__Timestamp now;
+    store_wtx_stamp(w, &now);
     Mvm__V1__TenantQuota noquota = MVM__V1__TENANT_QUOTA__INIT;
-    if (!t->quota)
-        t->quota = &noquota;
-    t->create_time = create ? create : &now;
-    t->update_time = &now;
-    t->resource_version = w->rev;
-    t->usage = NULL;
-    mvm_code c = store_put_msg(w->txn, w->st->tenants, t->name, strlen(t->name), &t->base, err);
-    if (c)
+    Mvm__V1__Tenant t = *in; /* shallow: only the output fields differ */
+    if (!t.quota)
+        t.quota = &noquota;
+    if (!t.create_time)
+        t.create_time = &now;
+    t.update_time = &now;
+    t.resource_version = w->rev;
+    t.usage = NULL;
+    mvm_code c = store_put_msg(w->txn, w->st->tenants, t.name, strlen(t.name), &t.base, err);
+    if (c || !out)
         return c;
-    a->out = (Mvm__V1__Tenant *)store_msg_dup(&t->base, a->alloc);
-    if (!a->out)
+    *out = (Mvm__V1__Tenant *)store_msg_dup(&t.base, alloc);
+    if (!*out)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    return tenant_decorate(w->st, w->txn, &a->out->base, a->alloc, err);
+    return tenant_decorate(w->st, w->txn, &(*out)->base, alloc, err);
 }
 
-/* The request's own rules (no lock held). */
-static mvm_code tenant_create_check(store_wtx *w, void *arg, mvm_error *err) {
-    const Mvm__V1__Tenant *in = ((tenant_args *)arg)->in;
-    store_wtx_audit(w, in ? in->name : "", "tenant/%.63s", in && in->name ? in->name : "");
-    if (!in)
-        return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant is required");
+mvm_code store_tenant_check_new(const Mvm__V1__Tenant *in, mvm_error *err) {
     uint8_t net[2];
     mvm_code c;
     if ((c = store_check_name("tenant", in->name, err)) ||
@@ -171,9 +167,17 @@ static mvm_code tenant_create_check(store_wtx *w, void *arg, mvm_error *err) {
     return MVM_OK;
 }
 
-static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
-    tenant_args *a = arg;
-    const Mvm__V1__Tenant *in = a->in;
+/* The request's own rules (no lock held). */
+static mvm_code tenant_create_check(store_wtx *w, void *arg, mvm_error *err) {
+    const Mvm__V1__Tenant *in = ((tenant_args *)arg)->in;
+    store_wtx_audit(w, in ? in->name : "", "tenant/%.63s", in && in->name ? in->name : "");
+    if (!in)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant is required");
+    return store_tenant_check_new(in, err);
+}
+
+mvm_code store_tenant_insert(store_wtx *w, const Mvm__V1__Tenant *in, ProtobufCAllocator *alloc,
+                             Mvm__V1__Tenant **out, mvm_error *err) {
     store *st = w->st;
     uint8_t net[2], nid[2];
     mvm_code c = store_check_subnet(in->subnet, net, err);
@@ -202,7 +206,14 @@ static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
         (c = store_put_msg(w->txn, st->usage, in->name, nlen, &zero.base, err)))
         return c;
     Mvm__V1__Tenant t = *in;
-    return tenant_put(w, a, &t, NULL, err);
+    t.create_time = NULL; /* output only: the write's time */
+    t.deleting = false;   /* output only: Apply's prune sets it */
+    return store_tenant_put(w, &t, alloc, out, err);
+}
+
+static mvm_code tenant_create_fn(store_wtx *w, void *arg, mvm_error *err) {
+    tenant_args *a = arg;
+    return store_tenant_insert(w, a->in, a->alloc, &a->out, err);
 }
 
 mvm_code store_tenant_create(store *st, const store_actor *who, const Mvm__V1__Tenant *in,
@@ -241,14 +252,12 @@ static mvm_code tenant_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                      in->name, (unsigned long long)old->resource_version,
                      (unsigned long long)in->resource_version);
     if (!c)
-        c = store_mask_apply(m, &in->base, a->mask, &tenant_rules, (ProtobufCMessage **)&upd,
-                             err);
+        c = store_mask_apply(m, &in->base, a->mask, &store_tenant_rules,
+                             (ProtobufCMessage **)&upd, err);
     if (!c)
         c = store_check_labels(&upd->base, err);
-    if (!c) {
-        Mvm__V1__Tenant t = *upd;
-        c = tenant_put(w, a, &t, old->create_time, err);
-    }
+    if (!c)
+        c = store_tenant_put(w, upd, a->alloc, &a->out, err);
     store_msg_free(&old->base, NULL);
     store_msg_free(upd ? &upd->base : NULL, NULL);
     return c;

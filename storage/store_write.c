@@ -98,6 +98,10 @@ static mvm_code audit_put(store *st, MDB_txn *txn, const store_wtx *w, const sto
     return audit_trim(txn, st->audit, seq - st->audit_keep, err);
 }
 
+mvm_code store_wtx_audit_put(store_wtx *w, const char *msg, mvm_error *err) {
+    return audit_put(w->st, w->txn, w, w->who, MVM_OK, msg, err);
+}
+
 void store_set_audit_retention(store *st, uint64_t keep) {
     pthread_mutex_lock(&st->wlock);
     st->audit_keep = keep ? keep : 1;
@@ -148,6 +152,7 @@ mvm_code store_write(store *st, const store_actor *who, store_write_fn check, st
     store_wtx w;
     memset(&w, 0, sizeof w);
     w.st = st;
+    w.who = who;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     w.now_sec = ts.tv_sec;
@@ -169,11 +174,10 @@ mvm_code store_write(store *st, const store_actor *who, store_write_fn check, st
     w.rev++;
     if (c == MVM_OK)
         c = fn(&w, arg, err);
-    if (c == MVM_OK)
-        c = store_put_u64(w.txn, st->meta, "rev", w.rev, err);
-    if (c == MVM_OK)
-        c = audit_put(st, w.txn, &w, who, MVM_OK, "", err);
-    if (c == MVM_OK) {
+    if (c == MVM_OK && w.discard) {
+        mdb_txn_abort(w.txn); /* queued events are dropped below, unpublished */
+    } else if (c == MVM_OK && !(c = store_put_u64(w.txn, st->meta, "rev", w.rev, err)) &&
+               !(c = audit_put(st, w.txn, &w, who, MVM_OK, w.note, err))) {
         rc = mdb_txn_commit(w.txn);
         if (rc)
             c = store_lmdb_fail(err, rc, "commit");

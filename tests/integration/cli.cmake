@@ -7,11 +7,13 @@
 # (cli_wire_test.py); and the quickstart with the default metrics port taken.
 add_executable(cli_unit_test ${CMAKE_SOURCE_DIR}/cli/tests/cli_unit_test.c)
 target_link_libraries(cli_unit_test PRIVATE mvm_cli_core)
+# for docs/examples/node-state.json
+target_compile_definitions(cli_unit_test PRIVATE MVM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 add_test(NAME cli_unit COMMAND cli_unit_test)
 set_tests_properties(cli_unit PROPERTIES LABELS "cli;unit")
 
 set(MVM_CLI_TEST_PY ${CMAKE_CURRENT_LIST_DIR}/cli_test.py)
-foreach(scenario help options handshake_timeout)
+foreach(scenario help options handshake_timeout apply_file_errors)
   add_test(NAME cli_${scenario}
     COMMAND ${MVM_PYTHON} ${MVM_CLI_TEST_PY} --cli $<TARGET_FILE:mvm-cli> ${scenario})
   set_tests_properties(cli_${scenario} PROPERTIES TIMEOUT 120 LABELS "cli;integration")
@@ -21,8 +23,9 @@ add_test(NAME cli_wire
           --cli $<TARGET_FILE:mvm-cli>)
 set_tests_properties(cli_wire PROPERTIES LABELS "cli;integration")
 
+# apply and status need NodeService.Apply/GetStatus/WatchStatus of mvmd.
 foreach(scenario crud_tls crud_unix errors refused cert_files watch config health
-                 required lists delete_says get_by_id)
+                 required lists delete_says get_by_id tables apply status)
   add_test(NAME cli_${scenario}
     COMMAND ${MVM_PYTHON} ${MVM_CLI_TEST_PY}
             --cli $<TARGET_FILE:mvm-cli> --mvmd $<TARGET_FILE:mvmd> ${scenario})

@@ -437,6 +437,212 @@ def scenario_get_by_id(node, cli):
     cli.fails(5, "NOT_FOUND", "instance", "get", iid)
 
 
+# ---- node apply / node status (NodeService.Apply, GetStatus, WatchStatus) ----
+
+def state(generation, pool_labels=None, **extra):
+    """An ApplyRequest document: tenant acme with pool web (no instances:
+    the scenario's mvmd has no Firecracker), in both JSON name styles."""
+    pool = {"tenant": "acme", "name": "web", "vcpus": 1, "mem_mib": 128,
+            "kernelImage": KERNEL, "rootfs_image": ROOTFS, "desiredInstances": 0}
+    if pool_labels:
+        pool["labels"] = pool_labels
+    doc = {"generation": generation,
+           "tenants": [{"name": "acme", "netId": 7, "subnet": "10.240.7.0/24"}],
+           "pools": [pool]}
+    doc.update(extra)
+    return doc
+
+
+def write_state(node, name, doc):
+    path = os.path.join(node.tmp, name)
+    with open(path, "w") as f:
+        f.write(doc if isinstance(doc, str) else json.dumps(doc, indent=2))
+    return path
+
+
+def change_rows(out):
+    """(kind, tenant, name, action, fields) of an apply table, and its
+    first line."""
+    lines = out.splitlines()
+    rows = []
+    for l in lines[2:]:
+        cells = l.split()
+        rows.append(tuple(cells[:4]) + ((cells[4] if len(cells) > 4 else "-"),))
+    return (lines[0] if lines else ""), (lines[1].split() if len(lines) > 1 else []), rows
+
+
+def labels_updated(rows):
+    """Whether the rows say pool acme/web was UPDATED in its labels."""
+    return any(r[:4] == ("pool", "acme", "web", "UPDATED") and r[4].startswith("labels")
+               for r in rows)
+
+
+def scenario_apply(node, cli):
+    """apply -f creates, then leaves alone, then updates; --dry-run changes
+    nothing; an older generation is refused with the server's message."""
+    f1 = write_state(node, "state1.json", state(1))
+    rc, out, err = cli.run("node", "apply", "-f", f1)
+    check(rc == 0, "node apply -f: exit 0 (got %d: %s)" % (rc, err.strip()))
+    if rc != 0:
+        return  # the rest builds on it
+    head, header, rows = change_rows(out)
+    check(head == "generation 1  changed yes", "first apply changed things: %r" % head)
+    check(header == ["KIND", "TENANT", "NAME", "ACTION", "FIELDS"], "apply header: %r" % header)
+    check(sorted(rows) == [("pool", "acme", "web", "CREATED", "-"),
+                           ("tenant", "acme", "-", "CREATED", "-")],
+          "first apply created the tenant and the pool: %r" % rows)
+    p = cli.json("pool", "get", "web", "--tenant", "acme")
+    check(p.get("memMib") == 128 and p.get("kernelImage") == KERNEL, "the pool is there: %r" % p)
+    r = cli.json("node", "apply", "-f", f1)
+    check(r.get("generation") == "1" and not r.get("changed"), "same again: unchanged: %r" % r)
+    check(sorted((c.get("kind"), c.get("action")) for c in r.get("changes", [])) ==
+          [("pool", "APPLY_ACTION_UNCHANGED"), ("tenant", "APPLY_ACTION_UNCHANGED")],
+          "every object UNCHANGED: %r" % r)
+    f2 = write_state(node, "state2.json", state(2, {"tier": "front"}))
+    head, _, rows = change_rows(cli.ok("node", "apply", "-f", f2, "--dry-run"))
+    check(labels_updated(rows) and head.endswith("changed yes"),
+          "a dry run reports the update: %r %r" % (head, rows))
+    pg = cli.json("pool", "get", "web", "--tenant", "acme")
+    check(not pg.get("labels"), "the dry run changed nothing: %r" % pg)
+    # from standard input
+    rc, out, err = cli.run("node", "apply", "-f", "-", input=open(f2).read())
+    head, _, rows = change_rows(out)
+    check(rc == 0 and labels_updated(rows) and
+          ("tenant", "acme", "-", "UNCHANGED", "-") in rows,
+          "apply -f - updates the pool: %r %r" % (out, err))
+    check(cli.json("pool", "get", "web", "--tenant", "acme").get("labels") == {"tier": "front"},
+          "the update is stored")
+    err = cli.fails(9, "FAILED_PRECONDITION", "node", "apply", "-f", f1)
+    check("generation" in err, "an older generation is refused, saying why: %r" % err)
+    # --generation over the file's: the same content as generation 2 again
+    r = cli.json("node", "apply", "-f", f1, "--generation", "3")
+    check(r.get("generation") == "3" and r.get("changed") is True,
+          "--generation replaces the file's: %r" % r)
+    # prune: a tenant not listed is marked deleting
+    cli.ok("tenant", "create", "beta", "--net-id", "8", "--subnet", "10.240.8.0/24")
+    r = cli.json("node", "apply", "-f", f1, "--generation", "4", "--prune")
+    check(any(c.get("kind") == "tenant" and c.get("tenant") == "beta" and
+              c.get("action") == "APPLY_ACTION_DELETING" for c in r.get("changes", [])),
+          "--prune marks beta deleting: %r" % r)
+    s = status_where(cli, lambda s: s.get("appliedGeneration") == "4", "generation 4")
+    check(s.get("appliedGeneration") == "4" and s.get("applyTime"),
+          "status has the applied generation and when: %r" % s)
+
+
+def scenario_apply_file_errors(cli):
+    """A file that does not decode is a usage error (64) naming the file
+    and the JSON path; the server is never called (there is none)."""
+    env = {"MVM_ENDPOINT": "unix:/nonexistent/mvmd.sock"}
+    home = cli.base["HOME"]
+    bad = os.path.join(home, "bad.json")
+    with open(bad, "w") as f:
+        json.dump({"generation": 3, "pools": [{"tenant": "acme", "name": "web"},
+                                              {"tenant": "acme", "desiredInstance": 1}]}, f)
+    err = cli.fails(64, None, "node", "apply", "-f", bad, env=env)
+    check("%s: pools[1].desiredInstance: no such field in mvm.v1.Pool" % bad in err,
+          "names the file, the path and the problem: %r" % err)
+    cases = [('{"generation": "x"}', 'generation: "x" is not a decimal integer (uint64)'),
+             ('{"pools": [{"vcpus": 4294967296}]}', "pools[0].vcpus: 4294967296 is out of "
+                                                     "range for uint32"),
+             ('{"pools": [{"memoryBackend": "FAST"}]}', 'pools[0].memoryBackend: "FAST" is '
+                                                         'not a value of mvm.v1.MemoryBackend'),
+             ('{"tenants": {"name": "acme"}}', "tenants: expected an array, got an object"),
+             ('{"generation": 1,', "(standard input): line 1 column ")]
+    for doc, want in cases:
+        err = cli.fails(64, None, "node", "apply", "-f", "-", env=env, input=doc)
+        check(want in err, "%s: %r in %r" % (doc, want, err))
+    err = cli.fails(64, None, "node", "apply", env=env)
+    check("-f FILE" in err, "apply without -f says how: %r" % err)
+    err = cli.fails(64, None, "node", "apply", "-f", os.path.join(home, "nosuch.json"), env=env)
+    check("nosuch.json: cannot open" in err, "a missing file is named: %r" % err)
+    err = cli.fails(64, None, "node", "apply", "-f", "-", env=env, input="{}")
+    check("--generation" in err, "no generation in file or flags: %r" % err)
+    # the file is fine: the call is made (and finds no server)
+    cli.fails(14, "UNAVAILABLE", "node", "apply", "-f", "-", "--prune", env=env,
+              input='{"generation": 1}')
+    cli.fails(14, "UNAVAILABLE", "node", "status", "--watch", env=env)
+    err = cli.fails(64, None, "node", "info", "--watch", env=env)
+    check("--watch" in err, "--watch only where a verb has it: %r" % err)
+
+
+def status_where(cli, want, what):
+    """The first NodeStatus WatchStatus sends for which want(status) holds
+    (the reconcile loop makes statuses: a change shows in a later one)."""
+    e = dict(cli.base)
+    e.update(cli.env)
+    w = subprocess.Popen([cli.path, "--timeout", "60s", "node", "status", "--watch",
+                          "-o", "json"], env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        for line in w.stdout:
+            s = json.loads(line)
+            if want(s):
+                return s
+    finally:
+        w.kill()
+        w.communicate()
+    check(False, "a status with %s came within the --timeout" % what)
+    return {}
+
+
+def scenario_status(node, cli):
+    """status: a heading and one row per pool; -o json one NodeStatus per
+    line; --watch streams the current status first. (Nothing applied: the
+    generation is 0; scenario_apply checks it after an apply.)"""
+    cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
+    cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
+           "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
+    s = status_where(cli, lambda s: "web" in [p.get("name") for p in s.get("pools", [])],
+                     "pool web")
+    check(not s.get("appliedGeneration"), "nothing applied: generation 0: %r" % s)
+    pools = [(p.get("tenant"), p.get("name")) for p in s.get("pools", [])]
+    check(pools == [("acme", "web")], "status lists the pool: %r" % s)
+    out = cli.ok("node", "status")
+    lines = out.splitlines()
+    check(len(lines) == 3 and lines[0].startswith("generation 0  converged ") and
+          " observed " in lines[0], "status heading: %r" % out)
+    check(len(lines) > 1 and lines[1].split() == ["TENANT", "POOL", "DESIRED", "ACTUAL",
+                                                  "RUNNING", "WARM", "SLEEPING", "BASE",
+                                                  "STATE", "MESSAGE"],
+          "status columns: %r" % out)
+    check(len(lines) > 2 and lines[2].split()[:3] == ["acme", "web", "0"],
+          "status row of acme/web: %r" % out)
+    rc, out, err = cli.run("node", "status", "--watch", "--count", "1", "-o", "json")
+    docs = [json.loads(l) for l in out.splitlines() if l.strip()]
+    check(rc == 0 and len(docs) == 1 and
+          [p.get("name") for p in docs[0].get("pools", [])] == ["web"],
+          "--watch sends the current status first, one object a line: %r %r" % (out, err))
+    rc, out, err = cli.run("--timeout", "1s", "node", "status", "--watch")
+    check(rc == 0 and out.startswith("generation 0  converged ") and "acme" in out,
+          "a table watch until --timeout exits 0: %r %r" % (out, err))
+
+
+def scenario_tables(node, cli):
+    """The columns of pools (desired, actual, warm of desired, base,
+    reconcile state), tenants and instances (managed)."""
+    cli.ok("tenant", "create", "acme", "--net-id", "3", "--subnet", "10.240.3.0/24")
+    cli.ok("pool", "create", "web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
+           "--kernel-image", KERNEL, "--rootfs-image", ROOTFS)
+    out = cli.ok("tenant", "list").splitlines()
+    check(out[0].split()[:3] == ["NAME", "NET-ID", "SUBNET"] and out[1].split()[0] == "acme",
+          "tenant table: %r" % out)
+    out = cli.ok("pool", "list").splitlines()
+    header = out[0].split() if out else []
+    check(header[:2] == ["TENANT", "NAME"] and
+          all(c in header for c in ("DESIRED", "ACTUAL", "WARM", "BASE", "RECONCILE")),
+          "pool table columns: %r" % out)
+    row = dict(zip(header, out[1].split())) if len(out) > 1 else {}
+    check(row.get("NAME") == "web" and row.get("DESIRED") == "0" and
+          row.get("WARM", "").endswith("/0"), "pool row: %r" % out)
+    check(all(len(l) <= 160 for l in out), "pool lines are not absurdly wide: %r" % out)
+    cli.ok("instance", "create", "--tenant", "acme", "--pool", "web")
+    out = cli.ok("instance", "list").splitlines()
+    header = out[0].split() if out else []
+    row = dict(zip(header, out[1].split())) if len(out) > 1 else {}
+    check("MANAGED" in header and row.get("MANAGED") == "no",
+          "a caller's instance is not managed: %r" % out)
+
+
 def scenario_handshake_timeout(cli):
     """A server that takes TCP but never answers the TLS ClientHello: the
     CLI gives up at --timeout with UNAVAILABLE and exits 14, the code its
@@ -516,6 +722,7 @@ def scenario_quickstart(cli):
 
 NO_SERVER = {"help": scenario_help, "options": scenario_options,
              "handshake_timeout": scenario_handshake_timeout,
+             "apply_file_errors": scenario_apply_file_errors,
              "quickstart": scenario_quickstart}
 
 

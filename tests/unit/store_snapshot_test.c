@@ -51,14 +51,7 @@ static mvm_code mk_snap(store *st, const char *tenant, const char *pool, const c
     return store_snapshot_create(st, &test_who, &s, base_of_build, NULL, NULL, err);
 }
 
-/* The stored pool / snapshot (NULL, and a failed check, if absent). */
-static Mvm__V1__Pool *pool_of(store *st, const char *tenant, const char *name) {
-    Mvm__V1__Pool *p = NULL;
-    mvm_error err;
-    CHECK_EQ_INT(store_pool_get(st, tenant, name, NULL, &p, &err), MVM_OK);
-    return p;
-}
-
+/* The stored snapshot (NULL, and a failed check, if absent). */
 static Mvm__V1__Snapshot *snap_of(store *st, const char *tenant, const char *id) {
     Mvm__V1__Snapshot *s = NULL;
     mvm_error err;

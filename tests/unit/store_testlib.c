@@ -108,6 +108,15 @@ static inline mvm_code mk_pool(store *st, const char *tenant, const char *name, 
     return store_pool_create(st, &test_who, &p, NULL, NULL, err);
 }
 
+/* The stored pool (NULL, and a failed check, if absent); free it. Needs
+ * check.h, included before this file. */
+static inline Mvm__V1__Pool *pool_of(store *st, const char *tenant, const char *name) {
+    Mvm__V1__Pool *p = NULL;
+    mvm_error err;
+    CHECK_EQ_INT(store_pool_get(st, tenant, name, NULL, &p, &err), MVM_OK);
+    return p;
+}
+
 /* Creates an instance; its id is copied to id (19 bytes) if not NULL. */
 static inline mvm_code mk_inst(store *st, const char *tenant, const char *pool, char *id,
                         mvm_error *err) {
