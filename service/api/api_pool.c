@@ -72,6 +72,17 @@ static void pool_delete_pool(Mvm__V1__PoolService_Service *svc,
     mvm_error err;
     store_actor who = api_actor(call);
     if (store_pool_delete(API(call)->st, &who, req->tenant, req->name, &err) != MVM_OK) {
+        Mvm__V1__Pool *p = NULL;
+        mvm_error e;
+        /* the node would make its instances again: say how to let them go */
+        if (err.code == MVM_FAILED_PRECONDITION &&
+            store_pool_get(API(call)->st, req->tenant, req->name, NULL, &p, &e) == MVM_OK &&
+            p->desired_instances > 0)
+            mvm_error_context(&err, "pool %s/%s has desired_instances %u: set it to 0 first (the "
+                              "node then removes the instances it made)",
+                              req->tenant, req->name, p->desired_instances);
+        if (p)
+            protobuf_c_message_free_unpacked(&p->base, NULL);
         api_fail(call, &err);
         return;
     }

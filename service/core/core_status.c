@@ -129,6 +129,7 @@ static struct core_pool_state *state_of(core *c, const char *tenant, const char 
     snprintf(ps->tenant, sizeof ps->tenant, "%s", tenant);
     snprintf(ps->name, sizeof ps->name, "%s", name);
     ps->state = R(PROGRESSING);
+    snprintf(ps->message, sizeof ps->message, "the reconcile loop's first look is under way");
     ps->next = c->pools;
     c->pools = ps;
     return ps;
