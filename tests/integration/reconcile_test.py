@@ -184,9 +184,9 @@ def wait_managed(n, t, pred, what, pool="web"):
     def check():
         ms = managed(n, t, pool)
         last[0] = ms
-        return ms if pred(ms) else None
+        return (ms,) if pred(ms) else None  # truthy when ms is empty too
     try:
-        return L.wait_for(check, what)
+        return L.wait_for(check, what)[0]
     except AssertionError as e:
         raise AssertionError("%s; managed: %s" % (e, [(i.id, sname(i)) for i in last[0]]))
 
@@ -260,8 +260,8 @@ class Reconcile(unittest.TestCase):
         # a caller's instance: not managed, not counted, never started or removed
         u = n.create(t)
         self.assertFalse(u.managed)
-        self.assertEqual(get_pool(n, t).status.unmanaged, 1)
         settle(n, t)
+        self.assertEqual(get_pool(n, t).status.unmanaged, 1)
         self.assertEqual(sorted(i.id for i in managed(n, t)), sorted(i.id for i in ms),
                          "the same 2 managed instances: the caller's is not counted")
         self.assertEqual(sname(n.get(t, u.id)), "CREATED", "the loop does not start it")
@@ -411,7 +411,8 @@ class Reconcile(unittest.TestCase):
         self.assertTrue(started.HasField("last_activity_time"), "set by a lifecycle call")
         first = ts(started.last_activity_time)
         warm = wait_state(n, t, u.id, "WARM")
-        self.assertGreaterEqual(ts(warm.state_time) - ts(warm.last_activity_time), 2 - 0.05,
+        # (the loop's own pause may count as activity: measured from the start)
+        self.assertGreaterEqual(ts(warm.state_time) - first, 2 - 0.05,
                                 "paused only after warm_after_idle_seconds without activity")
         slept = wait_state(n, t, u.id, "SLEEPING")
         self.assertGreaterEqual(ts(slept.state_time) - ts(warm.state_time), 2 - 0.05,
@@ -481,6 +482,22 @@ class Reconcile(unittest.TestCase):
         self.scale_to_zero(t)
         no_strays(self, n)
 
+    def test_10_status_computed_on_read(self):
+        """Pool.status is "computed on read": right after a change it
+        describes the pool as it is now, not as the loop last saw it."""
+        n = self.n
+        t = n.tenant_pool()
+        converged(n, t, 0)
+        u = n.create(t)
+        self.assertEqual(get_pool(n, t).status.unmanaged, 1, "the new caller's instance")
+        update_pool(n, t, desired_instances=1)
+        st = get_pool(n, t).status
+        self.assertNotEqual(rstate(st), "CONVERGED",
+                            "0 of 1 desired instances is not converged: %s" % st)
+        converged(n, t, 1)
+        self.scale_to_zero(t)
+        n.delete(t, u.id)
+
 
 # -- Apply -------------------------------------------------------------------
 APPLIED = [0]  # tenants made by Apply cases on the shared node
@@ -498,12 +515,38 @@ def spec_pool(n, tenant, name="web", **kw):
 
 
 def next_gen(n):
-    return n.c.node.GetStatus(L.N.GetStatusRequest()).applied_generation + 1
+    """One more than the last generation applied on n (the tests are the
+    only callers of Apply)."""
+    return getattr(n, "applied", 0) + 1
 
 
 def apply(n, gen, tenants=(), pools=(), **kw):
-    return n.c.node.Apply(L.N.ApplyRequest(generation=gen, tenants=list(tenants),
-                                           pools=list(pools), **kw), timeout=L.WAIT)
+    req = L.N.ApplyRequest(generation=gen, tenants=list(tenants), pools=list(pools), **kw)
+    r = n.c.node.Apply(req, timeout=L.WAIT)
+    if not kw.get("dry_run"):
+        n.applied, n.applied_req = gen, req
+    return r
+
+
+def assert_still_applied(tc, n):
+    """The store's applied generation is still n.applied (with its content):
+    sending that request again changes nothing, where a newer recorded
+    generation would refuse it."""
+    if not getattr(n, "applied", 0):
+        return
+    r = n.c.node.Apply(n.applied_req, timeout=L.WAIT)
+    tc.assertFalse(r.changed, r)
+    tc.assertEqual(r.generation, n.applied)
+
+
+def applied(n):
+    return n.c.node.GetStatus(L.N.GetStatusRequest()).applied_generation
+
+
+def wait_applied(n, gen):
+    """Waits until GetStatus reports gen applied (it is the status the loop
+    published last)."""
+    L.wait_for(lambda: applied(n) == gen, "GetStatus to report generation %d applied" % gen)
 
 
 def changes(r):
@@ -522,15 +565,16 @@ class Apply(unittest.TestCase):
     def refused(self, code, gen, tenants=(), pools=(), *needles, **kw):
         """Apply fails with code, naming needles, and changes nothing."""
         n = self.n
+        last = getattr(n, "applied", 0)
+        wait_applied(n, last)
         before = versions(n)
-        applied = n.c.node.GetStatus(L.N.GetStatusRequest()).applied_generation
         with self.assertRaises(Exception) as e:
             apply(n, gen, tenants, pools, **kw)
         self.assertEqual(e.exception.code(), code, e.exception.details())
         for needle in needles:
             self.assertIn(needle, e.exception.details())
         self.assertEqual(versions(n), before, "nothing changed")
-        self.assertEqual(n.c.node.GetStatus(L.N.GetStatusRequest()).applied_generation, applied)
+        assert_still_applied(self, n)
         return e.exception.details()
 
     def test_idempotent_updates_generations(self):
@@ -544,7 +588,7 @@ class Apply(unittest.TestCase):
         self.assertTrue(r.changed)
         self.assertEqual(changes(r), {("tenant", tn, ""): "CREATED",
                                       ("pool", tn, "web"): "CREATED"})
-        self.assertEqual(n.c.node.GetStatus(L.N.GetStatusRequest()).applied_generation, g)
+        wait_applied(n, g)
         got = get_pool(n, tn)
         self.assertEqual((got.vcpus, got.mem_mib, got.kernel_image), (1, 128, n.kernel))
         self.assertFalse(got.deleting)
@@ -626,7 +670,7 @@ class Apply(unittest.TestCase):
                                       ("pool", t2, "web"): "CREATED"})
         self.assertTrue(gone(lambda: n.c.tenants.GetTenant(L.T.GetTenantRequest(name=t2))))
         self.assertEqual(versions(n), before)
-        self.assertEqual(n.c.node.GetStatus(L.N.GetStatusRequest()).applied_generation, g)
+        assert_still_applied(self, n)  # dry_run records no generation
         # dry_run with prune reports what would be deleted, deletes nothing
         r = apply(n, g + 1, [spec_tenant(k1)], [spec_pool(n, t1)], dry_run=True, prune=True)
         ch = changes(r)
@@ -683,9 +727,13 @@ class Prune(unittest.TestCase):
         self.assertTrue(n.c.tenants.GetTenant(L.T.GetTenantRequest(name="ap2")).deleting)
         p = get_pool(n, "ap2", "api")
         self.assertTrue(p.deleting)
-        self.assertEqual(rstate(p.status), "DELETING")
-        st = n.c.node.GetStatus(L.N.GetStatusRequest())
-        self.assertFalse(st.converged, "something is deleting")
+        # Pool.status is computed on read: checked at the end, the rest goes on
+        stale = [] if rstate(p.status) == "DELETING" else [
+            "GetPool right after the prune: deleting=true but status.state %s"
+            % rstate(p.status)]
+        wait_pool(n, "ap2", lambda p: rstate(p.status) == "DELETING", "ap2/api DELETING", "api")
+        st = L.wait_for(lambda: (lambda s: s if not s.converged else None)(
+            n.c.node.GetStatus(L.N.GetStatusRequest())), "GetStatus: not converged")
         self.assertEqual({(e.tenant, e.name) for e in st.pools if e.deleting},
                          {("ap2", "web"), ("ap2", "api")})
         self.assertEqual([e.name for e in st.tenants if e.deleting], ["ap2"])
@@ -725,13 +773,13 @@ class Prune(unittest.TestCase):
         self.assertTrue(gone(lambda: n.get("ap2", extra.id)))
         got = n.get("ap1", keep.id)
         self.assertEqual(sname(got), "RUNNING", "the listed tenant's instance is untouched")
-        st = n.c.node.GetStatus(L.N.GetStatusRequest())
+        st = L.wait_for(lambda: (lambda s: s if s.converged else None)(
+            n.c.node.GetStatus(L.N.GetStatusRequest())), "the node converged")
         self.assertEqual(st.applied_generation, 4)
         self.assertEqual([(e.tenant, e.name) for e in st.pools], [("ap1", "web")])
         self.assertEqual([e.name for e in st.tenants], ["ap1"])
-        L.wait_for(lambda: n.c.node.GetStatus(L.N.GetStatusRequest()).converged,
-                   "the node converged")
         no_strays(self, n)
+        self.assertEqual(stale, [])
 
 
 class Status(unittest.TestCase):
@@ -768,6 +816,9 @@ class Status(unittest.TestCase):
     def test_watch_status(self):
         n = self.n
         t = n.tenant_pool()
+        L.wait_for(lambda: any((e.tenant, e.name) == (t, "web") for e in
+                               n.c.node.GetStatus(L.N.GetStatusRequest()).pools),
+                   "the loop to have seen the new pool")
         got, cond = [], threading.Condition()
         end = {}
         stream = n.c.node.WatchStatus(L.N.GetStatusRequest(), timeout=WAIT * 3)
