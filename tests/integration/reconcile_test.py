@@ -205,8 +205,13 @@ def settle(n, t, name="web"):
 
 
 def wait_state(n, t, iid, state):
-    return L.wait_for(lambda: (lambda g: g if sname(g) == state else None)(n.get(t, iid)),
-                      "%s to be %s" % (iid, state))
+    try:
+        return L.wait_for(lambda: (lambda g: g if sname(g) == state else None)(n.get(t, iid)),
+                          "%s to be %s" % (iid, state))
+    except AssertionError as e:
+        raise AssertionError("%s; it is %s (%s); the pool's instances: %s; its status: %s" % (
+            e, sname(n.get(t, iid)), n.get(t, iid).last_error,
+            [(i.id, sname(i), i.managed) for i in instances(n, t)], get_pool(n, t).status))
 
 
 def no_strays(tc, n):
@@ -377,11 +382,14 @@ class Reconcile(unittest.TestCase):
         update_pool(n, t, desired_warm=2)
         converged(n, t, 3, running=1, warm=2)
         self.assertEqual(sname(n.get(t, a.id)), "WARM")
-        # a spare put to sleep by a caller is woken and paused again
+        # all spares; one put to sleep by a caller is woken and paused again
+        # (no running one is left to pause instead)
+        update_pool(n, t, desired_warm=3)
+        converged(n, t, 3, running=0, warm=3)
         n.c.instances.SleepInstance(L.I.SleepInstanceRequest(tenant=t, id=a.id), timeout=L.WAIT)
         back = wait_state(n, t, a.id, "WARM")
         self.assertNotEqual(back.pid, spare.pid, "restored from its snapshot: a new process")
-        converged(n, t, 3, running=1, warm=2, sleeping=0)
+        converged(n, t, 3, running=0, warm=3, sleeping=0)
         self.scale_to_zero(t)
         no_strays(self, n)
 
