@@ -78,16 +78,21 @@ def get_pool(n, t, name="web"):
     return n.c.pools.GetPool(L.P.GetPoolRequest(tenant=t, name=name))
 
 
-def instances(n, t=None, pool=None):
-    """Every instance (of tenant t, of pool), all pages."""
+def pages(call, request, field, **kw):
+    """Every item of a List call, all pages (request: its request type)."""
     out, token = [], ""
     while True:
-        r = n.c.instances.ListInstances(L.I.ListInstancesRequest(
-            tenant=t or "", pool=pool or "", page_size=1000, page_token=token))
-        out += list(r.instances)
+        r = call(request(page_size=1000, page_token=token, **kw))
+        out += list(getattr(r, field))
         token = r.next_page_token
         if not token:
             return out
+
+
+def instances(n, t=None, pool=None):
+    """Every instance (of tenant t, of pool)."""
+    return pages(n.c.instances.ListInstances, L.I.ListInstancesRequest, "instances",
+                 tenant=t or "", pool=pool or "")
 
 
 def managed(n, t, pool="web"):
@@ -95,23 +100,11 @@ def managed(n, t, pool="web"):
 
 
 def all_pools(n):
-    out, token = [], ""
-    while True:
-        r = n.c.pools.ListPools(L.P.ListPoolsRequest(page_size=1000, page_token=token))
-        out += list(r.pools)
-        token = r.next_page_token
-        if not token:
-            return out
+    return pages(n.c.pools.ListPools, L.P.ListPoolsRequest, "pools")
 
 
 def all_tenants(n):
-    out, token = [], ""
-    while True:
-        r = n.c.tenants.ListTenants(L.T.ListTenantsRequest(page_size=1000, page_token=token))
-        out += list(r.tenants)
-        token = r.next_page_token
-        if not token:
-            return out
+    return pages(n.c.tenants.ListTenants, L.T.ListTenantsRequest, "tenants")
 
 
 def versions(n):
