@@ -366,6 +366,12 @@ bool core_pool_state_due(core *c, const core_pool_spec *p, const Mvm__V1__PoolSt
 /* Records what the round's step did (err: why it failed). */
 void core_pool_state_update(core *c, const core_pool_spec *p, const Mvm__V1__PoolStatus *counts,
                             core_step s, const mvm_error *err, int64_t now_us);
+/* Counts the pool's instances by state into counts (initialised by the
+ * caller), as a round does. Errors: the store's, RESOURCE_EXHAUSTED. */
+mvm_code core_pool_count(core *c, const char *tenant, const char *pool,
+                         Mvm__V1__PoolStatus *counts, mvm_error *err);
+/* What the loop needs of a pool record. */
+void core_pool_spec_of(const Mvm__V1__Pool *p, core_pool_spec *e);
 /* Deletes the deleting tenants that have no pool left. */
 void core_tenants_prune(core *c, const core_pool_specs *s);
 /* Builds the node's status from the round; publishes it if it changed. */

@@ -125,6 +125,19 @@ static void count(const inst_list *l, Mvm__V1__PoolStatus *s) {
     }
 }
 
+mvm_code core_pool_count(core *c, const char *tenant, const char *pool,
+                         Mvm__V1__PoolStatus *counts, mvm_error *err) {
+    inst_list l = {0};
+    core_pool_spec p;
+    snprintf(p.tenant, sizeof p.tenant, "%s", tenant);
+    snprintf(p.name, sizeof p.name, "%s", pool);
+    mvm_code rc = list_instances(c, &p, &l, err);
+    if (!rc)
+        count(&l, counts);
+    free(l.items);
+    return rc;
+}
+
 /* ---- steps ---- */
 
 typedef core_step step;
@@ -140,8 +153,8 @@ static step outcome(mvm_code rc, step *acc) {
     return s;
 }
 
-static step delete_one(core *c, const rec_inst *r, step *acc, mvm_error *err) {
-    return outcome(core_instance_delete(c, &core_reconcile_actor, NULL, r->id, err), acc);
+static step delete_one(core *c, const char *tenant, const rec_inst *r, step *acc, mvm_error *err) {
+    return outcome(core_instance_delete(c, &core_reconcile_actor, tenant, r->id, err), acc);
 }
 
 /* Removal order: the lower the rank, the sooner. */
@@ -175,6 +188,12 @@ static int by_idle(const void *a, const void *b) { /* idle longest first */
 static int by_state_time_desc(const void *a, const void *b) {
     const rec_inst *x = a, *y = b;
     return x->state_us < y->state_us ? 1 : x->state_us > y->state_us ? -1 : 0;
+}
+
+/* qsort of an empty list would pass it a NULL array */
+static void sort_insts(inst_list *l, int (*cmp)(const void *, const void *)) {
+    if (l->n > 1)
+        qsort(l->items, l->n, sizeof *l->items, cmp);
 }
 
 /* Makes k managed instances: clones of the base snapshot, or cold boots. */
@@ -228,7 +247,7 @@ static step converge(core *c, const core_pool_spec *p, inst_list *l, mvm_error *
         if (!r->managed)
             continue;
         if (r->state == S(FAILED) && !r->busy) {
-            if (delete_one(c, r, &acc, err) == CORE_STEP_FAILED)
+            if (delete_one(c, p->tenant, r, &acc, err) == CORE_STEP_FAILED)
                 return acc;
             continue;
         }
@@ -240,13 +259,13 @@ static step converge(core *c, const core_pool_spec *p, inst_list *l, mvm_error *
     if (live < p->desired_instances)
         return make(c, p, p->desired_instances - live, err);
     if (live > p->desired_instances) {
-        qsort(l->items, l->n, sizeof *l->items, by_removal);
+        sort_insts(l, by_removal);
         uint32_t extra = live - p->desired_instances, done = 0;
         for (size_t k = 0; k < l->n && done < extra && done < BATCH_DELETES; k++) {
             rec_inst *r = &l->items[k];
             if (!r->managed || r->state == S(FAILED))
                 continue;
-            if (delete_one(c, r, &acc, err) == CORE_STEP_FAILED)
+            if (delete_one(c, p->tenant, r, &acc, err) == CORE_STEP_FAILED)
                 return acc;
             done++;
         }
@@ -267,7 +286,7 @@ static step converge(core *c, const core_pool_spec *p, inst_list *l, mvm_error *
         return acc;
     /* spares: sleeping ones first (they cost a wake, no running guest is
      * stopped), then the running ones idle longest */
-    qsort(l->items, l->n, sizeof *l->items, by_idle);
+    sort_insts(l, by_idle);
     uint32_t need = p->desired_warm - warm;
     for (int pass = 0; pass < 2 && need; pass++)
         for (size_t k = 0; k < l->n && need; k++) {
@@ -316,7 +335,7 @@ static step sleep_policy(core *c, const core_pool_spec *p, inst_list *l, int64_t
     }
     if (!p->sleep_after_warm_s)
         return acc;
-    qsort(l->items, l->n, sizeof *l->items, by_state_time_desc);
+    sort_insts(l, by_state_time_desc);
     uint32_t spares = 0;
     for (size_t k = 0; k < l->n; k++) {
         rec_inst *r = &l->items[k];
@@ -341,9 +360,9 @@ static step sleep_policy(core *c, const core_pool_spec *p, inst_list *l, int64_t
 /* Step 1: a pool being pruned. CORE_STEP_NONE once the pool is gone. */
 static step remove_pool(core *c, const core_pool_spec *p, inst_list *l, mvm_error *err) {
     step acc = CORE_STEP_NONE;
-    qsort(l->items, l->n, sizeof *l->items, by_removal);
+    sort_insts(l, by_removal);
     for (size_t k = 0; k < l->n && k < BATCH_DELETES; k++)
-        if (delete_one(c, &l->items[k], &acc, err) == CORE_STEP_FAILED)
+        if (delete_one(c, p->tenant, &l->items[k], &acc, err) == CORE_STEP_FAILED)
             return acc;
     if (l->n == 0)
         outcome(store_pool_delete(c->st, &core_reconcile_actor, p->tenant, p->name, err), &acc);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define R(x) MVM__V1__RECONCILE_STATE__RECONCILE_STATE_##x
 #define BACKOFF_MIN_US 1000000LL   /* 1 s */
@@ -51,7 +52,11 @@ static bool note_pool(void *arg, const Mvm__V1__Pool *p) {
         s->items = it;
         s->cap = cap;
     }
-    core_pool_spec *e = &s->items[s->n++];
+    core_pool_spec_of(p, &s->items[s->n++]);
+    return true;
+}
+
+void core_pool_spec_of(const Mvm__V1__Pool *p, core_pool_spec *e) {
     memset(e, 0, sizeof *e);
     snprintf(e->tenant, sizeof e->tenant, "%s", p->tenant);
     snprintf(e->name, sizeof e->name, "%s", p->name);
@@ -66,7 +71,6 @@ static bool note_pool(void *arg, const Mvm__V1__Pool *p) {
     e->base_state = b && b->state ? b->state : MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_NONE;
     e->base_ready = b && b->state == MVM__V1__BASE_SNAPSHOT_STATE__BASE_SNAPSHOT_STATE_READY &&
                     b->snapshot_id && *b->snapshot_id;
-    return true;
 }
 
 static mvm_code read_tenants(core *c, core_pool_specs *s, mvm_error *err) {
@@ -261,17 +265,72 @@ static Mvm__V1__PoolStatus *status_copy(ProtobufCAllocator *a, const struct core
     return st;
 }
 
+/* Where the pool is, from counts just read and the loop's last look. */
+static void describe(const core_pool_spec *p, const Mvm__V1__PoolStatus *k,
+                     const struct core_pool_state *ps, int64_t now, Mvm__V1__ReconcileState *state,
+                     char *msg, size_t cap) {
+    *msg = '\0';
+    if (p->deleting) {
+        *state = R(DELETING);
+        snprintf(msg, cap, "pruned: deleting %u instance(s), then the pool",
+                 k->instances + k->unmanaged);
+    } else if (ps && ps->state == R(BACKOFF) && now < ps->next_attempt_us) {
+        *state = R(BACKOFF);
+        snprintf(msg, cap, "%s", ps->message);
+    } else if (as_asked(p, k)) {
+        *state = R(CONVERGED);
+    } else {
+        *state = R(PROGRESSING);
+        snprintf(msg, cap,
+                 "%u of %u instance(s) (%u pending, %u failed, %u stopped), %u of %u warm",
+                 k->instances, p->desired_instances, k->pending, k->failed, k->stopped, k->warm,
+                 p->desired_warm);
+    }
+}
+
+/* Pool.status is computed when the pool is read: its instances counted in
+ * the store now, the backoff and failures from the loop's last look. */
 void core_pool_status_fill(core *c, Mvm__V1__Pool *pool, ProtobufCAllocator *alloc) {
+    Mvm__V1__PoolStatus counts = MVM__V1__POOL_STATUS__INIT;
+    mvm_error e;
+    core_pool_spec spec;
+    core_pool_spec_of(pool, &spec);
+    bool counted = core_pool_count(c, pool->tenant, pool->name, &counts, &e) == MVM_OK;
+    Mvm__V1__PoolStatus *st = core_zalloc(alloc, sizeof *st);
+    if (!st)
+        return;
+    char msg[MVM_ERROR_MSG_MAX + 64];
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    int64_t now = (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
     pthread_mutex_lock(&c->status_mu);
     struct core_pool_state *ps = state_of(c, pool->tenant, pool->name, false);
+    mvm__v1__pool_status__init(st);
+    st->instances = counts.instances;
+    st->running = counts.running;
+    st->warm = counts.warm;
+    st->sleeping = counts.sleeping;
+    st->stopped = counts.stopped;
+    st->failed = counts.failed;
+    st->pending = counts.pending;
+    st->unmanaged = counts.unmanaged;
+    Mvm__V1__ReconcileState state;
+    describe(&spec, &counts, ps, now, &state, msg, sizeof msg);
+    if (!counted) {
+        state = R(PROGRESSING);
+        snprintf(msg, sizeof msg, "cannot count the pool's instances: %.*s",
+                 (int)(sizeof msg - 64), e.msg);
+    }
+    st->state = state;
+    st->message = core_strdup(alloc, msg);
     if (ps) {
-        pool->status = status_copy(alloc, ps, true);
-    } else if ((pool->status = core_zalloc(alloc, sizeof *pool->status))) {
-        mvm__v1__pool_status__init(pool->status);
-        pool->status->state = R(PROGRESSING);
-        pool->status->message = core_strdup(alloc, "not looked at by the reconcile loop yet");
+        st->failures = ps->failures;
+        if (state == R(BACKOFF))
+            st->next_attempt_time = timestamp(alloc, ps->next_attempt_us);
+        st->observe_time = timestamp(alloc, ps->observe_us);
     }
     pthread_mutex_unlock(&c->status_mu);
+    pool->status = st;
 }
 
 void core_instance_decorate(core *c, Mvm__V1__Instance *inst, ProtobufCAllocator *alloc) {

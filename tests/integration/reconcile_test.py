@@ -792,7 +792,15 @@ class Status(unittest.TestCase):
         n = self.n
         t = n.tenant_pool(desired_instances=1, desired_warm=1)
         converged(n, t, 1, warm=1)
-        st = n.c.node.GetStatus(L.N.GetStatusRequest())
+        # the node's status is the loop's: it shows the pool converged after
+        # the round that saw it so (Pool.status, computed on read, may be first)
+        got = {}
+
+        def loop_saw_it():
+            got["st"] = n.c.node.GetStatus(L.N.GetStatusRequest())
+            return any(e.tenant == t and rstate(e.status) == "CONVERGED" for e in got["st"].pools)
+        L.wait_for(loop_saw_it, "GetStatus to show pool %s/web converged" % t)
+        st = got["st"]
         self.assertTrue(st.HasField("observe_time"))
         pools = {(p.tenant, p.name): p for p in all_pools(n)}
         self.assertEqual({(e.tenant, e.name) for e in st.pools}, set(pools))
