@@ -35,7 +35,7 @@ typedef struct core_loop {
     uint32_t min_gap_ms;        /* kicked rounds start no sooner after the last */
     core *core;
     pthread_t th;
-    bool running, stop, kick;   /* stop, kick: under mu */
+    bool running, stop, kick, urgent; /* stop, kick, urgent: under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* CLOCK_MONOTONIC */
 } core_loop;
@@ -46,7 +46,9 @@ void core_loop_destroy(core_loop *l);
 mvm_code core_loop_start(core_loop *l, core *c, mvm_error *err);
 /* Returns once the thread has ended (a round under way finishes first). */
 void core_loop_stop(core_loop *l);
-void core_loop_kick(core_loop *l);
+/* A round soon: urgent, as soon as the one under way ends; else no sooner
+ * than min_gap_ms after its start. */
+void core_loop_kick(core_loop *l, bool urgent);
 
 /* The FIFOs each Firecracker process writes, pumped into bounded files in
  * its instance directory (the table is in core_inst.c). */

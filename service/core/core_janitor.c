@@ -175,5 +175,5 @@ void core_janitor_stop(core *c) {
 }
 
 void core_janitor_kick(core *c) {
-    core_loop_kick(&c->jan);
+    core_loop_kick(&c->jan, true);
 }

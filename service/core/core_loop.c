@@ -2,7 +2,8 @@
  * every interval, or sooner when kicked (the janitor, the reconcile loop).
  * Kicks that come while a round runs make one more round right after it,
  * no sooner than min_gap_ms after the previous one started, so a burst of
- * kicks costs a few rounds, not one each. */
+ * kicks costs a few rounds, not one each; an urgent kick (a caller asked
+ * for something) skips that wait. */
 /* pthread_setname_np needs _GNU_SOURCE, which the build defines */
 #include "core_internal.h"
 
@@ -19,9 +20,10 @@ static void deadline_after(struct timespec *t, uint32_t ms) {
     }
 }
 
-/* Waits on l->cv until `until` or until stop (or, with kicks, a kick). */
+/* Waits on l->cv until `until` or until stop, or a kick (kicks) or an
+ * urgent one. */
 static void wait_until(core_loop *l, const struct timespec *until, bool kicks) {
-    while (!l->stop && !(kicks && l->kick) &&
+    while (!l->stop && !(kicks && l->kick) && !l->urgent &&
            pthread_cond_timedwait(&l->cv, &l->mu, until) != ETIMEDOUT)
         ;
 }
@@ -31,7 +33,7 @@ static void *loop_main(void *arg) {
     pthread_setname_np(pthread_self(), l->name);
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
-        l->kick = false;
+        l->kick = l->urgent = false;
         struct timespec gap, next;
         deadline_after(&gap, l->min_gap_ms);
         deadline_after(&next, l->interval_ms);
@@ -68,9 +70,10 @@ void core_loop_stop(core_loop *l) {
     l->running = false;
 }
 
-void core_loop_kick(core_loop *l) {
+void core_loop_kick(core_loop *l, bool urgent) {
     pthread_mutex_lock(&l->mu);
     l->kick = true;
+    l->urgent |= urgent;
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
 }

@@ -428,7 +428,7 @@ static void reconcile_round(core *c) {
     core_status_publish(c, &specs, now);
     core_pool_specs_free(&specs);
     if (acted)
-        core_loop_kick(&c->rec); /* look again soon: the next step may be due */
+        core_loop_kick(&c->rec, false); /* look again soon: the next step may be due */
 }
 
 /* ---- the loop ---- */
@@ -449,5 +449,5 @@ void core_reconcile_stop(core *c) {
 }
 
 void core_reconcile_kick(core *c) {
-    core_loop_kick(&c->rec);
+    core_loop_kick(&c->rec, true);
 }

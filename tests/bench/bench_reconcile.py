@@ -59,6 +59,12 @@ class BenchError(RuntimeError):
     pass
 
 
+def median(xs):
+    s = sorted(xs)
+    k = len(s) // 2
+    return s[k] if len(s) % 2 else (s[k - 1] + s[k]) / 2.0
+
+
 def meminfo_kib(field):
     return BC.proc_kib("/proc/meminfo", field)
 
@@ -168,6 +174,8 @@ def main():
     ap.add_argument("--instances", type=int, default=50)
     ap.add_argument("--idle", type=int, default=200)
     ap.add_argument("--idle-seconds", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of (a) and (b)+(c), alternating; medians compared")
     ap.add_argument("--json", action="store_true", help="also print a JSON summary")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
@@ -177,8 +185,8 @@ def main():
         print("SKIP: bench_reconcile needs a Firecracker (--firecracker or "
               "MVM_TEST_FIRECRACKER) and the test guest (%s)" % a.kernel)
         return 77
-    if a.forks < 1 or a.instances < 1 or a.idle < 1 or a.idle_seconds <= 0:
-        ap.error("--forks, --instances, --idle and --idle-seconds must be positive")
+    if a.forks < 1 or a.instances < 1 or a.idle < 1 or a.idle_seconds <= 0 or a.rounds < 1:
+        ap.error("--forks, --instances, --idle, --idle-seconds and --rounds must be positive")
     if max(a.instances, a.idle) > 250:
         ap.error("at most 250 instances: the tenant's subnet is a /24")
     os.environ.setdefault("MVM_PY_GEN", os.path.join(a.build, "clients", "python", "gen"))
@@ -216,29 +224,38 @@ def main():
         print("base snapshot %s ready (template %.1f s to its second tick)"
               % (sid, ready_ms / 1000.0), flush=True)
 
-        print("(a) ForkInstances of %d..." % a.forks, flush=True)
-        many = BC.many(n, a.forks)
-        fork_per_s = a.forks / (many["fork_ms"] / 1000.0)
-        pss_each = sum(many["pss_each_kib"]) / float(len(many["pss_each_kib"]))
-        js.update(fork_ms=many["fork_ms"], fork_clones_per_s=fork_per_s,
-                  clone_pss_kib=pss_each)
-
-        print("(b) converging to %d managed instances..." % a.instances, flush=True)
-        seen, last, ms = pool.converge(a.instances)
-        not_clones = [i.id for i in ms if i.base_snapshot_id != sid]
-        if not_clones:
-            raise BenchError("managed instances that are not clones of %s: %s"
-                             % (sid, not_clones))
-        if last is None or last <= 0:
-            raise BenchError("the last managed instance's state_time is %s s after the call"
-                             % last)
+        # (a) and (b)+(c) alternate --rounds times; medians are compared (the
+        # machine's speed drifts between runs by more than the target's margin)
+        forks_s, ups, downs, pss = [], [], [], []
+        for r in range(a.rounds):
+            print("(a) ForkInstances of %d (round %d)..." % (a.forks, r + 1), flush=True)
+            many = BC.many(n, a.forks)
+            forks_s.append(a.forks / (many["fork_ms"] / 1000.0))
+            pss += many["pss_each_kib"]
+            print("(b) converging to %d managed instances (round %d)..." % (a.instances, r + 1),
+                  flush=True)
+            seen, last, ms = pool.converge(a.instances)
+            not_clones = [i.id for i in ms if i.base_snapshot_id != sid]
+            if not_clones:
+                raise BenchError("managed instances that are not clones of %s: %s"
+                                 % (sid, not_clones))
+            if last is None or last <= 0:
+                raise BenchError("the last managed instance's state_time is %s s after the call"
+                                 % last)
+            ups.append((seen, last))
+            print("(c) back to 0 (round %d)..." % (r + 1), flush=True)
+            down, _, _ = pool.converge(0)
+            downs.append(down)
+        fork_per_s = median(forks_s)
+        pss_each = sum(pss) / float(len(pss))
+        seen = median([u[0] for u in ups])
+        last = median([u[1] for u in ups])
         up_per_s = a.instances / last
-        js.update(up_seen_s=seen, up_last_running_s=last, up_clones_per_s=up_per_s,
-                  up_ratio=up_per_s / fork_per_s)
-
-        print("(c) back to 0...", flush=True)
-        down, _, _ = pool.converge(0)
-        js.update(down_s=down)
+        js.update(fork_ms=a.forks * 1000.0 / fork_per_s, fork_clones_per_s=fork_per_s,
+                  fork_clones_per_s_rounds=forks_s, clone_pss_kib=pss_each,
+                  up_seen_s=seen, up_last_running_s=last, up_clones_per_s=up_per_s,
+                  up_clones_per_s_rounds=[a.instances / u[1] for u in ups],
+                  up_ratio=up_per_s / fork_per_s, down_s=median(downs), rounds=a.rounds)
 
         idle = a.idle
         avail = meminfo_kib("MemAvailable")
@@ -278,6 +295,9 @@ def main():
     print("\nguest %d MiB (nothing touched), one clone's PSS %.1f MiB; mvmd defaults "
           "(--reconcile-interval-ms 1000, --activity-interval-ms 5000)"
           % (MEM_MIB, js["clone_pss_kib"] / 1024.0))
+    print("  medians of %d rounds; per round: fork %s clones/s, converge %s clones/s"
+          % (js["rounds"], " ".join("%.1f" % x for x in js["fork_clones_per_s_rounds"]),
+             " ".join("%.1f" % x for x in js["up_clones_per_s_rounds"])))
     print("  (a) ForkInstances(%d):            %8.0f ms = %6.1f clones/s"
           % (a.forks, js["fork_ms"], js["fork_clones_per_s"]))
     print("  (b) 0 -> %d managed, last RUNNING: %8.0f ms = %6.1f clones/s = %.2fx (a) "
