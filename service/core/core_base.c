@@ -341,6 +341,7 @@ static void run_build(core_build *b) {
 
 static void *build_main(void *arg) {
     core_build *b = arg;
+    pthread_setname_np(pthread_self(), "mvmd-build");
     run_build(b);
     pthread_mutex_lock(&b->c->build_mu);
     b->done = true;

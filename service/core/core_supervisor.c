@@ -87,6 +87,7 @@ static bool run_commands(core *c) {
 
 static void *sup_main(void *arg) {
     core *c = arg;
+    pthread_setname_np(pthread_self(), "mvmd-supervise"); /* for top -H and the benchmarks */
     struct epoll_event evs[64];
     for (;;) {
         int n = epoll_wait(c->sup_epfd, evs, 64, -1);

@@ -374,6 +374,7 @@ void rpc_loop_listen(rpc_loop *loop, int tcp_fd, int unix_fd) {
 void *rpc_loop_main(void *arg) {
     rpc_loop *loop = arg;
     rpc_current_loop = loop;
+    pthread_setname_np(pthread_self(), "mvmd-io");
     struct epoll_event evs[256];
     for (;;) {
         int n = epoll_wait(loop->epfd, evs, 256, next_timeout_ms(loop));

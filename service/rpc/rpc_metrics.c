@@ -173,6 +173,7 @@ static bool scrape_read(rpc_server *srv, scrape *c) {
 
 static void *metrics_main(void *arg) {
     rpc_server *srv = arg;
+    pthread_setname_np(pthread_self(), "mvmd-metrics");
     scrape clients[RPC_METRICS_CLIENTS];
     size_t nclients = 0;
     int64_t accept_resume_ns = 0; /* out of descriptors: accept again then */

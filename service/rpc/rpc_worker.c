@@ -24,6 +24,7 @@ struct rpc_workers {
 
 static void *worker_main(void *arg) {
     rpc_workers *w = arg;
+    pthread_setname_np(pthread_self(), "mvmd-worker");
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stopping)
