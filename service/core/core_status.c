@@ -139,8 +139,8 @@ static struct core_pool_state *state_of(core *c, const char *tenant, const char 
     return ps;
 }
 
-static void set_counts(struct core_pool_state *ps, const Mvm__V1__PoolStatus *n, int64_t now) {
-    Mvm__V1__PoolStatus *k = &ps->counts;
+/* The instance counts of a PoolStatus (its other fields left alone). */
+static void copy_counts(Mvm__V1__PoolStatus *k, const Mvm__V1__PoolStatus *n) {
     k->instances = n->instances;
     k->running = n->running;
     k->warm = n->warm;
@@ -149,6 +149,10 @@ static void set_counts(struct core_pool_state *ps, const Mvm__V1__PoolStatus *n,
     k->failed = n->failed;
     k->pending = n->pending;
     k->unmanaged = n->unmanaged;
+}
+
+static void set_counts(struct core_pool_state *ps, const Mvm__V1__PoolStatus *n, int64_t now) {
+    copy_counts(&ps->counts, n);
     ps->observe_us = now;
 }
 
@@ -248,14 +252,7 @@ static Mvm__V1__PoolStatus *status_copy(ProtobufCAllocator *a, const struct core
     if (!st)
         return NULL;
     mvm__v1__pool_status__init(st);
-    st->instances = ps->counts.instances;
-    st->running = ps->counts.running;
-    st->warm = ps->counts.warm;
-    st->sleeping = ps->counts.sleeping;
-    st->stopped = ps->counts.stopped;
-    st->failed = ps->counts.failed;
-    st->pending = ps->counts.pending;
-    st->unmanaged = ps->counts.unmanaged;
+    copy_counts(st, &ps->counts);
     st->state = ps->state;
     st->failures = ps->failures;
     st->message = core_strdup(a, ps->message);
@@ -306,14 +303,7 @@ void core_pool_status_fill(core *c, Mvm__V1__Pool *pool, ProtobufCAllocator *all
     pthread_mutex_lock(&c->status_mu);
     struct core_pool_state *ps = state_of(c, pool->tenant, pool->name, false);
     mvm__v1__pool_status__init(st);
-    st->instances = counts.instances;
-    st->running = counts.running;
-    st->warm = counts.warm;
-    st->sleeping = counts.sleeping;
-    st->stopped = counts.stopped;
-    st->failed = counts.failed;
-    st->pending = counts.pending;
-    st->unmanaged = counts.unmanaged;
+    copy_counts(st, &counts);
     Mvm__V1__ReconcileState state;
     describe(&spec, &counts, ps, now, &state, msg, sizeof msg);
     if (!counted) {
