@@ -108,6 +108,20 @@ expect 5 tenant get no-such-tenant
 expect 6 tenant create "$T2" --net-id 203 --subnet 10.240.203.0/24
 expect 9 pool delete web --tenant "$T1"
 
+say "Desired state: what Apply would change (a dry run), and the node's status"
+cat >"$tmp/state.json" <<EOF
+{"generation": 1,
+ "tenants": [{"name": "$T1", "netId": 201, "subnet": "10.240.201.0/24",
+              "quota": {"maxInstances": 16}, "labels": {"tier": "gold", "team": "web"}},
+             {"name": "$T2", "netId": 202, "subnet": "10.240.202.0/24",
+              "labels": {"tier": "silver"}}],
+ "pools": [{"tenant": "$T1", "name": "web", "vcpus": 1, "memMib": 128,
+            "kernelImage": "$KERNEL", "rootfsImage": "$ROOTFS", "bootArgs": "$BOOT_ARGS",
+            "labels": {"app": "frontend"}, "desiredInstances": 2, "desiredWarm": 1}]}
+EOF
+run node apply -f "$tmp/state.json" --dry-run
+run node status
+
 say "Watching instance events"
 # wait_for PATTERN: until the watch output has a line matching PATTERN.
 wait_for() {
@@ -183,6 +197,32 @@ if printf '%s' "$info" | grep -q '"firecrackerOk": *true' &&
         tr -d '"' | sort -u); do
         [ "$c" = "$i1" ] || [ "$c" = "$i2" ] || run instance delete "$c" --tenant "$T1"
     done
+
+    say "The node keeps the pool at 3 instances, 1 of them a paused spare"
+    # converged N: until the pool's status is CONVERGED with N managed
+    # instances (none: the field is left out at 0)
+    converged() {
+        n=0
+        until "$CLI" pool get web --tenant "$T1" -o json | tr -d ' \n' |
+            grep -q "\"status\":{\"state\":\"RECONCILE_STATE_CONVERGED\"$1"; do
+            n=$((n + 1))
+            [ $n -le 600 ] || die "pool web did not converge: $("$CLI" pool get web --tenant "$T1")"
+            sleep 0.1
+        done
+        # the node's status is the reconcile loop's: it follows a round later
+        until "$CLI" node status -o json | tr -d ' \n' | grep -q '"converged":true'; do
+            n=$((n + 1))
+            [ $n -le 600 ] || die "the node's status never converged: $("$CLI" node status)"
+            sleep 0.1
+        done
+    }
+    run pool update web --tenant "$T1" --desired-instances 3 --desired-warm 1
+    converged ',"instances":3'
+    run node status
+    run instance list --tenant "$T1"
+    run pool update web --tenant "$T1" --desired-instances 0 --desired-warm 0
+    converged '[,}]'
+    run pool list --tenant "$T1"
 else
     fc=$(printf '%s' "$info" | json_field firecrackerStatus)
     kvm=$(printf '%s' "$info" | json_field kvmStatus)
