@@ -1,0 +1,228 @@
+/* net_instance.c - one instance's network: its named netns with tap0 and
+ * eth0, and the veth whose host end is a port of the tenant bridge (the
+ * scheme in net.h). Ensure is idempotent and rolls back what the failing
+ * call made; remove takes away exactly what ensure makes. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net_internal.h"
+
+typedef struct inst_names {
+    char netns[NET_INSTANCE_ID_MAX + 8];
+    char veth[NET_IFNAME_MAX];
+} inst_names;
+
+static mvm_code names_of(const char *id, inst_names *n, mvm_error *err) {
+    mvm_code c = net_netns_name(id, n->netns, err);
+    return c == MVM_OK ? net_host_veth_name(id, n->veth, err) : c;
+}
+
+/* ---- inside the instance netns ---- */
+
+typedef struct inside {
+    const net_instance_spec *spec;
+    struct in_addr tenant_ip, gateway, tap_ip;
+    bool probe_only;  /* just look: does eth0 exist? */
+    bool eth0_exists; /* probe's answer */
+    bool tap_created; /* tap0 made by this call */
+} inside;
+
+static mvm_code write_ip_forward(mvm_error *err) {
+    int f = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+    if (f < 0)
+        return net_fail_errno(err, errno, "enabling IPv4 forwarding in the instance netns");
+    ssize_t w = write(f, "1\n", 2);
+    int e = errno;
+    close(f);
+    if (w != 2)
+        return net_fail_errno(err, w < 0 ? e : EIO,
+                              "enabling IPv4 forwarding in the instance netns");
+    return MVM_OK;
+}
+
+static mvm_code inside_ensure(void *arg, mvm_error *err) {
+    inside *in = arg;
+    struct nl_sock *sk;
+    mvm_code c = net_nl_open(&sk, err);
+    if (c != MVM_OK)
+        return c;
+    net_link_info eth0, tap;
+    c = net_link_get(sk, NET_GUEST_IFNAME, &eth0, err);
+    if (c != MVM_OK || in->probe_only) {
+        in->eth0_exists = c == MVM_OK && eth0.ifindex != 0;
+        net_nl_close(sk);
+        return c;
+    }
+    if (!eth0.ifindex)
+        c = mvm_fail(err, MVM_INTERNAL, NET_GUEST_IFNAME " missing after the veth was made");
+    if (c == MVM_OK)
+        c = net_link_configure(sk, "lo", -1, NULL, err);
+    if (c == MVM_OK)
+        c = net_link_configure(sk, NET_GUEST_IFNAME, -1, in->spec->mac, err);
+    if (c == MVM_OK)
+        c = net_addr_ensure(sk, NET_GUEST_IFNAME, eth0.ifindex, in->tenant_ip, 24, err);
+    if (c == MVM_OK)
+        c = net_route_default_ensure(sk, in->gateway, err);
+    if (c == MVM_OK)
+        c = net_link_get(sk, NET_TAP_NAME, &tap, err);
+    if (c == MVM_OK) {
+        bool existed = tap.ifindex != 0;
+        c = net_tap_ensure(NET_TAP_NAME, in->spec->tap_uid, in->spec->tap_gid, err);
+        in->tap_created = c == MVM_OK && !existed;
+    }
+    if (c == MVM_OK)
+        c = net_link_get(sk, NET_TAP_NAME, &tap, err);
+    if (c == MVM_OK)
+        c = net_link_configure(sk, NET_TAP_NAME, -1, NULL, err);
+    if (c == MVM_OK)
+        c = net_addr_ensure(sk, NET_TAP_NAME, tap.ifindex, in->tap_ip, NET_TAP_PREFIXLEN, err);
+    if (c == MVM_OK)
+        c = write_ip_forward(err);
+    if (c != MVM_OK && in->tap_created) {
+        net_tap_delete(NET_TAP_NAME, NULL);
+        in->tap_created = false;
+    }
+    net_nl_close(sk);
+    return c;
+}
+
+static mvm_code inside_remove(void *arg, mvm_error *err) {
+    struct nl_sock *sk;
+    mvm_code c = net_nl_open(&sk, err);
+    if (c != MVM_OK)
+        return c;
+    net_link_info tap;
+    c = net_link_get(sk, NET_TAP_NAME, &tap, err);
+    net_nl_close(sk);
+    if (c == MVM_OK && tap.ifindex)
+        c = net_tap_delete(NET_TAP_NAME, err);
+    return c;
+}
+
+/* ---- the composite ---- */
+
+static mvm_code check_spec(const net_instance_spec *s, inst_names *n, inside *in,
+                           mvm_error *err) {
+    if (!s)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "no instance spec");
+    mvm_code c = names_of(s->instance_id, n, err);
+    if (c == MVM_OK)
+        c = net_parse_ipv4(s->tenant_ip, "tenant IP", &in->tenant_ip, err);
+    if (c == MVM_OK)
+        c = net_parse_ipv4(s->gateway, "gateway", &in->gateway, err);
+    if (c == MVM_OK)
+        c = net_parse_ipv4(NET_TAP_ADDR, "TAP address", &in->tap_ip, err);
+    if (c != MVM_OK)
+        return c;
+    static const uint8_t zero[6];
+    if ((s->mac[0] & 1) || memcmp(s->mac, zero, 6) == 0)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "instance %s: MAC %02x:%02x:%02x:%02x:%02x:%02x is not a unicast address",
+                        s->instance_id, s->mac[0], s->mac[1], s->mac[2], s->mac[3], s->mac[4],
+                        s->mac[5]);
+    uint32_t m24 = htonl(0xffffff00u);
+    if ((in->tenant_ip.s_addr & m24) != (in->gateway.s_addr & m24) ||
+        in->tenant_ip.s_addr == in->gateway.s_addr)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "instance %s: tenant IP %s and gateway %s are not two hosts of one /24",
+                        s->instance_id, s->tenant_ip, s->gateway);
+    return MVM_OK;
+}
+
+mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
+    inst_names n;
+    inside in = {.spec = spec};
+    mvm_code c = check_spec(spec, &n, &in, err);
+    if (c != MVM_OK)
+        return c;
+    char br[NET_IFNAME_MAX];
+    if ((c = net_bridge_name(spec->net_id, br, err)) != MVM_OK)
+        return c;
+    struct nl_sock *sk;
+    if ((c = net_nl_open(&sk, err)) != MVM_OK)
+        return c;
+    bool ns_created = false, veth_created = false;
+    int nsfd = -1;
+    net_link_info bri, veth;
+
+    c = net_link_get(sk, br, &bri, err);
+    if (c == MVM_OK && (!bri.ifindex || strcmp(bri.kind, "bridge") != 0))
+        c = mvm_fail(err, MVM_FAILED_PRECONDITION,
+                     "tenant bridge %s does not exist; net_tenant_ensure(%u) first", br,
+                     (unsigned)spec->net_id);
+    if (c == MVM_OK)
+        c = net_ns_create(n.netns, &ns_created, err);
+    if (c == MVM_OK)
+        c = net_link_get(sk, n.veth, &veth, err);
+    if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
+        c = mvm_fail(err, MVM_ALREADY_EXISTS,
+                     "instance %s: host veth name %s is taken by a \"%s\" device mvm did not "
+                     "make; left alone",
+                     spec->instance_id, n.veth, veth.kind[0] ? veth.kind : "kindless");
+    if (c == MVM_OK && veth.ifindex) {
+        /* ours from before; keep it when its peer is the netns' eth0 */
+        in.probe_only = true;
+        c = net_ns_run(n.netns, inside_ensure, &in, err);
+        in.probe_only = false;
+        if (c == MVM_OK && !in.eth0_exists) {
+            c = net_link_delete(sk, n.veth, err);
+            veth.ifindex = 0;
+        }
+    }
+    if (c == MVM_OK && !veth.ifindex) {
+        c = net_ns_open(n.netns, &nsfd, err);
+        if (c == MVM_OK)
+            c = net_link_add_veth(sk, n.veth, bri.ifindex, NET_GUEST_IFNAME, nsfd, spec->mac,
+                                  err);
+        veth_created = c == MVM_OK;
+    }
+    if (c == MVM_OK)
+        c = net_link_configure(sk, n.veth, bri.ifindex, NULL, err);
+    if (c == MVM_OK)
+        c = net_ns_run(n.netns, inside_ensure, &in, err);
+
+    if (c != MVM_OK) { /* roll back what this call made, newest first */
+        if (veth_created)
+            net_link_delete(sk, n.veth, NULL);
+        if (ns_created)
+            net_ns_delete(n.netns, NULL);
+        mvm_error_context(err, "setting up the network of instance %s (netns %s, veth %s)",
+                          spec->instance_id, n.netns, n.veth);
+    }
+    if (nsfd >= 0)
+        close(nsfd);
+    net_nl_close(sk);
+    return c;
+}
+
+mvm_code net_instance_remove(const char *instance_id, mvm_error *err) {
+    inst_names n;
+    mvm_code c = names_of(instance_id, &n, err);
+    if (c != MVM_OK)
+        return c;
+    struct nl_sock *sk;
+    if ((c = net_nl_open(&sk, err)) != MVM_OK)
+        return c;
+    net_link_info veth;
+    c = net_link_get(sk, n.veth, &veth, err);
+    if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
+        c = mvm_fail(err, MVM_FAILED_PRECONDITION,
+                     "removing instance %s: %s is a \"%s\" device mvm did not make; left alone",
+                     instance_id, n.veth, veth.kind);
+    if (c == MVM_OK && veth.ifindex)
+        c = net_link_delete(sk, n.veth, err);
+    net_nl_close(sk);
+    if (c == MVM_OK) {
+        c = net_ns_run(n.netns, inside_remove, NULL, err);
+        if (c == MVM_NOT_FOUND)
+            c = MVM_OK; /* the netns is gone already */
+        else if (c == MVM_OK)
+            c = net_ns_delete(n.netns, err);
+    }
+    if (c != MVM_OK)
+        mvm_error_context(err, "removing the network of instance %s", instance_id);
+    return c;
+}

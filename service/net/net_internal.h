@@ -1,0 +1,84 @@
+/* net_internal.h - what the files of service/net share and no caller sees:
+ * error mapping (net_error.c), netlink link/address/route steps
+ * (net_link.c), the TAP ioctls (net_tap.c), named-netns files (net_ns.c). */
+#ifndef MVM_NET_INTERNAL_H
+#define MVM_NET_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net.h"
+
+struct nl_sock;
+
+/* ---- net_error.c ---- */
+/* errno -> mvm_code (see net.h); libnl's NLE_* (positive) -> mvm_code. */
+mvm_code net_code_from_errno(int errnum);
+mvm_code net_code_from_nle(int nle);
+/* mvm_fail with "<step>: <strerror>" and the mapped code. */
+mvm_code net_fail_errno(mvm_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* nle is libnl's (negative) return value. */
+mvm_code net_fail_nl(mvm_error *err, int nle, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- net_addr.c ---- */
+/* "a.b.c.d" -> *out (network order). INVALID_ARGUMENT names `what`. */
+mvm_code net_parse_ipv4(const char *s, const char *what, struct in_addr *out, mvm_error *err);
+/* "a.b.c.d/len" -> address and prefix length (0..32). */
+mvm_code net_parse_cidr(const char *s, struct in_addr *addr, int *prefixlen, mvm_error *err);
+
+/* ---- net_link.c: one netlink socket per call (net_nl_open/close) ---- */
+mvm_code net_nl_open(struct nl_sock **sk, mvm_error *err);
+void net_nl_close(struct nl_sock *sk);
+typedef struct net_link_info {
+    int ifindex;       /* 0: no such link */
+    int master;        /* ifindex of the master, 0 when none */
+    unsigned flags;    /* IFF_* */
+    char kind[16];     /* "bridge", "veth", "tun", "" */
+    uint8_t mac[6];
+} net_link_info;
+/* Looks up link `name` in the socket's netns; info->ifindex 0 when absent. */
+mvm_code net_link_get(struct nl_sock *sk, const char *name, net_link_info *info, mvm_error *err);
+mvm_code net_link_add_bridge(struct nl_sock *sk, const char *name, mvm_error *err);
+/* veth `host` (port of master, up) + `peer` made directly in netns ns_fd
+ * with MAC mac. */
+mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, const char *peer,
+                           int ns_fd, const uint8_t mac[6], mvm_error *err);
+mvm_code net_link_delete(struct nl_sock *sk, const char *name, mvm_error *err);
+/* Sets IFF_UP, and (when master >= 0) the master, and (when mac) the MAC. */
+mvm_code net_link_configure(struct nl_sock *sk, const char *name, int master,
+                            const uint8_t *mac, mvm_error *err);
+/* Adds addr/prefixlen to ifindex; an address already there is fine. */
+mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
+                         int prefixlen, mvm_error *err);
+/* true when ifindex holds addr/prefixlen. */
+mvm_code net_addr_has(struct nl_sock *sk, int ifindex, struct in_addr addr, int prefixlen,
+                      bool *has, mvm_error *err);
+/* Default route via gw (replaced if one exists). */
+mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err);
+/* Number of links whose master is ifindex. */
+mvm_code net_link_count_ports(struct nl_sock *sk, int ifindex, int *count, mvm_error *err);
+/* fn(kind, name) for links whose name starts with prefix and whose kind is
+ * `kind`. */
+typedef int (*net_link_each_fn)(const char *name, void *arg);
+mvm_code net_link_each(struct nl_sock *sk, const char *prefix, const char *kind,
+                       net_link_each_fn fn, void *arg, bool *stopped, mvm_error *err);
+
+/* ---- net_tap.c ---- */
+/* Makes (or re-attaches to) persistent TAP `name` owned by uid/gid in the
+ * calling thread's netns. */
+mvm_code net_tap_ensure(const char *name, uid_t uid, gid_t gid, mvm_error *err);
+/* Makes the (existing) TAP non-persistent and so removes it. */
+mvm_code net_tap_delete(const char *name, mvm_error *err);
+
+/* ---- net_ns.c ---- */
+/* Creates NET_NETNS_DIR/<name> as a new netns; *created false when a netns
+ * already is there. ALREADY_EXISTS when a non-netns file is. */
+mvm_code net_ns_create(const char *name, bool *created, mvm_error *err);
+/* Unmounts and removes it; MVM_OK when absent; FAILED_PRECONDITION (file
+ * left alone) when it is not a netns. */
+mvm_code net_ns_delete(const char *name, mvm_error *err);
+
+#endif

@@ -1,0 +1,302 @@
+/* net_link.c - rtnetlink steps through libnl-route-3: look up, add (bridge,
+ * veth with its peer made directly in another netns), configure (up,
+ * master, MAC), delete and list links; add and find IPv4 addresses; the
+ * default route. Each step works in the netns its socket was opened in;
+ * every libnl return is checked and mapped (net_error.c). */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <string.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+
+#include "net_internal.h"
+
+mvm_code net_nl_open(struct nl_sock **sk, mvm_error *err) {
+    struct nl_sock *s = nl_socket_alloc();
+    if (!s)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "allocating a netlink socket");
+    int r = nl_connect(s, NETLINK_ROUTE);
+    if (r < 0) {
+        nl_socket_free(s);
+        return net_fail_nl(err, r, "connecting a NETLINK_ROUTE socket");
+    }
+    *sk = s;
+    return MVM_OK;
+}
+
+void net_nl_close(struct nl_sock *sk) {
+    if (sk)
+        nl_socket_free(sk);
+}
+
+static bool nle_absent(int r) {
+    return r == -NLE_OBJ_NOTFOUND || r == -NLE_NODEV;
+}
+
+mvm_code net_link_get(struct nl_sock *sk, const char *name, net_link_info *info, mvm_error *err) {
+    memset(info, 0, sizeof *info);
+    struct rtnl_link *l = NULL;
+    int r = rtnl_link_get_kernel(sk, 0, name, &l);
+    if (nle_absent(r))
+        return MVM_OK;
+    if (r < 0)
+        return net_fail_nl(err, r, "looking up link %s", name);
+    info->ifindex = rtnl_link_get_ifindex(l);
+    info->master = rtnl_link_get_master(l);
+    info->flags = rtnl_link_get_flags(l);
+    const char *kind = rtnl_link_get_type(l);
+    if (kind)
+        snprintf(info->kind, sizeof info->kind, "%s", kind);
+    struct nl_addr *a = rtnl_link_get_addr(l);
+    if (a && nl_addr_get_len(a) == 6)
+        memcpy(info->mac, nl_addr_get_binary_addr(a), 6);
+    rtnl_link_put(l);
+    return MVM_OK;
+}
+
+mvm_code net_link_add_bridge(struct nl_sock *sk, const char *name, mvm_error *err) {
+    struct rtnl_link *l = rtnl_link_alloc();
+    if (!l)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "creating bridge %s: out of memory", name);
+    rtnl_link_set_name(l, name);
+    int r = rtnl_link_set_type(l, "bridge");
+    if (r >= 0) {
+        rtnl_link_set_flags(l, IFF_UP);
+        r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
+    }
+    rtnl_link_put(l);
+    return r < 0 ? net_fail_nl(err, r, "creating bridge %s", name) : MVM_OK;
+}
+
+mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, const char *peer,
+                           int ns_fd, const uint8_t mac[6], mvm_error *err) {
+    struct rtnl_link *l = rtnl_link_veth_alloc();
+    if (!l)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "creating veth %s: out of memory", host);
+    struct rtnl_link *p = rtnl_link_veth_get_peer(l);
+    struct nl_addr *macaddr = nl_addr_build(AF_LLC, mac, 6);
+    int r = -NLE_NOMEM;
+    if (p && macaddr) {
+        rtnl_link_set_name(l, host);
+        rtnl_link_set_master(l, master);
+        rtnl_link_set_flags(l, IFF_UP);
+        rtnl_link_set_name(p, peer);
+        rtnl_link_set_ns_fd(p, ns_fd);
+        rtnl_link_set_addr(p, macaddr);
+        r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
+    }
+    if (macaddr)
+        nl_addr_put(macaddr);
+    if (p)
+        rtnl_link_put(p);
+    rtnl_link_put(l);
+    return r < 0 ? net_fail_nl(err, r, "creating veth %s (peer %s in the instance netns)", host,
+                               peer)
+                 : MVM_OK;
+}
+
+mvm_code net_link_delete(struct nl_sock *sk, const char *name, mvm_error *err) {
+    struct rtnl_link *l = rtnl_link_alloc();
+    if (!l)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "deleting link %s: out of memory", name);
+    rtnl_link_set_name(l, name);
+    int r = rtnl_link_delete(sk, l);
+    rtnl_link_put(l);
+    if (r < 0 && !nle_absent(r))
+        return net_fail_nl(err, r, "deleting link %s", name);
+    return MVM_OK;
+}
+
+mvm_code net_link_configure(struct nl_sock *sk, const char *name, int master, const uint8_t *mac,
+                            mvm_error *err) {
+    struct rtnl_link *orig = NULL;
+    int r = rtnl_link_get_kernel(sk, 0, name, &orig);
+    if (r < 0)
+        return net_fail_nl(err, r, "configuring link %s: looking it up", name);
+    struct rtnl_link *ch = rtnl_link_alloc();
+    struct nl_addr *macaddr = mac ? nl_addr_build(AF_LLC, mac, 6) : NULL;
+    if (!ch || (mac && !macaddr)) {
+        r = -NLE_NOMEM;
+        goto out;
+    }
+    bool change = false;
+    if (!(rtnl_link_get_flags(orig) & IFF_UP)) {
+        rtnl_link_set_flags(ch, IFF_UP);
+        change = true;
+    }
+    if (master >= 0 && rtnl_link_get_master(orig) != master) {
+        rtnl_link_set_master(ch, master);
+        change = true;
+    }
+    struct nl_addr *cur = rtnl_link_get_addr(orig);
+    if (macaddr && (!cur || nl_addr_cmp(cur, macaddr) != 0)) {
+        rtnl_link_set_addr(ch, macaddr);
+        change = true;
+    }
+    r = change ? rtnl_link_change(sk, orig, ch, 0) : 0;
+out:
+    if (macaddr)
+        nl_addr_put(macaddr);
+    if (ch)
+        rtnl_link_put(ch);
+    rtnl_link_put(orig);
+    return r < 0 ? net_fail_nl(err, r, "configuring link %s (up, master, MAC)", name) : MVM_OK;
+}
+
+struct addr_find {
+    int ifindex;
+    struct in_addr addr;
+    int prefixlen;
+    bool found;
+};
+
+static void addr_match(struct nl_object *obj, void *arg) {
+    struct addr_find *f = arg;
+    struct rtnl_addr *a = (struct rtnl_addr *)obj;
+    struct nl_addr *local = rtnl_addr_get_local(a);
+    if (rtnl_addr_get_ifindex(a) == f->ifindex && rtnl_addr_get_family(a) == AF_INET && local &&
+        nl_addr_get_len(local) == 4 && memcmp(nl_addr_get_binary_addr(local), &f->addr, 4) == 0 &&
+        rtnl_addr_get_prefixlen(a) == f->prefixlen)
+        f->found = true;
+}
+
+mvm_code net_addr_has(struct nl_sock *sk, int ifindex, struct in_addr addr, int prefixlen,
+                      bool *has, mvm_error *err) {
+    struct nl_cache *cache = NULL;
+    int r = rtnl_addr_alloc_cache(sk, &cache);
+    if (r < 0)
+        return net_fail_nl(err, r, "listing addresses");
+    struct addr_find f = {.ifindex = ifindex, .addr = addr, .prefixlen = prefixlen};
+    nl_cache_foreach(cache, addr_match, &f);
+    nl_cache_free(cache);
+    *has = f.found;
+    return MVM_OK;
+}
+
+mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
+                         int prefixlen, mvm_error *err) {
+    bool has;
+    mvm_code c = net_addr_has(sk, ifindex, addr, prefixlen, &has, err);
+    if (c != MVM_OK || has)
+        return c;
+    struct rtnl_addr *a = rtnl_addr_alloc();
+    struct nl_addr *local = nl_addr_build(AF_INET, &addr, 4);
+    int r = -NLE_NOMEM;
+    if (a && local) {
+        nl_addr_set_prefixlen(local, prefixlen);
+        rtnl_addr_set_ifindex(a, ifindex);
+        rtnl_addr_set_family(a, AF_INET);
+        r = rtnl_addr_set_local(a, local);
+        if (r >= 0) {
+            rtnl_addr_set_prefixlen(a, prefixlen);
+            r = rtnl_addr_add(sk, a, NLM_F_EXCL);
+        }
+    }
+    if (local)
+        nl_addr_put(local);
+    if (a)
+        rtnl_addr_put(a);
+    if (r < 0) {
+        char s[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &addr, s, sizeof s);
+        return net_fail_nl(err, r, "adding address %s/%d to %s", s, prefixlen, dev);
+    }
+    return MVM_OK;
+}
+
+mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err) {
+    static const uint8_t any[4];
+    struct rtnl_route *rt = rtnl_route_alloc();
+    struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+    struct nl_addr *dst = nl_addr_build(AF_INET, any, 4);
+    struct nl_addr *via = nl_addr_build(AF_INET, &gw, 4);
+    int r = -NLE_NOMEM;
+    if (rt && nh && dst && via) {
+        nl_addr_set_prefixlen(dst, 0);
+        rtnl_route_set_family(rt, AF_INET);
+        rtnl_route_set_table(rt, RT_TABLE_MAIN);
+        rtnl_route_set_scope(rt, RT_SCOPE_UNIVERSE);
+        rtnl_route_set_protocol(rt, RTPROT_STATIC);
+        rtnl_route_set_type(rt, RTN_UNICAST);
+        r = rtnl_route_set_dst(rt, dst);
+        if (r >= 0) {
+            rtnl_route_nh_set_gateway(nh, via);
+            rtnl_route_add_nexthop(rt, nh);
+            nh = NULL; /* the route owns it now */
+            r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
+        }
+    }
+    if (nh)
+        rtnl_route_nh_free(nh);
+    if (dst)
+        nl_addr_put(dst);
+    if (via)
+        nl_addr_put(via);
+    if (rt)
+        rtnl_route_put(rt);
+    if (r < 0) {
+        char s[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &gw, s, sizeof s);
+        return net_fail_nl(err, r, "adding default route via %s", s);
+    }
+    return MVM_OK;
+}
+
+struct link_walk {
+    const char *prefix, *kind;
+    int master;
+    int count;
+    net_link_each_fn fn;
+    void *arg;
+    bool stopped;
+};
+
+static void link_visit(struct nl_object *obj, void *arg) {
+    struct link_walk *w = arg;
+    struct rtnl_link *l = (struct rtnl_link *)obj;
+    if (w->stopped)
+        return;
+    if (w->master > 0) {
+        if (rtnl_link_get_master(l) == w->master)
+            w->count++;
+        return;
+    }
+    const char *name = rtnl_link_get_name(l);
+    const char *kind = rtnl_link_get_type(l);
+    if (!name || strncmp(name, w->prefix, strlen(w->prefix)) != 0)
+        return;
+    if (!kind || strcmp(kind, w->kind) != 0)
+        return;
+    if (w->fn(name, w->arg) != 0)
+        w->stopped = true;
+}
+
+static mvm_code link_walk_run(struct nl_sock *sk, struct link_walk *w, mvm_error *err) {
+    struct nl_cache *cache = NULL;
+    int r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+    if (r < 0)
+        return net_fail_nl(err, r, "listing links");
+    nl_cache_foreach(cache, link_visit, w);
+    nl_cache_free(cache);
+    return MVM_OK;
+}
+
+mvm_code net_link_count_ports(struct nl_sock *sk, int ifindex, int *count, mvm_error *err) {
+    struct link_walk w = {.master = ifindex};
+    mvm_code c = link_walk_run(sk, &w, err);
+    *count = w.count;
+    return c;
+}
+
+mvm_code net_link_each(struct nl_sock *sk, const char *prefix, const char *kind,
+                       net_link_each_fn fn, void *arg, bool *stopped, mvm_error *err) {
+    struct link_walk w = {.prefix = prefix, .kind = kind, .master = 0, .fn = fn, .arg = arg};
+    mvm_code c = link_walk_run(sk, &w, err);
+    *stopped = w.stopped;
+    return c;
+}

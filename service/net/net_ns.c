@@ -1,0 +1,166 @@
+/* net_ns.c - named network namespaces, as `ip netns` keeps them: a netns
+ * bind-mounted on NET_NETNS_DIR/<name> (made with unshare(2) and mount(2)
+ * on the calling thread, which then goes back to its own netns), opened,
+ * entered for a callback with setns(2) and left again, and deleted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "net_internal.h"
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+
+#define SELF_NETNS "/proc/thread-self/ns/net"
+
+static void ns_path(const char *name, char *out, size_t n) {
+    snprintf(out, n, NET_NETNS_DIR "/%s", name);
+}
+
+static bool fd_is_netns(int fd) {
+    struct statfs sfs;
+    return fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == (unsigned long)NSFS_MAGIC;
+}
+
+mvm_code net_ns_open(const char *name, int *fd, mvm_error *err) {
+    char path[256];
+    ns_path(name, path, sizeof path);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return net_fail_errno(err, errno, "opening netns %s", path);
+    if (!fd_is_netns(f)) {
+        close(f);
+        return mvm_fail(err, MVM_FAILED_PRECONDITION,
+                        "%s is not a network namespace (a file mvm did not make)", path);
+    }
+    *fd = f;
+    return MVM_OK;
+}
+
+/* NET_NETNS_DIR exists and is a shared mount, so that netns mounts in it
+ * show in every mount namespace (what iproute2 does too). */
+static mvm_code ns_dir_ready(mvm_error *err) {
+    if (mkdir(NET_NETNS_DIR, 0755) != 0 && errno != EEXIST)
+        return net_fail_errno(err, errno, "creating " NET_NETNS_DIR);
+    if (mount("", NET_NETNS_DIR, "none", MS_SHARED | MS_REC, NULL) == 0)
+        return MVM_OK;
+    if (errno != EINVAL)
+        return net_fail_errno(err, errno, "making " NET_NETNS_DIR " a shared mount");
+    if (mount(NET_NETNS_DIR, NET_NETNS_DIR, "none", MS_BIND | MS_REC, NULL) != 0)
+        return net_fail_errno(err, errno, "bind-mounting " NET_NETNS_DIR " on itself");
+    if (mount("", NET_NETNS_DIR, "none", MS_SHARED | MS_REC, NULL) != 0)
+        return net_fail_errno(err, errno, "making " NET_NETNS_DIR " a shared mount");
+    return MVM_OK;
+}
+
+static void back_home(int home) {
+    if (setns(home, CLONE_NEWNET) != 0) {
+        /* this thread would do every later netlink call in the wrong netns */
+        perror("mvm_net: returning the thread to its netns");
+        abort();
+    }
+}
+
+mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
+    *created = false;
+    mvm_code c = ns_dir_ready(err);
+    if (c != MVM_OK)
+        return c;
+    char path[256];
+    ns_path(name, path, sizeof path);
+    int f = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (f < 0 && errno == EEXIST) {
+        int nsfd;
+        mvm_error e;
+        c = net_ns_open(name, &nsfd, &e);
+        if (c == MVM_OK) {
+            close(nsfd);
+            return MVM_OK; /* already there */
+        }
+        if (c == MVM_FAILED_PRECONDITION)
+            return mvm_fail(err, MVM_ALREADY_EXISTS, "creating netns %s: %s; left alone", name,
+                            e.msg);
+        if (err)
+            *err = e;
+        return c;
+    }
+    if (f < 0)
+        return net_fail_errno(err, errno, "creating netns file %s", path);
+    close(f);
+    int home = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+        c = net_fail_errno(err, errno, "creating netns %s: opening " SELF_NETNS, name);
+        unlink(path);
+        return c;
+    }
+    if (unshare(CLONE_NEWNET) != 0) {
+        c = net_fail_errno(err, errno, "creating netns %s: unshare(CLONE_NEWNET)", name);
+        close(home);
+        unlink(path);
+        return c;
+    }
+    if (mount(SELF_NETNS, path, "none", MS_BIND, NULL) != 0) {
+        c = net_fail_errno(err, errno, "creating netns %s: bind-mounting it on %s", name, path);
+        back_home(home);
+        close(home);
+        unlink(path);
+        return c;
+    }
+    back_home(home);
+    close(home);
+    *created = true;
+    return MVM_OK;
+}
+
+mvm_code net_ns_delete(const char *name, mvm_error *err) {
+    char path[256];
+    ns_path(name, path, sizeof path);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return MVM_OK;
+    if (f < 0)
+        return net_fail_errno(err, errno, "deleting netns: opening %s", path);
+    bool is_ns = fd_is_netns(f);
+    close(f);
+    if (!is_ns)
+        return mvm_fail(err, MVM_FAILED_PRECONDITION,
+                        "deleting netns %s: %s is not a network namespace mount; left alone",
+                        name, path);
+    if (umount2(path, MNT_DETACH) != 0)
+        return net_fail_errno(err, errno, "deleting netns %s: unmounting %s", name, path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return net_fail_errno(err, errno, "deleting netns %s: removing %s", name, path);
+    return MVM_OK;
+}
+
+mvm_code net_ns_run(const char *name, net_ns_fn fn, void *arg, mvm_error *err) {
+    int nsfd;
+    mvm_code c = net_ns_open(name, &nsfd, err);
+    if (c != MVM_OK)
+        return c;
+    int home = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+        c = net_fail_errno(err, errno, "entering netns %s: opening " SELF_NETNS, name);
+        close(nsfd);
+        return c;
+    }
+    if (setns(nsfd, CLONE_NEWNET) != 0) {
+        c = net_fail_errno(err, errno, "entering netns %s: setns", name);
+        close(nsfd);
+        close(home);
+        return c;
+    }
+    close(nsfd);
+    c = fn(arg, err);
+    back_home(home);
+    close(home);
+    return c;
+}
