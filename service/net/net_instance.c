@@ -97,7 +97,8 @@ static mvm_code inside_remove(void *arg, mvm_error *err) {
     net_link_info tap;
     c = net_link_get(sk, NET_TAP_NAME, &tap, err);
     net_nl_close(sk);
-    if (c == MVM_OK && tap.ifindex)
+    /* anything else in the netns (not ours to name) goes with the netns */
+    if (c == MVM_OK && tap.ifindex && strcmp(tap.kind, "tun") == 0)
         c = net_tap_delete(NET_TAP_NAME, err);
     return c;
 }

@@ -324,8 +324,9 @@ static void test_instances(void) {
     int other = seen("br-other").ifindex, fveth = seen("fveth0").ifindex;
 
     net_instance_spec a = spec_of("inst-a", 7, "10.240.7.10", 10);
-    CHECK_EQ_INT(net_instance_ensure(&a, &err), MVM_OK);
-    if (err.code != MVM_OK)
+    mvm_code rc = net_instance_ensure(&a, &err);
+    CHECK_EQ_INT(rc, MVM_OK);
+    if (rc != MVM_OK)
         fprintf(stderr, "ensure inst-a: %s\n", err.msg);
     link_seen ha, ha2, hb;
     inside_seen ia, ia2, ib;
@@ -394,6 +395,23 @@ static void test_instances(void) {
     CHECK_EQ_INT(l.n, 0);
 }
 
+static mvm_code tap_to_bridge(void *arg, mvm_error *err) {
+    struct nl_sock *sk = nl();
+    struct rtnl_link *l = rtnl_link_alloc();
+    rtnl_link_set_name(l, "tap0");
+    int r = rtnl_link_delete(sk, l); /* a persistent TAP goes by RTM_DELLINK too */
+    rtnl_link_put(l);
+    nl_socket_free(sk);
+    if (r < 0)
+        return mvm_fail(err, MVM_INTERNAL, "deleting tap0: %s", nl_geterror(r));
+    make_foreign_bridge("tap0");
+    return seen("tap0").ifindex > 0 ? MVM_OK : mvm_fail(err, MVM_INTERNAL, "no bridge tap0");
+}
+
+static mvm_code fail_inside(void *arg, mvm_error *err) {
+    return mvm_fail(err, MVM_ABORTED, "failing on purpose");
+}
+
 static void test_errors_roll_back(void) {
     mvm_error err;
     CHECK_EQ_INT(net_tenant_ensure(7, "10.240.7.0/24", "10.240.7.1", &err), MVM_OK);
@@ -451,6 +469,31 @@ static void test_errors_roll_back(void) {
     CHECK_EQ_INT(net_instance_remove("inst-e", &err), MVM_FAILED_PRECONDITION);
     CHECK_EQ_INT(seen(v).ifindex, fb);
     delete_link(v);
+
+    /* a failure inside the netns (tap0's name held by a bridge) after this
+     * call made the host veth: the veth goes, the netns made earlier stays */
+    s = spec_of("inst-g", 7, "10.240.7.16", 16);
+    CHECK_EQ_INT(net_instance_ensure(&s, &err), MVM_OK);
+    CHECK_EQ_INT(net_ns_run("mvm-inst-g", tap_to_bridge, NULL, &err), MVM_OK);
+    veth_of("inst-g", v);
+    delete_link(v);
+    CHECK_EQ_INT(net_instance_ensure(&s, &err), MVM_ALREADY_EXISTS);
+    CHECK(strstr(err.msg, "tap0") != NULL);
+    CHECK_EQ_INT(seen(v).ifindex, 0);
+    CHECK(exists("/run/netns/mvm-inst-g"));
+    CHECK_EQ_INT(net_instance_remove("inst-g", &err), MVM_OK);
+    CHECK(!exists("/run/netns/mvm-inst-g"));
+
+    /* net_ns_run brings the thread home also when the callback fails */
+    struct stat before, after;
+    CHECK(stat("/proc/thread-self/ns/net", &before) == 0);
+    s = spec_of("inst-h", 7, "10.240.7.17", 17);
+    CHECK_EQ_INT(net_instance_ensure(&s, &err), MVM_OK);
+    CHECK_EQ_INT(net_ns_run("mvm-inst-h", fail_inside, NULL, &err), MVM_ABORTED);
+    CHECK(stat("/proc/thread-self/ns/net", &after) == 0);
+    CHECK_EQ_INT(after.st_ino, before.st_ino);
+    CHECK_EQ_INT(net_ns_run("mvm-absent", fail_inside, NULL, &err), MVM_NOT_FOUND);
+    CHECK_EQ_INT(net_instance_remove("inst-h", &err), MVM_OK);
 
     /* removing what never existed */
     CHECK_EQ_INT(net_instance_remove("never-made", &err), MVM_OK);
