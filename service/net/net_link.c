@@ -180,7 +180,7 @@ mvm_code net_addr_has(struct nl_sock *sk, int ifindex, struct in_addr addr, int 
 
 mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
                          int prefixlen, mvm_error *err) {
-    bool has;
+    bool has = false;
     mvm_code c = net_addr_has(sk, ifindex, addr, prefixlen, &has, err);
     if (c != MVM_OK || has)
         return c;

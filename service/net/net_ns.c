@@ -78,7 +78,7 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
     ns_path(name, path, sizeof path);
     int f = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (f < 0 && errno == EEXIST) {
-        int nsfd;
+        int nsfd = -1;
         mvm_error e;
         c = net_ns_open(name, &nsfd, &e);
         if (c == MVM_OK) {
@@ -142,7 +142,7 @@ mvm_code net_ns_delete(const char *name, mvm_error *err) {
 }
 
 mvm_code net_ns_run(const char *name, net_ns_fn fn, void *arg, mvm_error *err) {
-    int nsfd;
+    int nsfd = -1;
     mvm_code c = net_ns_open(name, &nsfd, err);
     if (c != MVM_OK)
         return c;

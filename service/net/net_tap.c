@@ -35,7 +35,7 @@ static mvm_code tap_attach(const char *name, int *fd, mvm_error *err) {
 }
 
 mvm_code net_tap_ensure(const char *name, uid_t uid, gid_t gid, mvm_error *err) {
-    int f;
+    int f = -1;
     mvm_code c = tap_attach(name, &f, err);
     if (c != MVM_OK)
         return c;
@@ -50,7 +50,7 @@ mvm_code net_tap_ensure(const char *name, uid_t uid, gid_t gid, mvm_error *err) 
 }
 
 mvm_code net_tap_delete(const char *name, mvm_error *err) {
-    int f;
+    int f = -1;
     mvm_code c = tap_attach(name, &f, err);
     if (c != MVM_OK)
         return c;
