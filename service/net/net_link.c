@@ -148,6 +148,11 @@ out:
     return r < 0 ? net_fail_nl(err, r, "configuring link %s (up, master, MAC)", name) : MVM_OK;
 }
 
+/* a in dotted quad, for messages */
+static const char *ip4(struct in_addr a, char s[INET_ADDRSTRLEN]) {
+    return inet_ntop(AF_INET, &a, s, INET_ADDRSTRLEN) ? s : "(address)";
+}
+
 struct addr_find {
     int ifindex;
     struct in_addr addr;
@@ -201,12 +206,9 @@ mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struc
         nl_addr_put(local);
     if (a)
         rtnl_addr_put(a);
-    if (r < 0) {
-        char s[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &addr, s, sizeof s);
-        return net_fail_nl(err, r, "adding address %s/%d to %s", s, prefixlen, dev);
-    }
-    return MVM_OK;
+    char s[INET_ADDRSTRLEN];
+    return r < 0 ? net_fail_nl(err, r, "adding address %s/%d to %s", ip4(addr, s), prefixlen, dev)
+                 : MVM_OK;
 }
 
 mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err) {
@@ -239,12 +241,8 @@ mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_err
         nl_addr_put(via);
     if (rt)
         rtnl_route_put(rt);
-    if (r < 0) {
-        char s[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &gw, s, sizeof s);
-        return net_fail_nl(err, r, "adding default route via %s", s);
-    }
-    return MVM_OK;
+    char s[INET_ADDRSTRLEN];
+    return r < 0 ? net_fail_nl(err, r, "adding default route via %s", ip4(gw, s)) : MVM_OK;
 }
 
 struct link_walk {
