@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <netlink/netlink.h>
@@ -501,6 +503,62 @@ static void test_errors_roll_back(void) {
     CHECK_EQ_INT(net_tenant_remove(7, &err), MVM_OK);
 }
 
+/* two instances set up at once from two threads: each thread's setns is
+ * its own, so neither lands in the other's netns */
+typedef struct racer {
+    net_instance_spec spec;
+    mvm_code rc;
+} racer;
+static void *race(void *arg) {
+    racer *r = arg;
+    mvm_error err;
+    r->rc = net_instance_ensure(&r->spec, &err);
+    return NULL;
+}
+static void test_threads(void) {
+    mvm_error err;
+    CHECK_EQ_INT(net_tenant_ensure(7, "10.240.7.0/24", "10.240.7.1", &err), MVM_OK);
+    racer r[2] = {{.spec = spec_of("inst-t1", 7, "10.240.7.21", 21)},
+                  {.spec = spec_of("inst-t2", 7, "10.240.7.22", 22)}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, race, &r[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    link_seen h;
+    inside_seen in;
+    CHECK_EQ_INT(r[0].rc, MVM_OK);
+    CHECK_EQ_INT(r[1].rc, MVM_OK);
+    check_instance("inst-t1", "10.240.7.21", 21, &h, &in);
+    check_instance("inst-t2", "10.240.7.22", 22, &h, &in);
+    CHECK_EQ_INT(net_instance_remove("inst-t1", &err), MVM_OK);
+    CHECK_EQ_INT(net_instance_remove("inst-t2", &err), MVM_OK);
+    CHECK_EQ_INT(net_tenant_remove(7, &err), MVM_OK);
+}
+
+/* without the privileges: the kernel's EPERM comes back as PERMISSION_DENIED
+ * (in a child that gives up root) */
+static void test_no_permission(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        mvm_error err;
+        if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+            _exit(100);
+        mvm_code c = net_tenant_ensure(3, "10.240.3.0/24", "10.240.3.1", &err);
+        if (c != MVM_PERMISSION_DENIED)
+            fprintf(stderr, "unprivileged net_tenant_ensure: %s %s\n", mvm_code_name(c),
+                    c ? err.msg : "");
+        else if (!strstr(err.msg, "br-tenant-3"))
+            _exit(101);
+        _exit((int)c);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), MVM_PERMISSION_DENIED);
+    CHECK_EQ_INT(seen("br-tenant-3").ifindex, 0);
+}
+
 int main(void) {
     if (geteuid() != 0) {
         printf("SKIP: net_link_test needs root (network namespaces, netlink)\n");
@@ -521,5 +579,7 @@ int main(void) {
     test_tenant();
     test_instances();
     test_errors_roll_back();
+    test_threads();
+    test_no_permission();
     return check_done();
 }
