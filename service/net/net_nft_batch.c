@@ -136,6 +136,28 @@ void net_nft_batch_table(net_nft_batch *b, uint16_t msg_type, uint32_t family,
     advance(b, nlh);
 }
 
+void net_nft_batch_fresh_table(net_nft_batch *b, uint32_t family, const char *table)
+{
+    net_nft_batch_table(b, NFT_MSG_NEWTABLE, family, table);
+    net_nft_batch_table(b, NFT_MSG_DELTABLE, family, table);
+    net_nft_batch_table(b, NFT_MSG_NEWTABLE, family, table);
+}
+
+mvm_code net_nft_table_remove(uint32_t family, const char *table, mvm_error *err)
+{
+    net_nft_batch b;
+    mvm_code rc = net_nft_batch_init(&b, err);
+    if (rc != MVM_OK)
+        return rc;
+    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, family, table); /* so that absent is fine */
+    net_nft_batch_table(&b, NFT_MSG_DELTABLE, family, table);
+    rc = net_nft_batch_commit(&b, err);
+    net_nft_batch_free(&b);
+    if (rc != MVM_OK)
+        mvm_error_context(err, "removing table %s %s", family_name(family), table);
+    return rc;
+}
+
 void net_nft_batch_base_chain(net_nft_batch *b, uint32_t family, const char *table,
                               const char *chain, const char *type, uint32_t hook,
                               int32_t prio)

@@ -165,9 +165,7 @@ mvm_code net_nft_host_apply(const net_nft_host_plan *plan, mvm_error *err)
     net_nft_batch b;
     if ((rc = net_nft_batch_init(&b, err)) != MVM_OK)
         return rc;
-    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, FAM, TBL);
-    net_nft_batch_table(&b, NFT_MSG_DELTABLE, FAM, TBL);
-    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, FAM, TBL);
+    net_nft_batch_fresh_table(&b, FAM, TBL);
     net_nft_batch_base_chain(&b, FAM, TBL, "forward", "filter", NF_INET_FORWARD, 0);
     net_nft_batch_base_chain(&b, FAM, TBL, "input", "filter", NF_INET_LOCAL_IN, 0);
     net_nft_batch_base_chain(&b, FAM, TBL, "prerouting", "nat", NF_INET_PRE_ROUTING, -100);
@@ -187,15 +185,5 @@ mvm_code net_nft_host_apply(const net_nft_host_plan *plan, mvm_error *err)
 
 mvm_code net_nft_host_remove(mvm_error *err)
 {
-    net_nft_batch b;
-    mvm_code rc = net_nft_batch_init(&b, err);
-    if (rc != MVM_OK)
-        return rc;
-    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, FAM, TBL); /* so that absent is fine */
-    net_nft_batch_table(&b, NFT_MSG_DELTABLE, FAM, TBL);
-    rc = net_nft_batch_commit(&b, err);
-    net_nft_batch_free(&b);
-    if (rc != MVM_OK)
-        mvm_error_context(err, "removing table inet " TBL);
-    return rc;
+    return net_nft_table_remove(FAM, TBL, err);
 }

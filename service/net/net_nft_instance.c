@@ -26,9 +26,7 @@ mvm_code net_nft_instance_apply(const char *tenant_ip, mvm_error *err)
     mvm_code rc = net_nft_batch_init(&b, err);
     if (rc != MVM_OK)
         return rc;
-    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, FAM, TBL);
-    net_nft_batch_table(&b, NFT_MSG_DELTABLE, FAM, TBL);
-    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, FAM, TBL);
+    net_nft_batch_fresh_table(&b, FAM, TBL);
     net_nft_batch_base_chain(&b, FAM, TBL, "prerouting", "nat", NF_INET_PRE_ROUTING, -100);
     net_nft_batch_base_chain(&b, FAM, TBL, "postrouting", "nat", NF_INET_POST_ROUTING, 100);
 
@@ -53,15 +51,5 @@ mvm_code net_nft_instance_apply(const char *tenant_ip, mvm_error *err)
 
 mvm_code net_nft_instance_remove(mvm_error *err)
 {
-    net_nft_batch b;
-    mvm_code rc = net_nft_batch_init(&b, err);
-    if (rc != MVM_OK)
-        return rc;
-    net_nft_batch_table(&b, NFT_MSG_NEWTABLE, FAM, TBL);
-    net_nft_batch_table(&b, NFT_MSG_DELTABLE, FAM, TBL);
-    rc = net_nft_batch_commit(&b, err);
-    net_nft_batch_free(&b);
-    if (rc != MVM_OK)
-        mvm_error_context(err, "removing table ip " TBL);
-    return rc;
+    return net_nft_table_remove(FAM, TBL, err);
 }

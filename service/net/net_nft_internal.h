@@ -37,6 +37,11 @@ void net_nft_batch_free(net_nft_batch *b);
  * net_nft_batch_commit, so a builder need not check each append. */
 void net_nft_batch_table(net_nft_batch *b, uint16_t msg_type, uint32_t family,
                          const char *table);
+/* add table, delete it, add it again: in one batch this empties the table
+ * whether or not it existed, so the messages after it build it afresh. */
+void net_nft_batch_fresh_table(net_nft_batch *b, uint32_t family, const char *table);
+/* Deletes <family> <table> in one transaction; MVM_OK when it was absent. */
+mvm_code net_nft_table_remove(uint32_t family, const char *table, mvm_error *err);
 /* A base chain: type "filter" or "nat", hook NF_INET_*, priority. */
 void net_nft_batch_base_chain(net_nft_batch *b, uint32_t family, const char *table,
                               const char *chain, const char *type, uint32_t hook,
