@@ -86,7 +86,8 @@ typedef struct net_nft_host_plan {
 /* Checks a plan without sending anything: CIDRs and addresses well formed,
  * ports 1..65535, protocols tcp or udp, net_ids unique and short enough for
  * an interface name, no (proto, host_port) forwarded twice, every forward's
- * tenant_ip inside some tenant's subnet, the uplink a valid interface name.
+ * tenant_ip inside some tenant's subnet, the uplink (when set) a name the
+ * kernel would accept for an interface.
  * Returns MVM_OK or MVM_INVALID_ARGUMENT naming the offending entry. */
 mvm_code net_nft_plan_check(const net_nft_host_plan *plan, mvm_error *err);
 

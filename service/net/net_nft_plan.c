@@ -51,6 +51,19 @@ bool net_nft_bridge_name(uint32_t net_id, char *buf, size_t len)
     return n > 0 && (size_t)n < len && n < IFNAMSIZ;
 }
 
+/* What the kernel accepts as an interface name (dev_valid_name): 1..15
+ * bytes, not "." or "..", no '/', ':' or white space. */
+static bool ifname_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= IFNAMSIZ || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (*c == '/' || *c == ':' || *c <= ' ' || *c == 0x7f)
+            return false;
+    return true;
+}
+
 static bool port_ok(uint32_t port)
 {
     return port >= 1 && port <= 65535;
@@ -172,10 +185,10 @@ mvm_code net_nft_plan_check(const net_nft_host_plan *plan, mvm_error *err)
         (plan->n_services && !plan->services))
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "network plan: a count is set but its list is missing");
-    if (plan->uplink && strlen(plan->uplink) >= IFNAMSIZ)
+    if (plan->uplink && plan->uplink[0] && !ifname_ok(plan->uplink))
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                        "uplink \"%s\" is longer than an interface name (%d characters)",
-                        plan->uplink, IFNAMSIZ - 1);
+                        "uplink \"%s\" is not an interface name (1 to %d characters, no "
+                        "'/', ':' or spaces)", plan->uplink, IFNAMSIZ - 1);
     mvm_code rc = check_tenants(plan, err);
     if (rc == MVM_OK)
         rc = check_forwards(plan, err);

@@ -180,7 +180,7 @@ static void test_bad_plans(void)
         CHECK_EQ_INT(net_nft_host_apply(&p, &err), MVM_INVALID_ARGUMENT);
         CHECK(strstr(err.msg, "subnet") != NULL);
     }
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 10; k++) {
         p = plan_a;
         bad_t[0] = tenants_a[0];
         bad_t[1] = tenants_a[1];
@@ -201,6 +201,8 @@ static void test_bad_plans(void)
         case 5: bad_f[1].tenant_ip = "10.9.9.9"; name = "forward outside tenants"; break;
         case 6: bad_t[1].net_id = 1; name = "net_id twice"; break;
         case 7: bad_t[1].net_id = 123456; name = "net_id too long"; break;
+        case 8: p.uplink = "eth/0"; name = "uplink with a slash"; break;
+        case 9: p.uplink = "uplink-name-of-16"; name = "uplink too long"; break;
         }
         mvm_error err = {0};
         CHECK_EQ_INT(net_nft_host_apply(&p, &err), MVM_INVALID_ARGUMENT);
@@ -223,6 +225,16 @@ static void test_kernel_error(void)
     CHECK(strstr(err.msg, "delete table inet nosuch") != NULL);
     net_nft_batch_free(&b);
     check_exact(NFPROTO_INET, "mvm", want_b, N(want_b), "after a refused batch");
+
+    /* all or nothing: a batch that empties table inet mvm and then fails
+     * leaves the table as it was */
+    CHECK_EQ_INT(net_nft_batch_init(&b, &err), MVM_OK);
+    net_nft_batch_fresh_table(&b, NFPROTO_INET, "mvm");
+    net_nft_batch_table(&b, NFT_MSG_DELTABLE, NFPROTO_INET, "nosuch");
+    CHECK_EQ_INT(net_nft_batch_commit(&b, &err), MVM_NOT_FOUND);
+    net_nft_batch_free(&b);
+    check_exact(NFPROTO_INET, "mvm", want_b, N(want_b), "after a failed replacement");
+    FOREIGN_OK("after a failed replacement");
 }
 
 /* 1000 tenants with an egress CIDR each: ~4000 rules, a batch far larger
