@@ -18,8 +18,8 @@
  * Every rule carries a comment in its userdata (NFTNL_UDATA_RULE_COMMENT, the
  * one `nft list ruleset` shows) naming what it is for: "mvm:tenant:7:intra",
  * "mvm:forward:tcp:8080" and so on (the full list is at the top of
- * net_nft_host.c and net_nft_instance.c). net_nft_rules_list() reads them back, for tests and for
- * the reconcile after a restart.
+ * net_nft_host.c and net_nft_instance.c). net_nft_rules_list() reads them
+ * back, for tests and for the reconcile after a restart.
  *
  * Threads: every function opens its own netlink socket and keeps no state,
  * so any thread may call any of them. Two concurrent applies are each atomic;
