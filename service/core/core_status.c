@@ -175,6 +175,31 @@ static bool as_asked(const core_pool_spec *p, const Mvm__V1__PoolStatus *k) {
            k->warm + k->running + k->sleeping == k->instances && k->warm >= p->desired_warm;
 }
 
+/* Where the pool is, from its counts and the loop's last look at it (ps,
+ * NULL if none; acted: that look took a step, so more may follow). msg may
+ * not be ps->message unless ps is not backing off. */
+static void describe(const core_pool_spec *p, const Mvm__V1__PoolStatus *k,
+                     const struct core_pool_state *ps, int64_t now, bool acted,
+                     Mvm__V1__ReconcileState *state, char *msg, size_t cap) {
+    *msg = '\0';
+    if (p->deleting) {
+        *state = R(DELETING);
+        snprintf(msg, cap, "pruned: deleting %u instance(s), then the pool",
+                 k->instances + k->unmanaged);
+    } else if (ps && ps->state == R(BACKOFF) && now < ps->next_attempt_us) {
+        *state = R(BACKOFF);
+        snprintf(msg, cap, "%s", ps->message);
+    } else if (!acted && as_asked(p, k)) {
+        *state = R(CONVERGED);
+    } else {
+        *state = R(PROGRESSING);
+        snprintf(msg, cap,
+                 "%u of %u instance(s) (%u pending, %u failed, %u stopped), %u of %u warm",
+                 k->instances, p->desired_instances, k->pending, k->failed, k->stopped, k->warm,
+                 p->desired_warm);
+    }
+}
+
 void core_pool_state_update(core *c, const core_pool_spec *p, const Mvm__V1__PoolStatus *counts,
                             core_step s, const mvm_error *err, int64_t now) {
     pthread_mutex_lock(&c->status_mu);
@@ -200,22 +225,9 @@ void core_pool_state_update(core *c, const core_pool_spec *p, const Mvm__V1__Poo
                     err->msg);
     } else {
         ps->failures = 0;
-        ps->next_attempt_us = 0;
-        if (p->deleting) {
-            ps->state = R(DELETING);
-            snprintf(ps->message, sizeof ps->message,
-                     "pruned: deleting %u instance(s), then the pool",
-                     counts->instances + counts->unmanaged);
-        } else if (s == CORE_STEP_NONE && as_asked(p, counts)) {
-            ps->state = R(CONVERGED);
-            ps->message[0] = '\0';
-        } else {
-            ps->state = R(PROGRESSING);
-            snprintf(ps->message, sizeof ps->message,
-                     "%u of %u instance(s) (%u pending, %u failed, %u stopped), %u of %u warm",
-                     counts->instances, p->desired_instances, counts->pending, counts->failed,
-                     counts->stopped, counts->warm, p->desired_warm);
-        }
+        ps->next_attempt_us = 0; /* so describe() cannot answer BACKOFF */
+        describe(p, counts, ps, now, s == CORE_STEP_ACTED, &ps->state, ps->message,
+                 sizeof ps->message);
     }
     pthread_mutex_unlock(&c->status_mu);
 }
@@ -262,29 +274,6 @@ static Mvm__V1__PoolStatus *status_copy(ProtobufCAllocator *a, const struct core
     return st;
 }
 
-/* Where the pool is, from counts just read and the loop's last look. */
-static void describe(const core_pool_spec *p, const Mvm__V1__PoolStatus *k,
-                     const struct core_pool_state *ps, int64_t now, Mvm__V1__ReconcileState *state,
-                     char *msg, size_t cap) {
-    *msg = '\0';
-    if (p->deleting) {
-        *state = R(DELETING);
-        snprintf(msg, cap, "pruned: deleting %u instance(s), then the pool",
-                 k->instances + k->unmanaged);
-    } else if (ps && ps->state == R(BACKOFF) && now < ps->next_attempt_us) {
-        *state = R(BACKOFF);
-        snprintf(msg, cap, "%s", ps->message);
-    } else if (as_asked(p, k)) {
-        *state = R(CONVERGED);
-    } else {
-        *state = R(PROGRESSING);
-        snprintf(msg, cap,
-                 "%u of %u instance(s) (%u pending, %u failed, %u stopped), %u of %u warm",
-                 k->instances, p->desired_instances, k->pending, k->failed, k->stopped, k->warm,
-                 p->desired_warm);
-    }
-}
-
 /* Pool.status is computed when the pool is read: its instances counted in
  * the store now, the backoff and failures from the loop's last look. */
 void core_pool_status_fill(core *c, Mvm__V1__Pool *pool, ProtobufCAllocator *alloc) {
@@ -305,7 +294,7 @@ void core_pool_status_fill(core *c, Mvm__V1__Pool *pool, ProtobufCAllocator *all
     mvm__v1__pool_status__init(st);
     copy_counts(st, &counts);
     Mvm__V1__ReconcileState state;
-    describe(&spec, &counts, ps, now, &state, msg, sizeof msg);
+    describe(&spec, &counts, ps, now, false, &state, msg, sizeof msg);
     if (!counted) {
         state = R(PROGRESSING);
         snprintf(msg, sizeof msg, "cannot count the pool's instances: %.*s",
