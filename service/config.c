@@ -20,6 +20,7 @@ typedef enum opt_kind {
     OPT_INT,      /* a whole number from min to max */
     OPT_BOOL,     /* true, false, 1 or 0; a bare flag means true */
     OPT_CHOICE,   /* one of the words of its arg, "a|b|c" */
+    OPT_TEXT,     /* any non-empty text, checked by its user */
     OPT_CONFIG,   /* --config FILE: a flag only */
     OPT_ACTION,   /* --help, --version: a flag only, without a value */
 } opt_kind;
@@ -71,6 +72,14 @@ static const opt opts[] = {
     {"activity-interval-ms", OPT_INT, OFF(activity_interval_ms), 10, 3600000, "N",
      "how often running instances' network traffic is sampled for the sleep policy (default "
      "5000)"},
+    {"network", OPT_CHOICE, OFF(network), 0, 0, "auto|on|off",
+     "tenant networks for instances: bridges, a netns and TAP each, nftables (default auto: "
+     "on when mvmd may make devices)"},
+    {"net-uplink", OPT_TEXT, OFF(net_uplink), 0, 0, "IFACE",
+     "where tenant subnets are masqueraded out (default auto: the default route's device; "
+     "\"none\": nowhere)"},
+    {"net-host-services", OPT_TEXT, OFF(net_host_services), 0, 0, "PROTO:PORT,...",
+     "host ports guests may reach, e.g. udp:53,tcp:53 (default: none)"},
     {"io-threads", OPT_INT, OFF(io_threads), 1, 256, "N", "I/O threads (default: one per CPU)"},
     {"worker-threads", OPT_INT, OFF(worker_threads), 1, 1024, "N",
      "threads for blocking work (default: 2 per CPU, at least 4)"},
@@ -132,7 +141,7 @@ static const opt *find(const char *name, size_t len) {
 }
 
 static bool is_string_kind(opt_kind k) {
-    return k == OPT_ADDR || k == OPT_ADDR_OFF || k == OPT_PATH || k == OPT_CHOICE;
+    return k == OPT_ADDR || k == OPT_ADDR_OFF || k == OPT_PATH || k == OPT_CHOICE || k == OPT_TEXT;
 }
 
 /* "HOST:PORT" or "[V6]:PORT" (an empty HOST means every address). */
@@ -176,6 +185,8 @@ static mvm_code set_value(mvmd_config *cfg, const opt *o, const char *v, bool fr
     case OPT_ADDR:
         if (check_addr(v, err) != MVM_OK)
             return err->code;
+        break;
+    case OPT_TEXT:
         break;
     case OPT_PATH:
         if (from_file && v[0] != '/')

@@ -39,6 +39,9 @@ typedef struct mvmd_config {
     int janitor_interval_ms;    /* 0: 5000 */
     int reconcile_interval_ms;  /* 0: 1000 */
     int activity_interval_ms;   /* 0: 5000 */
+    const char *network;        /* "auto", "on" or "off"; NULL: auto */
+    const char *net_uplink;     /* "auto", "none" or a device name; NULL: auto */
+    const char *net_host_services; /* "tcp:53,udp:53"; NULL: none */
     /* the transport's limits (rpc.h "Limits"); 0: the transport's default */
     int max_message_bytes, max_streams_per_conn, max_stream_queue_bytes,
         max_conn_queue_bytes, max_conn_input_bytes, max_total_buffered_bytes,

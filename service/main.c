@@ -115,6 +115,11 @@ int main(int argc, char **argv) {
                       .janitor_interval_ms = (uint32_t)cfg.janitor_interval_ms,
                       .reconcile_interval_ms = (uint32_t)cfg.reconcile_interval_ms,
                       .activity_interval_ms = (uint32_t)cfg.activity_interval_ms,
+                      .network = !cfg.network || strcmp(cfg.network, "auto") == 0 ? 0
+                                 : strcmp(cfg.network, "on") == 0                  ? 1
+                                                                                   : 2,
+                      .net_uplink = cfg.net_uplink,
+                      .net_host_services = cfg.net_host_services,
                       .memory_backend = cfg.memory_backend && strcmp(cfg.memory_backend, "uffd") == 0
                                             ? MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD
                                             : MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE};

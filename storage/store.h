@@ -123,6 +123,11 @@ mvm_code store_tenant_get(store *st, const char *name, ProtobufCAllocator *alloc
                           Mvm__V1__Tenant **out, mvm_error *err);
 mvm_code store_tenant_list(store *st, const store_list_opts *opt, ProtobufCAllocator *alloc,
                            Mvm__V1__ListTenantsResponse **out, mvm_error *err);
+/* fn(arg, tenant) for every tenant in one read snapshot (the host network
+ * follows them all); fn returns false to stop. The tenant is only valid
+ * during the call and has no usage filled in. Any thread. */
+typedef bool (*store_tenant_fn)(void *arg, const Mvm__V1__Tenant *tenant);
+mvm_code store_tenant_foreach(store *st, store_tenant_fn fn, void *arg, mvm_error *err);
 /* in->name selects. The mask follows the Google API convention (AIP-134):
  * NULL or empty means the mutable fields set in `in` (quota's non-zero
  * fields, labels if any), "*" means every mutable field (quota and labels

@@ -31,6 +31,9 @@ typedef struct api_options {
     uint32_t reconcile_interval_ms; /* 0: 1000 */
     uint32_t activity_interval_ms;  /* 0: 5000 */
     int memory_backend;          /* Mvm__V1__MemoryBackend; 0: FILE */
+    int network;                 /* core_network: 0 auto, 1 on, 2 off */
+    const char *net_uplink;      /* NULL/"auto", "none" or a device */
+    const char *net_host_services; /* "tcp:53,udp:53"; NULL: none */
 } api_options;
 
 typedef struct api_ctx api_ctx;

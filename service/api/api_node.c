@@ -139,6 +139,9 @@ static void node_apply(Mvm__V1__NodeService_Service *svc, const Mvm__V1__ApplyRe
         if (p)
             protobuf_c_message_free_unpacked(&p->base, NULL);
     }
+    mvm_error e2;
+    if (!c && !req->dry_run && core_net_sync(API(call)->core, &e2) != MVM_OK)
+        fprintf(stderr, "mvmd: Apply: %s (retried by the reconcile loop)\n", e2.msg);
     if (!c && !req->dry_run)
         core_reconcile_kick(API(call)->core);
     API_REPLY(call, c, &err, done, r, a);

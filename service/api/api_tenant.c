@@ -2,6 +2,8 @@
  * reply. GetTenant (the hot path) replies from the per-thread arena. */
 #include "api_internal.h"
 
+#include <stdio.h>
+
 static void tenant_create_tenant(Mvm__V1__TenantService_Service *svc,
                                  const Mvm__V1__CreateTenantRequest *req,
                                  Mvm__V1__Tenant_Closure done, void *call) {
@@ -10,6 +12,14 @@ static void tenant_create_tenant(Mvm__V1__TenantService_Service *svc,
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Tenant *t;
     mvm_code c = store_tenant_create(API(call)->st, &who, req->tenant, a, &t, &err);
+    if (!c && (c = core_net_sync(API(call)->core, &err)) != MVM_OK) {
+        /* no tenant without its bridge: undo the record */
+        mvm_error e2;
+        if (store_tenant_delete(API(call)->st, &who, t->name, &e2) != MVM_OK)
+            fprintf(stderr, "mvmd: tenant %s: cannot undo its creation: %s\n", t->name, e2.msg);
+        core_net_mark_dirty(API(call)->core);
+        mvm_error_context(&err, "CreateTenant %s", t->name);
+    }
     API_REPLY(call, c, &err, done, t, a);
 }
 
@@ -44,6 +54,9 @@ static void tenant_update_tenant(Mvm__V1__TenantService_Service *svc,
     Mvm__V1__Tenant *t;
     mvm_code c =
         store_tenant_update(API(call)->st, &who, req->tenant, req->update_mask, a, &t, &err);
+    mvm_error e2;
+    if (!c && core_net_sync(API(call)->core, &e2) != MVM_OK) /* retried by the reconcile loop */
+        fprintf(stderr, "mvmd: UpdateTenant %s: %s\n", t->name, e2.msg);
     API_REPLY(call, c, &err, done, t, a);
 }
 
@@ -56,6 +69,8 @@ static void tenant_delete_tenant(Mvm__V1__TenantService_Service *svc,
         api_fail(call, &err);
         return;
     }
+    if (core_net_sync(API(call)->core, &err) != MVM_OK) /* retried by the reconcile loop */
+        fprintf(stderr, "mvmd: DeleteTenant %s: %s\n", req->name, err.msg);
     Mvm__V1__DeleteTenantResponse r = MVM__V1__DELETE_TENANT_RESPONSE__INIT;
     done(&r, call);
 }

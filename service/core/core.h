@@ -42,6 +42,13 @@ typedef struct core core;
 /* vCPUs offered per host CPU by default. */
 #define CORE_VCPU_OVERCOMMIT 8
 
+/* Whether instances get networks (core_net.c). */
+typedef enum core_network {
+    CORE_NETWORK_AUTO = 0, /* on where mvmd may make devices, else off (logged) */
+    CORE_NETWORK_ON,       /* on; a node that cannot is an error at start */
+    CORE_NETWORK_OFF,      /* no network interface in any instance */
+} core_network;
+
 typedef struct core_options {
     store *st;                 /* borrowed; outlives the core */
     vmm_host *vmm;             /* borrowed; outlives the core */
@@ -54,6 +61,11 @@ typedef struct core_options {
                                               UNSPECIFIED: FILE */
     uint32_t reconcile_interval_ms; /* the reconcile loop's timer; 0: 1000 */
     uint32_t activity_interval_ms;  /* metrics sampled for traffic; 0: 5000 */
+    core_network network;
+    const char *net_uplink;         /* NULL or "auto": the default route's device;
+                                       "none": no masquerade; else a device name */
+    const char *net_host_services;  /* "tcp:53,udp:53": host ports guests may
+                                       reach; NULL: none */
 } core_options;
 
 mvm_code core_new(const core_options *opt, core **out, mvm_error *err);
@@ -178,6 +190,38 @@ mvm_code core_status_subscribe(core *c, core_status_fn fn, void *arg, core_statu
 /* After it returns fn is not running and is never called again. NULL is
  * fine. */
 void core_status_unsubscribe(core *c, core_status_sub *sub);
+
+/* ---- networking (core_net.c) ---- */
+
+/* Makes the host side match the store: a bridge per tenant (stale ones
+ * removed), table inet mvm from the tenants, their egress allowlists, the
+ * instances' port forwards and the allowed host services, in one
+ * transaction. Call after a tenant, an egress list or a port forward
+ * changed. MVM_OK at once when networking is off. Any thread (serialised
+ * inside). Errors: the kernel's, as service/net/net.h maps them. */
+mvm_code core_net_sync(core *c, mvm_error *err);
+
+/* Asks the reconcile loop for a core_net_sync soon (something it follows
+ * changed and the caller could not sync). Any thread. */
+void core_net_mark_dirty(core *c);
+
+typedef struct core_net_report {
+    unsigned netns_removed;      /* leaked instance namespaces removed */
+    unsigned veths_removed;      /* leaked host veths removed */
+    unsigned instances_ensured;  /* instances whose network is in place */
+    unsigned instances_failed;   /* and those it could not be made for (logged) */
+    int64_t elapsed_us;
+} core_net_report;
+
+/* Once at start, after core_recover: removes the namespaces and veths no
+ * instance record owns, brings the host side in line (core_net_sync), and
+ * makes every instance's network where it is missing. */
+mvm_code core_net_recover(core *c, core_net_report *report, mvm_error *err);
+
+/* True when instances get networks (decided at core_new). Any thread. */
+bool core_net_on(const core *c);
+/* "on, uplink eth0", "off: why": for the log and NodeService. */
+const char *core_net_describe(const core *c);
 
 /* ---- disk ---- */
 

@@ -195,16 +195,21 @@ static mvm_code build_files(core_build *b, core_inst *in, const Mvm__V1__Pool *p
         rc = core_inst_start_logs(in, err);
     vmm_machine *m = NULL;
     char *mmds = NULL;
+    char netns[PATH_MAX];
+    if (!rc) /* tap0 with no way out: every clone finds its own tap0 */
+        rc = core_net_sandbox_up(c, b->id, netns, sizeof netns, err);
     if (!rc)
-        rc = vmm_machine_spawn(c->vmm, b->id, in->dir, &m, err);
+        rc = vmm_machine_spawn_in(c->vmm, b->id, in->dir, *netns ? netns : NULL, &m, err);
     if (!rc && !(mmds = template_identity(b)))
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     int64_t t0 = now_ms();
     if (!rc) {
+        char args[CORE_BOOT_ARGS_MAX];
         vmm_boot_spec spec = {.vcpus = p->vcpus, .mem_mib = p->mem_mib,
                               .kernel = p->kernel_image, .initrd = p->initrd_image,
-                              .boot_args = p->boot_args, .rootfs = VMM_SNAPSHOT_DISK,
-                              .mmds_json = mmds, .vsock_cid = CORE_VSOCK_CID};
+                              .rootfs = VMM_SNAPSHOT_DISK, .mmds_json = mmds,
+                              .vsock_cid = CORE_VSOCK_CID};
+        core_net_boot_spec(c, NULL, p, &spec, args, sizeof args);
         rc = vmm_machine_boot(m, &spec, err);
     }
     free(mmds);
@@ -310,6 +315,7 @@ static void run_build(core_build *b) {
     if (!rc)
         rc = build_files(b, in, p, &info, &ready_ms, &err);
     vmm_dir_remove(in->dir, NULL); /* the template's directory */
+    core_net_instance_down(c, b->id); /* and its sandbox */
     if (claimed)
         core_inst_release(in);
     core_inst_forget(in);

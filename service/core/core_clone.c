@@ -77,6 +77,7 @@ static void undo_clone(core *c, const store_actor *who, core_inst *in) {
         vmm_machine_free(m);
     }
     core_inst_stop_logs(in);
+    core_net_instance_down(c, in->id);
     vmm_dir_remove(in->dir, NULL);
     mvm_error e;
     if (store_instance_delete(c->st, who, in->tenant, in->id, BIT(CREATED), &e) != MVM_OK)
@@ -94,8 +95,11 @@ static mvm_code restore_clone(core *c, core_inst *in, const Mvm__V1__Instance *r
     mvm_code rc = core_prepare_dir(in, disk, 0, err);
     if (!rc)
         rc = core_inst_start_logs(in, err);
+    char netns[PATH_MAX];
     if (!rc)
-        rc = vmm_machine_spawn(c->vmm, rec->id, in->dir, m, err);
+        rc = core_net_instance_up(c, rec, netns, sizeof netns, err);
+    if (!rc)
+        rc = vmm_machine_spawn_in(c->vmm, rec->id, in->dir, *netns ? netns : NULL, m, err);
     if (!rc)
         rc = core_restore_memory(c, in, *m, sdir, backend, err);
     if (!rc)

@@ -21,6 +21,8 @@
 #include "instance_state.h"
 
 #define CORE_TABLE_SIZE 512
+/* Room for a pool's boot_args (store-limited) and what mvmd appends. */
+#define CORE_BOOT_ARGS_MAX 4608
 /* The guest's vsock context id (every guest has its own device). */
 #define CORE_VSOCK_CID 3
 
@@ -173,7 +175,39 @@ struct core {
 
     /* janitor (core_janitor.c) */
     core_loop jan;
+
+    /* tenant networking (core_net.c) */
+    struct core_net *net;
 };
+
+/* ---- networking (core_net.c) ---- */
+
+typedef struct core_net core_net;
+/* Reads the options, enables IPv4 forwarding, finds the uplink; decides
+ * whether networking is on (logged). An error only for --network on on a
+ * node that cannot, or bad options. */
+mvm_code core_net_init(core *c, mvm_error *err);
+void core_net_free(core *c);
+/* The instance's netns, veth, addresses and NAT (and its tenant's bridge),
+ * made where missing; path gets the netns path for vmm_machine_spawn_in,
+ * or "" when networking is off. Under the instance's claim. */
+mvm_code core_net_instance_up(core *c, const Mvm__V1__Instance *rec, char *path, size_t cap,
+                              mvm_error *err);
+/* A netns with tap0 only, for a base snapshot's template (id: its own). */
+mvm_code core_net_sandbox_up(core *c, const char *id, char *path, size_t cap, mvm_error *err);
+/* Removes the instance's (or sandbox's) network; failures are logged (the
+ * next start's core_net_recover removes what is left). */
+void core_net_instance_down(core *c, const char *id);
+/* Fills spec's network part for a cold boot: tap0, the guest MAC (mac, or
+ * the template's when NULL), the pool's rate limits, and boot_args = the
+ * pool's plus the guest's ip= argument (into args). With networking off
+ * only boot_args. */
+void core_net_boot_spec(core *c, const char *mac, const Mvm__V1__Pool *pool, vmm_boot_spec *spec,
+                        char *args, size_t cap);
+/* The reconcile loop's part: a sync if one was asked for or failed. */
+void core_net_sync_if_dirty(core *c);
+/* The pool's network rate limits (zeros: none). */
+void core_net_limits_of(const Mvm__V1__Pool *pool, vmm_net_limits *out);
 
 /* ---- runtime entries (core_inst.c) ---- */
 

@@ -67,6 +67,11 @@ mvm_code core_new(const core_options *opt, core **out, mvm_error *err) {
     pthread_mutex_init(&c->uffd_mu, NULL);
     core_janitor_init(c);
     core_reconcile_init(c);
+    mvm_code nrc = core_net_init(c, err);
+    if (nrc) {
+        core_free(c);
+        return nrc;
+    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
          psize = sysconf(_SC_PAGESIZE);
     uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize >> 20 : 0;
@@ -92,6 +97,7 @@ void core_free(core *c) {
     core_janitor_stop(c);
     core_builds_stop(c);
     core_sup_stop(c);
+    core_net_free(c);
     for (int i = 0; i < CORE_TABLE_SIZE; i++) {
         while (c->tab[i]) {
             core_inst *in = c->tab[i];
@@ -371,10 +377,14 @@ mvm_code core_instance_create(core *c, const store_actor *who,
     core_inst *in = core_inst_get(c, rec->tenant, rec->id, err);
     rc = in ? core_prepare_dir(in, pool->rootfs_image, pool->disk_mib << 20, err) : (err ? err->code : MVM_RESOURCE_EXHAUSTED);
     core_free_msg(pool);
-    if (rc) { /* undo: no record without its disk */
+    char netns[PATH_MAX];
+    if (!rc)
+        rc = core_net_instance_up(c, rec, netns, sizeof netns, err);
+    if (rc) { /* undo: no record without its disk and network */
         mvm_error e2;
         if (in) {
             core_inst_stop_logs(in);
+            core_net_instance_down(c, rec->id);
             vmm_dir_remove(in->dir, NULL);
             core_inst_forget(in);
             core_inst_unref(in);
@@ -423,15 +433,20 @@ mvm_code core_instance_start(core *c, const store_actor *who, const char *tenant
         rc = core_prepare_dir(in, pool->rootfs_image, pool->disk_mib << 20, err);
     if (!rc) /* before the process: its first words must not be missed */
         rc = core_inst_start_logs(in, err);
-    if (!rc && !(rc = vmm_machine_spawn(c->vmm, id, in->dir, &m, err)))
+    char netns[PATH_MAX];
+    if (!rc)
+        rc = core_net_instance_up(c, rec, netns, sizeof netns, err);
+    if (!rc && !(rc = vmm_machine_spawn_in(c->vmm, id, in->dir, *netns ? netns : NULL, &m, err)))
         core_failpoint("start.spawned");
     if (!rc && !(mmds = core_identity_json(rec)))
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     if (!rc) {
+        char args[CORE_BOOT_ARGS_MAX];
         vmm_boot_spec spec = {.vcpus = rec->vcpus, .mem_mib = rec->mem_mib,
                               .kernel = pool->kernel_image, .initrd = pool->initrd_image,
-                              .boot_args = pool->boot_args, .rootfs = DISK_NAME,
-                              .mmds_json = mmds, .vsock_cid = CORE_VSOCK_CID};
+                              .rootfs = DISK_NAME, .mmds_json = mmds,
+                              .vsock_cid = CORE_VSOCK_CID};
+        core_net_boot_spec(c, rec->mac, pool, &spec, args, sizeof args);
         if (!(rc = vmm_machine_boot(m, &spec, err)))
             core_failpoint("start.booted");
     }
@@ -534,6 +549,7 @@ static mvm_code delete_claimed(core *c, const store_actor *who, core_inst *in,
     }
     core_inst_stop_logs(in);
     core_console_end_all(in);
+    core_net_instance_down(c, in->id);
     rc = vmm_dir_remove(in->dir, err);
     if (!rc)
         core_failpoint("delete.removed");

@@ -425,6 +425,7 @@ static void reconcile_round(core *c) {
         reconcile_pool(c, &specs.items[i], &l, now, sample, &acted);
     free(l.items);
     core_tenants_prune(c, &specs);
+    core_net_sync_if_dirty(c);
     core_status_publish(c, &specs, now);
     core_pool_specs_free(&specs);
     if (acted)

@@ -117,6 +117,7 @@ static void remove_tmp(const char *dir) {
 
 static void finish_delete(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
     mvm_error e;
+    core_net_instance_down(c, r->id);
     if (vmm_dir_remove(in->dir, &e) != MVM_OK ||
         store_instance_delete(c->st, &recovery_actor, r->tenant, r->id,
                               1u << S(DESTROYED), &e) != MVM_OK) {
@@ -312,6 +313,7 @@ static void recover_wake_or_pause(core *c, core_inst *in, rec_item *r, core_reco
  * process, not adopted, dies as an orphan). */
 static void undo_clone(core *c, core_inst *in, rec_item *r, core_recovery *rep) {
     mvm_error e;
+    core_net_instance_down(c, r->id);
     vmm_dir_remove(in->dir, NULL);
     if (store_instance_delete(c->st, &recovery_actor, r->tenant, r->id, 1u << S(CREATED), &e) !=
         MVM_OK) {

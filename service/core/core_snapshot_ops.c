@@ -254,8 +254,11 @@ static mvm_code restore(core *c, const store_actor *who, core_inst *in,
     core_free_msg(pool);
     if (!rc)
         rc = core_inst_start_logs(in, err);
+    char netns[PATH_MAX];
+    if (!rc) /* kept while asleep; made again if a crash lost it */
+        rc = core_net_instance_up(c, rec, netns, sizeof netns, err);
     if (!rc)
-        rc = vmm_machine_spawn(c->vmm, rec->id, in->dir, &m, err);
+        rc = vmm_machine_spawn_in(c->vmm, rec->id, in->dir, *netns ? netns : NULL, &m, err);
     char sdir[PATH_MAX + 64];
     snprintf(sdir, sizeof sdir, "%s/%s/%s", in->dir, SNAP_DIR, rec->snapshot->id);
     if (!rc && !(rc = core_restore_memory(c, in, m, sdir, backend, err)))

@@ -238,8 +238,10 @@ void core_tenants_prune(core *c, const core_pool_specs *s) {
         if (!t->deleting || t->pools)
             continue;
         mvm_error e;
-        if (store_tenant_delete(c->st, &core_reconcile_actor, t->name, &e) == MVM_OK)
+        if (store_tenant_delete(c->st, &core_reconcile_actor, t->name, &e) == MVM_OK) {
             fprintf(stderr, "mvmd: tenant %s removed (pruned by Apply)\n", t->name);
+            core_net_mark_dirty(c); /* its bridge and rules go */
+        }
         else if (e.code != MVM_NOT_FOUND && e.code != MVM_FAILED_PRECONDITION)
             fprintf(stderr, "mvmd: tenant %s: cannot remove it: %s\n", t->name, e.msg);
     }

@@ -110,7 +110,24 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err);
  * (FAILED_PRECONDITION). */
 mvm_code net_instance_remove(const char *instance_id, mvm_error *err);
 
+/* A sandbox: the netns "mvm-<id>" with only lo and tap0 (172.16.0.1/30,
+ * owned by tap_uid/tap_gid), no veth, no way out. For a machine whose guest
+ * must see tap0 but talk to no one: the template a base snapshot is taken
+ * of. Idempotent; rolls back a netns it made when a later step fails.
+ * net_instance_remove removes it. Errors as net_instance_ensure. */
+mvm_code net_sandbox_ensure(const char *id, uid_t tap_uid, gid_t tap_gid, mvm_error *err);
+
+/* The device of the IPv4 default route in the calling thread's netns (the
+ * lowest metric's, main table) into out. NOT_FOUND when there is none. */
+mvm_code net_uplink_find(char out[NET_IFNAME_MAX], mvm_error *err);
+
 /* ---- restart reconcile ---- */
+
+/* Removes the host veth `name` (NET_HOST_VETH_PREFIX...) when its instance
+ * is unknown (e.g. its netns file is gone while a process holds the
+ * namespace). MVM_OK when absent; FAILED_PRECONDITION for a device of that
+ * name that is not a veth (left alone). */
+mvm_code net_host_veth_remove(const char *name, mvm_error *err);
 
 typedef enum net_object_kind {
     NET_OBJ_BRIDGE,    /* a bridge named br-tenant-* in the host netns */

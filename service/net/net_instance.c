@@ -26,6 +26,7 @@ typedef struct inside {
     const net_instance_spec *spec;
     struct in_addr tenant_ip, gateway, tap_ip;
     bool probe_only;  /* just look: does eth0 exist? */
+    bool tap_only;    /* a sandbox: lo and tap0, no eth0 */
     bool eth0_exists; /* probe's answer */
     bool tap_created; /* tap0 made by this call */
 } inside;
@@ -49,22 +50,24 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
     mvm_code c = net_nl_open(&sk, err);
     if (c != MVM_OK)
         return c;
-    net_link_info eth0, tap;
-    c = net_link_get(sk, NET_GUEST_IFNAME, &eth0, err);
-    if (c != MVM_OK || in->probe_only) {
-        in->eth0_exists = c == MVM_OK && eth0.ifindex != 0;
-        net_nl_close(sk);
-        return c;
+    net_link_info eth0 = {0}, tap;
+    if (!in->tap_only) {
+        c = net_link_get(sk, NET_GUEST_IFNAME, &eth0, err);
+        if (c != MVM_OK || in->probe_only) {
+            in->eth0_exists = c == MVM_OK && eth0.ifindex != 0;
+            net_nl_close(sk);
+            return c;
+        }
+        if (!eth0.ifindex)
+            c = mvm_fail(err, MVM_INTERNAL, NET_GUEST_IFNAME " missing after the veth was made");
     }
-    if (!eth0.ifindex)
-        c = mvm_fail(err, MVM_INTERNAL, NET_GUEST_IFNAME " missing after the veth was made");
     if (c == MVM_OK)
         c = net_link_configure(sk, "lo", -1, NULL, err);
-    if (c == MVM_OK)
+    if (c == MVM_OK && !in->tap_only)
         c = net_link_configure(sk, NET_GUEST_IFNAME, -1, in->spec->mac, err);
-    if (c == MVM_OK)
+    if (c == MVM_OK && !in->tap_only)
         c = net_addr_ensure(sk, NET_GUEST_IFNAME, eth0.ifindex, in->tenant_ip, 24, err);
-    if (c == MVM_OK)
+    if (c == MVM_OK && !in->tap_only)
         c = net_route_default_ensure(sk, in->gateway, err);
     if (c == MVM_OK)
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
@@ -195,6 +198,47 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
     }
     if (nsfd >= 0)
         close(nsfd);
+    net_nl_close(sk);
+    return c;
+}
+
+mvm_code net_sandbox_ensure(const char *id, uid_t tap_uid, gid_t tap_gid, mvm_error *err) {
+    inst_names n;
+    mvm_code c = names_of(id, &n, err);
+    if (c != MVM_OK)
+        return c;
+    net_instance_spec spec = {.instance_id = id, .tap_uid = tap_uid, .tap_gid = tap_gid};
+    inside in = {.spec = &spec, .tap_only = true};
+    if ((c = net_parse_ipv4(NET_TAP_ADDR, "TAP address", &in.tap_ip, err)) != MVM_OK)
+        return c;
+    bool ns_created = false;
+    c = net_ns_create(n.netns, &ns_created, err);
+    if (c == MVM_OK)
+        c = net_ns_run(n.netns, inside_ensure, &in, err);
+    if (c != MVM_OK) {
+        if (ns_created)
+            net_ns_delete(n.netns, NULL);
+        mvm_error_context(err, "setting up the sandbox network of %s (netns %s)", id, n.netns);
+    }
+    return c;
+}
+
+mvm_code net_host_veth_remove(const char *name, mvm_error *err) {
+    if (!name || strncmp(name, NET_HOST_VETH_PREFIX, strlen(NET_HOST_VETH_PREFIX)) != 0 ||
+        strlen(name) >= NET_IFNAME_MAX)
+        return mvm_fail(err, MVM_INVALID_ARGUMENT, "\"%s\" is not an mvm host veth name",
+                        name ? name : "");
+    struct nl_sock *sk;
+    mvm_code c = net_nl_open(&sk, err);
+    if (c != MVM_OK)
+        return c;
+    net_link_info veth;
+    c = net_link_get(sk, name, &veth, err);
+    if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
+        c = mvm_fail(err, MVM_FAILED_PRECONDITION, "%s is a \"%s\" device mvm did not make; "
+                     "left alone", name, veth.kind);
+    if (c == MVM_OK && veth.ifindex)
+        c = net_link_delete(sk, name, err);
     net_nl_close(sk);
     return c;
 }

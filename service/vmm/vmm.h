@@ -109,6 +109,13 @@ bool vmm_parse_fc_version(const char *out, char *version, size_t vlen, unsigned 
 
 typedef struct vmm_machine vmm_machine;
 
+/* Rate limits of the guest's network interface, per second; 0: none. rx is
+ * what the guest receives, tx what it sends (Firecracker's sense). */
+typedef struct vmm_net_limits {
+    uint64_t rx_bytes_per_s, tx_bytes_per_s;
+    uint64_t rx_packets_per_s, tx_packets_per_s;
+} vmm_net_limits;
+
 /* What to boot. Paths are host paths (absolute) except rootfs, which is
  * relative to the instance directory. */
 typedef struct vmm_boot_spec {
@@ -122,6 +129,7 @@ typedef struct vmm_boot_spec {
     uint32_t vsock_cid;      /* 0: no vsock device */
     const char *tap;         /* host TAP name; NULL: no network interface */
     const char *guest_mac;
+    vmm_net_limits net_limits; /* on the interface, when there is one */
 } vmm_boot_spec;
 
 /* Starts a Firecracker process for instance id in dir (which must exist):
@@ -131,6 +139,11 @@ typedef struct vmm_boot_spec {
  * and the message says what Firecracker printed. */
 mvm_code vmm_machine_spawn(vmm_host *h, const char *id, const char *dir, vmm_machine **out,
                            mvm_error *err);
+/* The same, the process running in the network namespace at path netns
+ * ("/run/netns/mvm-<id>"; NULL: mvmd's own), where it opens its TAP.
+ * FAILED_PRECONDITION when that namespace does not exist. */
+mvm_code vmm_machine_spawn_in(vmm_host *h, const char *id, const char *dir, const char *netns,
+                              vmm_machine **out, mvm_error *err);
 /* Configures (machine-config, boot-source, drives, network, vsock, MMDS)
  * and sends InstanceStart. The first failing call is named in err. */
 mvm_code vmm_machine_boot(vmm_machine *m, const vmm_boot_spec *spec, mvm_error *err);
@@ -153,6 +166,9 @@ mvm_code vmm_machine_ctrl_alt_del(vmm_machine *m, mvm_error *err);
 /* PUT /actions FlushMetrics: Firecracker writes a metrics line now (its
  * counters since the previous line) to the metrics FIFO. */
 mvm_code vmm_machine_flush_metrics(vmm_machine *m, mvm_error *err);
+/* PATCH /network-interfaces/eth0: replaces the interface's rate limits
+ * (zeros lift them). Allowed after boot and after a snapshot load. */
+mvm_code vmm_machine_net_limits(vmm_machine *m, const vmm_net_limits *l, mvm_error *err);
 /* PUT /mmds: replaces the MMDS data store. */
 mvm_code vmm_machine_mmds_put(vmm_machine *m, const char *json, mvm_error *err);
 /* Full snapshot (the machine must be paused); paths relative to its dir. */

@@ -60,11 +60,14 @@ typedef struct vmm_spawn_spec {
     const char *cwd;      /* NULL: inherit */
     int stdin_fd, stdout_fd, stderr_fd; /* -1: /dev/null */
     bool new_session;
+    const char *netns;    /* NULL: the caller's network namespace; else the
+                             path of one (/run/netns/NAME) the child enters */
 } vmm_spawn_spec;
 
 /* Starts spec->path: clone(CLONE_VFORK|CLONE_PIDFD), then in the child
- * (async-signal-safe calls only): setsid, chdir, the three fds, every other
- * fd closed, signal mask and dispositions reset, execve. Returns the pid
+ * (async-signal-safe calls only): setsid, setns into spec->netns (opened
+ * by the parent), chdir, the three fds, every other fd closed, signal mask
+ * and dispositions reset, execve. Returns the pid
  * and a pidfd; fails with the child's errno ("exec /x: No such file"). */
 mvm_code vmm_spawn(const vmm_spawn_spec *spec, pid_t *pid, int *pidfd, mvm_error *err);
 

@@ -195,6 +195,11 @@ static void describe_end(vmm_machine *m, char *buf, size_t cap) {
 
 mvm_code vmm_machine_spawn(vmm_host *h, const char *id, const char *dir, vmm_machine **out,
                            mvm_error *err) {
+    return vmm_machine_spawn_in(h, id, dir, NULL, out, err);
+}
+
+mvm_code vmm_machine_spawn_in(vmm_host *h, const char *id, const char *dir, const char *netns,
+                              vmm_machine **out, mvm_error *err) {
     *out = NULL;
     if (!h->fc_bin[0])
         return vmm_host_ready(h, err);
@@ -222,7 +227,8 @@ mvm_code vmm_machine_spawn(vmm_host *h, const char *id, const char *dir, vmm_mac
                         VMM_FCLOG_FIFO, "--level", "Info", "--metrics-path", VMM_METRICS_FIFO,
                         NULL};
         vmm_spawn_spec s = {.path = h->fc_bin, .argv = argv, .cwd = dir, .stdin_fd = -1,
-                            .stdout_fd = out_fd, .stderr_fd = err_fd, .new_session = true};
+                            .stdout_fd = out_fd, .stderr_fd = err_fd, .new_session = true,
+                            .netns = netns};
         c = vmm_spawn(&s, &m->pid, &m->pidfd, err);
     }
     if (out_fd >= 0)
@@ -351,6 +357,57 @@ mvm_code vmm_machine_state(vmm_machine *m, char *state, size_t cap, mvm_error *e
     if (!var)                                                                            \
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory building a request")
 
+static bool vmm_limits_zero(const vmm_net_limits *l) {
+    return !l->rx_bytes_per_s && !l->tx_bytes_per_s && !l->rx_packets_per_s &&
+           !l->tx_packets_per_s;
+}
+
+/* A Firecracker rate limiter: token buckets refilled every second. A bucket
+ * of size 0 means no limit (Firecracker drops it), which is how a PATCH
+ * lifts one; on a PUT the zero buckets are left out. */
+static json_t *limiter(uint64_t bytes, uint64_t packets, bool keep_zero) {
+    json_t *r = json_object();
+    if (!r)
+        return NULL;
+    if ((bytes || keep_zero) &&
+        json_object_set_new(r, "bandwidth",
+                            json_pack("{s:I, s:i}", "size", (json_int_t)bytes, "refill_time",
+                                      1000)))
+        goto fail;
+    if ((packets || keep_zero) &&
+        json_object_set_new(r, "ops",
+                            json_pack("{s:I, s:i}", "size", (json_int_t)packets, "refill_time",
+                                      1000)))
+        goto fail;
+    return r;
+fail:
+    json_decref(r);
+    return NULL;
+}
+
+/* Adds rx_rate_limiter / tx_rate_limiter to a network-interface body;
+ * non-zero when out of memory. */
+static int add_limiters(json_t *n, const vmm_net_limits *l, bool keep_zero) {
+    uint64_t rb = l->rx_bytes_per_s, rp = l->rx_packets_per_s;
+    uint64_t tb = l->tx_bytes_per_s, tp = l->tx_packets_per_s;
+    if ((rb || rp || keep_zero) &&
+        json_object_set_new(n, "rx_rate_limiter", limiter(rb, rp, keep_zero)))
+        return -1;
+    if ((tb || tp || keep_zero) &&
+        json_object_set_new(n, "tx_rate_limiter", limiter(tb, tp, keep_zero)))
+        return -1;
+    return 0;
+}
+
+mvm_code vmm_machine_net_limits(vmm_machine *m, const vmm_net_limits *l, mvm_error *err) {
+    PACK(n, "{s:s}", "iface_id", "eth0");
+    if (add_limiters(n, l, true)) {
+        json_decref(n);
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory building a request");
+    }
+    return call(m, "PATCH", "/network-interfaces/eth0", n, 0, NULL, err);
+}
+
 mvm_code vmm_machine_boot(vmm_machine *m, const vmm_boot_spec *s, mvm_error *err) {
     mvm_code c;
     PACK(mc, "{s:i, s:i, s:b}", "vcpu_count", (int)s->vcpus, "mem_size_mib", (int)s->mem_mib,
@@ -376,6 +433,10 @@ mvm_code vmm_machine_boot(vmm_machine *m, const vmm_boot_spec *s, mvm_error *err
              s->guest_mac ? s->guest_mac : "");
         if (!s->guest_mac)
             json_object_del(n, "guest_mac");
+        if (!vmm_limits_zero(&s->net_limits) && add_limiters(n, &s->net_limits, false)) {
+            json_decref(n);
+            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory building a request");
+        }
         if ((c = call(m, "PUT", "/network-interfaces/eth0", n, 0, NULL, err)))
             return c;
         PACK(mm, "{s:s, s:[s]}", "version", "V2", "network_interfaces", "eth0");

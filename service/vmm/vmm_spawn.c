@@ -2,7 +2,8 @@
  * CLONE_VM|CLONE_VFORK (the parent waits, as with vfork, until the child
  * execs or dies) and CLONE_PIDFD (a pidfd from the start, no pid reuse
  * race). The child runs only async-signal-safe system calls: new session,
- * working directory, stdio, closing every other descriptor, default signal
+ * network namespace (setns), working directory, stdio, closing every other
+ * descriptor, default signal
  * handling, execve. A failure before exec reaches the parent through a
  * close-on-exec pipe carrying the failing step and errno. */
 #include "vmm_internal.h"
@@ -30,6 +31,7 @@ typedef struct child_args {
     const vmm_spawn_spec *spec;
     int errpipe; /* write end, close-on-exec */
     int devnull;
+    int netns_fd; /* -1: stay in the caller's network namespace */
     sigset_t oldmask;
 } child_args;
 
@@ -49,7 +51,7 @@ typedef struct child_failure {
 #endif
 
 static const char *const step_names[] = {"setsid", "chdir", "dup2 stdin", "dup2 stdout",
-                                         "dup2 stderr", "close fds", "exec"};
+                                         "dup2 stderr", "close fds", "exec", "setns"};
 
 CHILD_CODE static _Noreturn void child_fail(child_args *a, int step) {
     child_failure f = {step, errno};
@@ -75,6 +77,8 @@ CHILD_CODE static int child_main(void *arg) {
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (s->new_session && setsid() < 0)
         child_fail(a, 0);
+    if (a->netns_fd >= 0 && setns(a->netns_fd, CLONE_NEWNET) != 0)
+        child_fail(a, 7);
     if (s->cwd && chdir(s->cwd) != 0)
         child_fail(a, 1);
     int fds[3] = {s->stdin_fd, s->stdout_fd, s->stderr_fd};
@@ -103,6 +107,15 @@ mvm_code vmm_spawn(const vmm_spawn_spec *spec, pid_t *pid_out, int *pidfd_out, m
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "spawn %s: pipe: %s", spec->path,
                         strerror(errno));
+    int netns_fd = -1;
+    if (spec->netns && (netns_fd = open(spec->netns, O_RDONLY | O_CLOEXEC)) < 0) {
+        int e = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return mvm_fail(err, e == ENOENT ? MVM_FAILED_PRECONDITION : MVM_INTERNAL,
+                        "spawn %s: network namespace %s: %s", spec->path, spec->netns,
+                        strerror(e));
+    }
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -114,9 +127,11 @@ mvm_code vmm_spawn(const vmm_spawn_spec *spec, pid_t *pid_out, int *pidfd_out, m
             close(devnull);
         if (stack != MAP_FAILED)
             munmap(stack, CHILD_STACK);
+        if (netns_fd >= 0)
+            close(netns_fd);
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "spawn %s: %s", spec->path, strerror(e));
     }
-    child_args a = {.spec = spec, .errpipe = pipefd[1], .devnull = devnull};
+    child_args a = {.spec = spec, .errpipe = pipefd[1], .devnull = devnull, .netns_fd = netns_fd};
     /* No signal handler of ours may run in the child before it resets them. */
     sigset_t all;
     sigfillset(&all);
@@ -129,6 +144,8 @@ mvm_code vmm_spawn(const vmm_spawn_spec *spec, pid_t *pid_out, int *pidfd_out, m
     munmap(stack, CHILD_STACK);
     close(pipefd[1]);
     close(devnull);
+    if (netns_fd >= 0)
+        close(netns_fd);
     if (pid < 0) {
         close(pipefd[0]);
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "spawn %s: clone: %s", spec->path,

@@ -142,6 +142,11 @@ class Mvmd:
         # unless the test names one (the lifecycle suites do).
         if not any(a == "--firecracker" or a.startswith("--firecracker=") for a in self.extra_args):
             args += ["--firecracker", NO_FIRECRACKER]
+        # No tenant bridges or nftables on the machine running the tests:
+        # networking only where a suite asks for it (the network suite runs
+        # mvmd inside network namespaces of its own).
+        if not any(a == "--network" or a.startswith("--network=") for a in self.extra_args):
+            args += ["--network", "off"]
         args += self.extra_args
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
