@@ -106,6 +106,7 @@ void net_nft_batch_free(net_nft_batch *b)
 {
     free(b->buf);
     free(b->what);
+    net_nft_text_free(&b->want);
     memset(b, 0, sizeof *b);
 }
 
@@ -138,9 +139,15 @@ void net_nft_batch_table(net_nft_batch *b, uint16_t msg_type, uint32_t family,
 
 void net_nft_batch_fresh_table(net_nft_batch *b, uint32_t family, const char *table)
 {
+    size_t off = b->len;
     net_nft_batch_table(b, NFT_MSG_NEWTABLE, family, table);
     net_nft_batch_table(b, NFT_MSG_DELTABLE, family, table);
+    b->del_off = off;
+    b->del_len = b->len - off;
     net_nft_batch_table(b, NFT_MSG_NEWTABLE, family, table);
+    b->fresh = snprintf(b->fresh_table, sizeof b->fresh_table, "%s", table) <
+               (int)sizeof b->fresh_table;
+    b->fresh_family = family;
 }
 
 mvm_code net_nft_table_remove(uint32_t family, const char *table, mvm_error *err)
@@ -215,6 +222,8 @@ void net_nft_batch_rule(net_nft_batch *b, struct nftnl_rule *r)
     struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(p, NFT_MSG_NEWRULE, family,
                                                  NLM_F_CREATE | NLM_F_APPEND, b->seq);
     nftnl_rule_nlmsg_build_payload(nlh, r);
+    if (b->fresh)
+        net_nft_text_rule(&b->want, r);
     nftnl_rule_free(r);
     advance(b, nlh);
 }
@@ -266,6 +275,23 @@ mvm_code net_nft_batch_commit(net_nft_batch *b, mvm_error *err)
         rc = mvm_fail(err, net_nft_errno_code(e), "nftables: bind netlink socket: %s",
                       strerror(e));
         goto out;
+    }
+    if (b->fresh && !b->want.failed) {
+        bool exists = false;
+        net_nft_text have = {0};
+        int r = net_nft_table_read(nl, b->fresh_family, b->fresh_table, &exists, &have);
+        bool same = r == 0 && exists && have.len == b->want.len &&
+                    (have.len == 0 || memcmp(have.s, b->want.s, have.len) == 0);
+        net_nft_text_free(&have);
+        if (same)
+            goto out; /* the table already holds exactly this batch's rules */
+        if (r == 0 && !exists) { /* nothing to delete: leave out "add, delete" */
+            memmove(b->buf + b->del_off, b->buf + b->del_off + b->del_len,
+                    b->len - b->del_off - b->del_len);
+            b->len -= b->del_len;
+            b->del_len = 0;
+        }
+        /* on a read error: the whole batch, which is right in every case */
     }
     int fd = mnl_socket_get_fd(nl);
     /* A large ruleset goes in one sendmsg: the send buffer must hold it. */

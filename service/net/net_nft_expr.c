@@ -16,6 +16,7 @@
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
 
@@ -224,9 +225,17 @@ void net_nft_nat(struct nftnl_rule **r, int type, uint32_t addr_be, uint16_t por
         return;
     nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, (uint32_t)type);
     nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+    /* spelled out as the kernel reports it back (max = min, the flags it
+     * would infer), so a table read back compares equal to a batch */
+    uint32_t flags = NF_NAT_RANGE_MAP_IPS;
     nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-    if (port)
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG_1);
+    if (port) {
         nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG_2);
+        flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
+    }
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, flags);
     add(r, e);
 }
 

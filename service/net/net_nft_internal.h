@@ -14,6 +14,25 @@
 
 struct nftnl_rule;
 
+/* ---- rules as text (net_nft_list.c) ----
+ * A rule rendered by libnftnl (family, table, chain, expressions), without
+ * its handle or position, one line per rule: what a batch will add and what
+ * the kernel holds, compared to tell whether a table already is what a batch
+ * would make. */
+typedef struct net_nft_text {
+    char *s;
+    size_t len, cap;
+    bool failed; /* out of memory */
+} net_nft_text;
+/* Appends r's rendering; clears r's handle, position and id first. */
+void net_nft_text_rule(net_nft_text *t, struct nftnl_rule *r);
+void net_nft_text_free(net_nft_text *t);
+struct mnl_socket;
+/* On nl: *exists tells whether <family> <table> is there, and *rules gets
+ * its rules rendered in kernel order. 0, or -1 with errno. */
+int net_nft_table_read(struct mnl_socket *nl, uint32_t family, const char *table,
+                       bool *exists, net_nft_text *rules);
+
 /* ---- the batch (net_nft_batch.c) ---- */
 
 #define NET_NFT_WHAT_MAX 192
@@ -26,6 +45,13 @@ typedef struct net_nft_batch {
     char (*what)[NET_NFT_WHAT_MAX]; /* what[seq - seq0]: one line per message */
     size_t n_what, cap_what;
     bool failed;          /* an allocation failed while building */
+    /* net_nft_batch_fresh_table's table, so the commit can leave out what is
+     * not needed (see net_nft_batch_commit) */
+    bool fresh;
+    uint32_t fresh_family;
+    char fresh_table[64];
+    size_t del_off, del_len; /* the leading "add table, delete table" */
+    net_nft_text want;       /* the batch's rules as net_nft_text_rule renders them */
 } net_nft_batch;
 
 /* Starts a batch (writes the batch-begin message). MVM_RESOURCE_EXHAUSTED on
@@ -38,7 +64,10 @@ void net_nft_batch_free(net_nft_batch *b);
 void net_nft_batch_table(net_nft_batch *b, uint16_t msg_type, uint32_t family,
                          const char *table);
 /* add table, delete it, add it again: in one batch this empties the table
- * whether or not it existed, so the messages after it build it afresh. */
+ * whether or not it existed, so the messages after it build it afresh. The
+ * commit then reads the table first: when it is absent the add and delete
+ * are left out, and when its rules already are the batch's, nothing is sent
+ * (a deletion costs an RCU grace period when the socket closes). */
 void net_nft_batch_fresh_table(net_nft_batch *b, uint32_t family, const char *table);
 /* Deletes <family> <table> in one transaction; MVM_OK when it was absent. */
 mvm_code net_nft_table_remove(uint32_t family, const char *table, mvm_error *err);
@@ -50,8 +79,9 @@ void net_nft_batch_base_chain(net_nft_batch *b, uint32_t family, const char *tab
  * (an earlier allocation failed), which marks the batch failed. */
 void net_nft_batch_rule(net_nft_batch *b, struct nftnl_rule *r);
 
-/* Ends the batch, sends it on a NETLINK_NETFILTER socket and reads the
- * kernel's errors. MVM_OK when the transaction committed; otherwise the code
+/* Ends the batch, sends it on a NETLINK_NETFILTER socket (for a fresh-table
+ * batch, after reading the table: see net_nft_batch_fresh_table) and reads
+ * the kernel's errors. MVM_OK when the transaction committed; otherwise the code
  * of the first refused message's errno with a message saying which one. */
 mvm_code net_nft_batch_commit(net_nft_batch *b, mvm_error *err);
 

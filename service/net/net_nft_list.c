@@ -80,7 +80,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 /* Sends one request and runs cb over the answer until its end (the dump's
  * DONE or the ACK). Returns 0, or -1 with errno (the kernel's, for an error
  * answer; ENOMEM when the callback ran out of memory). */
-static int request(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, list_ctx *ctx)
+static int request(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data,
+                   const bool *oom)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     uint32_t seq = nlh->nlmsg_seq, portid = mnl_socket_get_portid(nl);
@@ -93,11 +94,11 @@ static int request(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, lis
                 continue;
             return -1;
         }
-        int rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, ctx);
+        int rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
         if (rc == MNL_CB_STOP)
             return 0;
         if (rc < 0) {
-            if (ctx && ctx->oom)
+            if (oom && *oom)
                 errno = ENOMEM;
             return -1;
         }
@@ -145,7 +146,7 @@ mvm_code net_nft_rules_list(uint32_t family, const char *table,
     struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
                                                  NLM_F_ACK, seq++);
     nftnl_table_nlmsg_build_payload(nlh, t);
-    if (request(nl, nlh, NULL, NULL) < 0) {
+    if (request(nl, nlh, NULL, NULL, NULL) < 0) {
         int e = errno;
         if (e == ENOENT)
             rc = mvm_fail(err, MVM_NOT_FOUND, "table %s does not exist", table);
@@ -156,7 +157,7 @@ mvm_code net_nft_rules_list(uint32_t family, const char *table,
     }
     nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family, NLM_F_DUMP, seq++);
     nftnl_rule_nlmsg_build_payload(nlh, filter);
-    if (request(nl, nlh, rule_cb, &ctx) < 0) {
+    if (request(nl, nlh, rule_cb, &ctx, &ctx.oom) < 0) {
         int e = errno;
         rc = mvm_fail(err, e == ENOENT ? MVM_NOT_FOUND : net_nft_errno_code(e),
                       "listing the rules of table %s: %s", table, strerror(e));
@@ -184,4 +185,96 @@ long net_nft_rule_list_find(const net_nft_rule_list *list, const char *chain,
         if (strcmp(list->rules[i].chain, chain) == 0 && strcmp(list->rules[i].tag, tag) == 0)
             return (long)i;
     return -1;
+}
+
+/* ---- rules as text, to compare a table with a batch ---- */
+
+void net_nft_text_rule(net_nft_text *t, struct nftnl_rule *c)
+{
+    if (t->failed)
+        return;
+    nftnl_rule_unset(c, NFTNL_RULE_HANDLE);
+    nftnl_rule_unset(c, NFTNL_RULE_POSITION);
+    nftnl_rule_unset(c, NFTNL_RULE_ID);
+    for (;;) {
+        size_t room = t->cap - t->len;
+        int n = room ? nftnl_rule_snprintf(t->s + t->len, room, c, NFTNL_OUTPUT_DEFAULT, 0)
+                     : 0;
+        if (n < 0) {
+            t->failed = true;
+            break;
+        }
+        if (room && (size_t)n + 1 < room) { /* the line and its '\n' fit */
+            t->len += (size_t)n;
+            t->s[t->len++] = '\n';
+            t->s[t->len] = '\0';
+            break;
+        }
+        size_t cap = t->cap * 2 + (size_t)n + 512;
+        char *ns = realloc(t->s, cap);
+        if (!ns) {
+            t->failed = true;
+            break;
+        }
+        t->s = ns;
+        t->cap = cap;
+    }
+}
+
+void net_nft_text_free(net_nft_text *t)
+{
+    free(t->s);
+    memset(t, 0, sizeof *t);
+}
+
+static int rule_text_cb(const struct nlmsghdr *nlh, void *data)
+{
+    net_nft_text *t = data;
+    struct nftnl_rule *r = nftnl_rule_alloc();
+    if (!r) {
+        t->failed = true;
+        return MNL_CB_ERROR;
+    }
+    if (nftnl_rule_nlmsg_parse(nlh, r) == 0)
+        net_nft_text_rule(t, r);
+    else
+        t->failed = true; /* unreadable: never equal to a batch */
+    nftnl_rule_free(r);
+    return MNL_CB_OK;
+}
+
+int net_nft_table_read(struct mnl_socket *nl, uint32_t family, const char *table,
+                       bool *exists, net_nft_text *rules)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    *exists = false;
+    struct nftnl_table *t = nftnl_table_alloc();
+    struct nftnl_rule *filter = nftnl_rule_alloc();
+    int rc = -1;
+    if (!t || !filter || nftnl_table_set_str(t, NFTNL_TABLE_NAME, table) < 0 ||
+        nftnl_rule_set_str(filter, NFTNL_RULE_TABLE, table) < 0) {
+        errno = ENOMEM;
+        goto out;
+    }
+    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
+    nftnl_rule_set_u32(filter, NFTNL_RULE_FAMILY, family);
+    uint32_t seq = (uint32_t)time(NULL) | 0x80000000u; /* apart from a batch's 1, 2 ... */
+    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
+                                                 NLM_F_ACK, seq++);
+    nftnl_table_nlmsg_build_payload(nlh, t);
+    if (request(nl, nlh, NULL, NULL, NULL) < 0) {
+        if (errno == ENOENT)
+            rc = 0; /* absent */
+        goto out;
+    }
+    *exists = true;
+    nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family, NLM_F_DUMP, seq);
+    nftnl_rule_nlmsg_build_payload(nlh, filter);
+    if (request(nl, nlh, rule_text_cb, rules, &rules->failed) < 0)
+        goto out;
+    rc = rules->failed ? (errno = ENOMEM, -1) : 0;
+out:
+    nftnl_table_free(t);
+    nftnl_rule_free(filter);
+    return rc;
 }

@@ -71,3 +71,18 @@ if(MVM_PYTHON_CLIENT)
     ENVIRONMENT "MVM_PY_GEN=${MVM_PY_GEN_DIR};GRPC_VERBOSITY=ERROR"
     LABELS "bench;integration;firecracker" TIMEOUT 600 RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
 endif()
+
+# bench_net.py: tenant networking, N instances' networks made, reconciled and
+# removed through mvm_net / mvm_net_nft (bench_net, below) against the same
+# configuration made with ip and nft commands, all inside a network and mount
+# namespace of its own. Needs root; run by hand (tests/bench/README.md). ctest
+# runs a small one (20 instances, 5 by commands) to check the script works (it
+# asserts no timings), or says SKIP without root.
+add_executable(bench_net ${mvm_bench_dir}/bench_net.c)
+target_link_libraries(bench_net PRIVATE mvm_net mvm_net_nft mvm_common)
+set_target_properties(bench_net PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/bench)
+add_test(NAME bench_net_smoke
+         COMMAND ${MVM_PYTHON} ${mvm_bench_dir}/bench_net.py --build ${CMAKE_BINARY_DIR}
+                 --instances 20 --cmd-instances 5)
+set_tests_properties(bench_net_smoke PROPERTIES
+  LABELS "bench;net" TIMEOUT 300 RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
