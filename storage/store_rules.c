@@ -45,8 +45,7 @@ mvm_code store_check_machine(const char *what, uint32_t vcpus, uint32_t mem_mib,
     return MVM_OK;
 }
 
-/* Parses a decimal octet without leading zeros; advances *p. */
-static bool parse_octet(const char **p, unsigned *out) {
+bool store_parse_octet(const char **p, unsigned *out) {
     const char *s = *p;
     if (*s < '0' || *s > '9')
         return false;
@@ -71,11 +70,11 @@ mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err) {
     const char *p = s;
     unsigned o[4], len = 0;
     for (int i = 0; i < 4; i++) {
-        if (!parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
+        if (!store_parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
             goto bad;
         p++;
     }
-    if (!parse_octet(&p, &len) || *p != '\0')
+    if (!store_parse_octet(&p, &len) || *p != '\0')
         goto bad;
     if (len != 24)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "subnet \"%.40s\" must be a /24", s);
