@@ -316,6 +316,17 @@ static mvm_code inst_load(store_wtx *w, inst_args *a, Mvm__V1__Instance **out,
     return c;
 }
 
+/* Stores the changed record i, queues its MODIFIED event and hands a copy
+ * to a->out. */
+static mvm_code inst_put_modified(store_wtx *w, inst_args *a, Mvm__V1__Instance *i,
+                                  mvm_error *err) {
+    mvm_code c = inst_put(w, i, 0, err);
+    if (c || (c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err)))
+        return c;
+    a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
+    return a->out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 static const char *state_name(Mvm__V1__InstanceState st) {
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&mvm__v1__instance_state__descriptor, st);
@@ -379,12 +390,8 @@ static mvm_code inst_change_fn(store_wtx *w, void *arg, mvm_error *err) {
         if (ch->last_error)
             i->last_error = (char *)ch->last_error;
         i->resource_version = w->rev;
-        if (!c && !(c = inst_put(w, i, 0, err)) &&
-            !(c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err))) {
-            a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
-            if (!a->out)
-                c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-        }
+        if (!c)
+            c = inst_put_modified(w, a, i, err);
         i->update_time = old_update;
         i->state_time = old_state_time;
         i->process = old_proc;
@@ -452,12 +459,8 @@ static mvm_code inst_forwards_fn(store_wtx *w, void *arg, mvm_error *err) {
     i->port_forwards = (Mvm__V1__PortForward **)a->pf;
     i->n_port_forwards = a->n_pf;
     i->resource_version = w->rev;
-    if (!c && !(c = inst_put(w, i, 0, err)) &&
-        !(c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err))) {
-        a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
-        if (!a->out)
-            c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    }
+    if (!c)
+        c = inst_put_modified(w, a, i, err);
     i->update_time = old_update;
     i->port_forwards = old_pf;
     i->n_port_forwards = old_n;

@@ -176,9 +176,10 @@ mvm_code store_id_draw(store_wtx *w, char tag, char id[STORE_ID_LEN + 1], mvm_er
 /* ---- rules (store_rules.c, store_pattern.c) ---- */
 
 mvm_code store_check_name(const char *what, const char *s, mvm_error *err);
-/* Parses a decimal number of at most 3 digits, 0-255, without leading
- * zeros, at *p; advances *p past it. False (and *p kept) if there is none. */
-bool store_parse_octet(const char **p, unsigned *out);
+/* Parses "A.B.C.D/N": four decimal numbers 0-255 and a length 0-255, none
+ * with leading zeros, nothing else; the caller checks the length's range.
+ * False if s is not of that form. */
+bool store_parse_cidr(const char *s, unsigned o[4], unsigned *len);
 /* Parses "10.240.x.0/24" canonical form; fills the octets 2 and 3. */
 mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err);
 /* Checks a (tenant, instance id) pair names something that could exist. */

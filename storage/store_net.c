@@ -20,15 +20,12 @@
 mvm_code store_cidr_parse(const char *s, uint32_t *addr, unsigned *prefix, mvm_error *err) {
     if (!s || !*s)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "egress CIDR is empty");
-    const char *p = s;
     unsigned o[4], len = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!store_parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
-            goto bad;
-        p++;
-    }
-    if (!store_parse_octet(&p, &len) || *p != '\0')
-        goto bad;
+    if (!store_parse_cidr(s, o, &len))
+        return mvm_fail(err, MVM_INVALID_ARGUMENT,
+                        "egress CIDR \"%.40s\" is not an IPv4 CIDR in canonical form "
+                        "(A.B.C.D/N, no leading zeros)",
+                        s);
     if (len > 32)
         return mvm_fail(err, MVM_INVALID_ARGUMENT,
                         "egress CIDR \"%.40s\": prefix length %u is out of range 0-32", s, len);
@@ -45,11 +42,6 @@ mvm_code store_cidr_parse(const char *s, uint32_t *addr, unsigned *prefix, mvm_e
     if (prefix)
         *prefix = len;
     return MVM_OK;
-bad:
-    return mvm_fail(err, MVM_INVALID_ARGUMENT,
-                    "egress CIDR \"%.40s\" is not an IPv4 CIDR in canonical form (A.B.C.D/N, "
-                    "no leading zeros)",
-                    s);
 }
 
 static int str_cmp(const void *a, const void *b) {

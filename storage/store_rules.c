@@ -45,7 +45,8 @@ mvm_code store_check_machine(const char *what, uint32_t vcpus, uint32_t mem_mib,
     return MVM_OK;
 }
 
-bool store_parse_octet(const char **p, unsigned *out) {
+/* Parses a decimal octet without leading zeros; advances *p. */
+static bool parse_octet(const char **p, unsigned *out) {
     const char *s = *p;
     if (*s < '0' || *s > '9')
         return false;
@@ -64,17 +65,21 @@ bool store_parse_octet(const char **p, unsigned *out) {
     return true;
 }
 
+bool store_parse_cidr(const char *s, unsigned o[4], unsigned *len) {
+    const char *p = s;
+    for (int i = 0; i < 4; i++) {
+        if (!parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
+            return false;
+        p++;
+    }
+    return parse_octet(&p, len) && *p == '\0';
+}
+
 mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err) {
     if (!s || !*s)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "subnet is required");
-    const char *p = s;
     unsigned o[4], len = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!store_parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
-            goto bad;
-        p++;
-    }
-    if (!store_parse_octet(&p, &len) || *p != '\0')
+    if (!store_parse_cidr(s, o, &len))
         goto bad;
     if (len != 24)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "subnet \"%.40s\" must be a /24", s);
