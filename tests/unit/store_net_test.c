@@ -342,13 +342,7 @@ static mvm_code mk_inst_pf(store *st, const char *tenant, const char *pool, cons
     r.pool = (char *)pool;
     r.port_forwards = (Mvm__V1__PortForward **)l->p;
     r.n_port_forwards = l->n;
-    Mvm__V1__Instance *i = NULL;
-    mvm_code c = store_instance_create(st, &test_who, &r, NULL, &i, err);
-    if (c == MVM_OK && id)
-        snprintf(id, 19, "%s", i->id);
-    if (i)
-        mvm__v1__instance__free_unpacked(i, NULL);
-    return c;
+    return mk_inst_req(st, &r, id, err);
 }
 
 static mvm_code set_pf(store *st, const char *tenant, const char *id, const pf_list *l,
