@@ -94,6 +94,24 @@ int cli_docs_server_streaming(const char *service, const char *method);
 /* The CLI_FIELD_* bits of a field (0 if none, or unknown). */
 unsigned cli_docs_field_behavior(const char *msg, const char *field);
 
+/* ---- cli_text.c: message types with a text form of their own ---- */
+
+/* A message type written as one short text ("tcp:8080:80"): a repeated
+ * field of it takes a repeatable flag, and a table cell shows it so. */
+typedef struct cli_text_type {
+    const ProtobufCMessageDescriptor *msg;
+    const char *syntax; /* for help: "PROTO:HOST-PORT:INSTANCE-PORT"; NULL:
+                           shown only, never given as a flag */
+    /* Fills m (initialised, of type msg) from text; INVALID_ARGUMENT
+     * naming --flag and what is wrong. */
+    mvm_code (*parse)(const char *flag, const char *text, ProtobufCMessage *m,
+                      mvm_error *err);
+    void (*format)(const ProtobufCMessage *m, char *buf, size_t cap);
+} cli_text_type;
+
+/* The text form of message type d, or NULL if it has none. */
+const cli_text_type *cli_text_type_of(const ProtobufCMessageDescriptor *d);
+
 /* ---- cli_flags.c: request flags derived from the request descriptor ---- */
 
 typedef struct cli_flag {
@@ -104,6 +122,8 @@ typedef struct cli_flag {
     int positional;
     int required;   /* the call needs it (see cli_flags_build) */
     int identifier; /* selects the resource of an update: not a mask path */
+    const char *clear; /* a repeated flag's value that empties its list
+                          ("none"), or NULL */
 } cli_flag;
 
 typedef struct cli_flagset {

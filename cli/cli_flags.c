@@ -5,7 +5,10 @@
  * request's resource message (CreateTenantRequest.tenant) are flattened
  * without a prefix; deeper messages add theirs (tenant.quota.max_instances
  * -> --quota-max-instances). Map and repeated fields take a singular,
- * repeatable flag (labels -> --label k=v). Output-only fields and
+ * repeatable flag (labels -> --label k=v); a repeated message field does
+ * when its type has a text form (cli_text.c: --forward tcp:8080:80). A
+ * few flags have a shorter name declared in flag_names below
+ * (egress_cidrs -> --egress). Output-only fields and
  * google.protobuf.* messages have no flag, except resource_version on
  * requests with an update_mask, where it makes the update conditional.
  * The update_mask itself is filled with the paths of the flags given.
@@ -20,6 +23,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Flags named by declaration instead of after their field, for what is
+ * typed often; clear is the value that empties a repeated field's list
+ * (on an update, the way to clear it). */
+static const struct {
+    const char *field; /* "mvm.v1.Tenant.egress_cidrs" */
+    const char *flag;
+    const char *clear;
+} flag_names[] = {
+    {"mvm.v1.Tenant.egress_cidrs", "egress", "none"},
+    {"mvm.v1.CreateInstanceRequest.port_forwards", "forward", "none"},
+    {"mvm.v1.SetPortForwardsRequest.port_forwards", "forward", "none"},
+    {"mvm.v1.NetworkLimits.rx_bytes_per_second", "rx-bps", NULL},
+    {"mvm.v1.NetworkLimits.tx_bytes_per_second", "tx-bps", NULL},
+    {"mvm.v1.NetworkLimits.rx_packets_per_second", "rx-pps", NULL},
+    {"mvm.v1.NetworkLimits.tx_packets_per_second", "tx-pps", NULL},
+};
 
 static int mentions_output_only(const char *comment) {
     return comment && strcasestr(comment, "output only") != NULL;
@@ -85,6 +105,14 @@ static mvm_code add_flag(walk_ctx *w, const ProtobufCMessageDescriptor *d, int d
     for (char *p = fl->name; *p; p++)
         if (*p == '_')
             *p = '-';
+    for (size_t k = 0; k < sizeof flag_names / sizeof flag_names[0]; k++) {
+        size_t dl = strlen(d->name);
+        const char *fn = flag_names[k].field;
+        if (strncmp(fn, d->name, dl) == 0 && fn[dl] == '.' && strcmp(fn + dl + 1, f->name) == 0) {
+            snprintf(fl->name, sizeof fl->name, "%s", flag_names[k].flag);
+            fl->clear = flag_names[k].clear;
+        }
+    }
     if (mask_prefix)
         snprintf(fl->mask_path, sizeof fl->mask_path, "%s%s", mask_prefix, f->name);
     fl->required = field_required(w, d, f, depth, parent_required);
@@ -109,8 +137,9 @@ static mvm_code walk(walk_ctx *w, const ProtobufCMessageDescriptor *d, int depth
         if (is_hidden(d, f, w->updating))
             continue;
         if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label == PROTOBUF_C_LABEL_REPEATED &&
-            !cli_is_map_entry(sub))
-            continue; /* lists of messages cannot be given as flags */
+            !cli_is_map_entry(sub) &&
+            !(cli_text_type_of(sub) && cli_text_type_of(sub)->parse))
+            continue; /* lists of other messages cannot be given as flags */
         if (is_plain_message(f)) {
             if (depth + 2 >= 8)
                 continue;
@@ -320,6 +349,25 @@ static void *append_value(ProtobufCMessage *msg, const ProtobufCFieldDescriptor 
     return na + (*n)++ * es;
 }
 
+/* Empties repeated field f of msg, freeing its values (strings and
+ * messages the parse made). */
+static void list_clear(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f) {
+    size_t *n = (size_t *)((char *)msg + f->quantifier_offset);
+    void **arr = cli_member(msg, f);
+    for (size_t i = 0; *arr && i < *n; i++) {
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            char *s = ((char **)*arr)[i];
+            if (s && s != protobuf_c_empty_string)
+                free(s);
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && ((ProtobufCMessage **)*arr)[i]) {
+            protobuf_c_message_free_unpacked(((ProtobufCMessage **)*arr)[i], NULL);
+        }
+    }
+    free(*arr);
+    *arr = NULL;
+    *n = 0;
+}
+
 mvm_code cli_flags_set(ProtobufCMessage *msg, const cli_flag *fl,
                        const char *text, mvm_error *err) {
     for (int i = 0; i + 1 < fl->depth; i++) {
@@ -329,6 +377,10 @@ mvm_code cli_flags_set(ProtobufCMessage *msg, const cli_flag *fl,
         msg = *slot;
     }
     const ProtobufCFieldDescriptor *f = fl->path[fl->depth - 1];
+    if (f->label == PROTOBUF_C_LABEL_REPEATED && fl->clear && strcmp(text, fl->clear) == 0) {
+        list_clear(msg, f);
+        return MVM_OK;
+    }
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
         mvm_code rc = set_scalar(fl->name, f, cli_member(msg, f), text, err);
         if (!rc && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
@@ -349,8 +401,22 @@ mvm_code cli_flags_set(ProtobufCMessage *msg, const cli_flag *fl,
             *(const char **)v = protobuf_c_empty_string;
         return rc;
     }
-    /* A map: "key=value". */
     const ProtobufCMessageDescriptor *ed = f->descriptor;
+    const cli_text_type *tt = cli_text_type_of(ed);
+    if (tt && tt->parse) { /* a message in its text form */
+        ProtobufCMessage *e = new_message(ed);
+        if (!e)
+            return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        mvm_code rc = tt->parse(fl->name, text, e, err);
+        ProtobufCMessage **slot = rc ? NULL : append_value(msg, f);
+        if (!slot) {
+            protobuf_c_message_free_unpacked(e, NULL);
+            return rc ? rc : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        *slot = e;
+        return MVM_OK;
+    }
+    /* A map: "key=value". */
     const char *eq = strchr(text, '=');
     if (!eq)
         return bad_value(fl->name, text, "key=value", err);
@@ -558,6 +624,12 @@ void cli_flags_type(const cli_flag *fl, char *buf, size_t cap) {
         [PROTOBUF_C_TYPE_BYTES] = "bytes", [PROTOBUF_C_TYPE_ENUM] = "enum",
         [PROTOBUF_C_TYPE_MESSAGE] = "key=value",
     };
+    const cli_text_type *tt =
+        f->type == PROTOBUF_C_TYPE_MESSAGE ? cli_text_type_of(f->descriptor) : NULL;
+    if (tt && tt->syntax) {
+        snprintf(buf, cap, "%s", tt->syntax);
+        return;
+    }
     if (f->type == PROTOBUF_C_TYPE_ENUM) {
         const ProtobufCEnumDescriptor *e = f->descriptor;
         size_t o = 0;
@@ -611,9 +683,12 @@ void cli_flags_help(const cli_flagset *fs, FILE *out) {
         cli_flags_type(fl, type, sizeof type);
         int col = snprintf(left, sizeof left, "  --%s %s", fl->name, type);
         const char *doc = cli_flags_doc(fs, fl);
-        snprintf(text, sizeof text, "%s%s%s%s", fl->required ? "(required) " : "",
+        char clear[64] = "";
+        if (fl->clear)
+            snprintf(clear, sizeof clear, " (\"%s\": an empty list)", fl->clear);
+        snprintf(text, sizeof text, "%s%s%s%s%s", fl->required ? "(required) " : "",
                  doc ? doc : "", f->label == PROTOBUF_C_LABEL_REPEATED ? " (repeatable)" : "",
-                 fl->positional ? " (or as the argument)" : "");
+                 clear, fl->positional ? " (or as the argument)" : "");
         fputs(left, out);
         if (col + 1 > HELP_TEXT_COL) {
             fprintf(out, "\n%*s", HELP_TEXT_COL, "");

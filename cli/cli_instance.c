@@ -19,13 +19,15 @@ static const cli_verb verbs[] = {
     {"watch", SVC, "WatchInstances", NULL, NULL, 0, NULL},
     {"logs", SVC, "StreamConsole", NULL, NULL, 0, NULL},
     {"fork", SVC, "ForkInstances", NULL, NULL, 0, NULL},
+    {"forward", SVC, "SetPortForwards", NULL, NULL, 0, NULL},
     {NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
 static const cli_column instance_columns[] = {
     {"ID", "id"}, {"TENANT", "tenant"}, {"POOL", "pool"}, {"STATE", "state"},
     {"IP", "ip"}, {"VCPUS", "vcpus"}, {"MEM-MIB", "mem_mib"},
-    {"MANAGED", "managed"}, {"LABELS", "labels"}, {NULL, NULL},
+    {"MANAGED", "managed"}, {"LABELS", "labels"}, {"FORWARDS", "port_forwards"},
+    {"NETNS", "netns"}, {NULL, NULL},
 };
 
 static const cli_column event_columns[] = {

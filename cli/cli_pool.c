@@ -23,7 +23,7 @@ static const cli_column pool_columns[] = {
     {"ACTUAL", "status.instances"}, {"WARM", "status.warm/desired_warm"},
     {"BASE", "base_snapshot.state"}, {"BASE-ID", "base_snapshot.snapshot_id"},
     {"RECONCILE", "status.state"}, {"VERSION", "resource_version"},
-    {"LABELS", "labels"}, {NULL, NULL},
+    {"LABELS", "labels"}, {"NET-LIMITS", "network_limits"}, {NULL, NULL},
 };
 
 static const cli_view views[] = {

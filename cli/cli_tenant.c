@@ -15,7 +15,7 @@ static const cli_column tenant_columns[] = {
     {"NAME", "name+deleting"}, {"NET-ID", "net_id"}, {"SUBNET", "subnet"},
     {"POOLS", "usage.pools"}, {"INSTANCES", "usage.instances"},
     {"MAX-INSTANCES", "quota.max_instances"}, {"VERSION", "resource_version"},
-    {"LABELS", "labels"}, {NULL, NULL},
+    {"LABELS", "labels"}, {"EGRESS", "egress_cidrs"}, {NULL, NULL},
 };
 
 static const cli_view views[] = {

@@ -167,6 +167,13 @@ static void message_text(const ProtobufCMessage *m, char *buf, size_t cap,
         append(buf, cap, o, t);
         return;
     }
+    const cli_text_type *tt = cli_text_type_of(d);
+    if (tt && tt->format) {
+        char t[256];
+        tt->format(m, t, sizeof t);
+        append(buf, cap, o, t);
+        return;
+    }
     /* Other messages (map entries, small records): values joined by "=". */
     int first = 1;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -253,7 +260,8 @@ void cli_value_text(const ProtobufCMessage *msg, const char *path, char *buf,
         if (f->label != PROTOBUF_C_LABEL_REPEATED && f->type != PROTOBUF_C_TYPE_MESSAGE)
             cnt = 1; /* a zero is worth showing in a table */
         const char *sep = f->type == PROTOBUF_C_TYPE_MESSAGE &&
-                                  !cli_is_map_entry(f->descriptor) ? " " : ",";
+                                  !cli_is_map_entry(f->descriptor) &&
+                                  !cli_text_type_of(f->descriptor) ? " " : ",";
         for (size_t i = 0; i < cnt; i++) {
             if (i)
                 append(buf, cap, &o, sep);

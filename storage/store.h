@@ -306,9 +306,17 @@ mvm_code store_apply_state(store *st, uint64_t *generation, int64_t *apply_time_
 
 /* ---- instances ---- */
 
+/* The TAP device every new instance records (Instance.tap): the same name
+ * in each instance's own network namespace, "mvm-<id>". */
+#define STORE_INSTANCE_TAP "tap0"
+
 /* Creates an instance of in->tenant's pool in->pool (CREATED, the
- * lowest free address). FAILED_PRECONDITION if the tenant or the pool is
- * deleting (see store_apply). managed is who->node_managed. */
+ * lowest free address, tap STORE_INSTANCE_TAP, in->port_forwards).
+ * FAILED_PRECONDITION if the tenant or the pool is deleting (see
+ * store_apply). managed is who->node_managed. The port forwards obey
+ * store_check_port_forwards (INVALID_ARGUMENT) and no other instance of
+ * the node may forward one of their (protocol, host_port) (ALREADY_EXISTS
+ * naming it, checked in the write). */
 mvm_code store_instance_create(store *st, const store_actor *who,
                                const Mvm__V1__CreateInstanceRequest *in,
                                ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
@@ -369,6 +377,22 @@ mvm_code store_instance_change_apply(store *st, const store_actor *who, const ch
                                      const char *id, const store_instance_change *ch,
                                      ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
                                      mvm_error *err);
+/* Replaces the port forwards of tenant/id (Instance.port_forwards) with
+ * pf[0..n), in any state: update_time, resource_version and a MODIFIED
+ * event as any instance write, audited. The list obeys the rules of
+ * CreateInstanceRequest.port_forwards (store_check_port_forwards in the
+ * check phase: INVALID_ARGUMENT naming the entry) and, inside the write,
+ * no (protocol, host_port) of it may be forwarded by another instance of
+ * the node (ALREADY_EXISTS naming that instance); the instance's own old
+ * entries do not count, and they are free for others after the commit.
+ * NOT_FOUND for no such instance; with expect_version non-zero, ABORTED
+ * unless it is the stored resource_version. pf is borrowed for the call.
+ * Threads: any (a write). */
+mvm_code store_instance_set_port_forwards(store *st, const store_actor *who, const char *tenant,
+                                          const char *id, Mvm__V1__PortForward *const *pf,
+                                          size_t n, uint64_t expect_version,
+                                          ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                                          mvm_error *err);
 /* Deletes the record and frees its address, if its state is in
  * deletable_states (a bit mask of 1u << state); else FAILED_PRECONDITION. */
 mvm_code store_instance_delete(store *st, const store_actor *who, const char *tenant,
@@ -439,5 +463,34 @@ bool store_name_valid(const char *s);
  * bounded repetitions ({m,n}, which regcomp expands by copying) stay
  * within some 100,000 copies in all: "((a{255}){255}){255}" is refused. */
 #define STORE_READY_PATTERN_MAX 1024
+
+/* ---- network settings (store_net.c) ----
+ *
+ * What is stored, for the node's networking to read from the records:
+ *  - Tenant.egress_cidrs: canonical IPv4 CIDRs (parse one with
+ *    store_cidr_parse); empty means egress is open;
+ *  - Instance.port_forwards: TCP/UDP entries, ports 1-65535, each
+ *    (protocol, host_port) forwarded by one instance of the node at most;
+ *  - Pool.network_limits: rates, 0 (or the message absent) unlimited. */
+
+/* Tenant.egress_cidrs: at most this many. */
+#define STORE_EGRESS_CIDRS_MAX 64
+/* Instance.port_forwards: at most this many per instance. */
+#define STORE_PORT_FORWARDS_MAX 32
+/* Pool.network_limits: the largest rate (bytes or packets per second). */
+#define STORE_NETWORK_RATE_MAX 1000000000000ull
+
+/* Parses a canonical IPv4 CIDR ("203.0.113.0/24": four octets without
+ * leading zeros, prefix 0-32, host bits zero) into its address (host byte
+ * order) and prefix length; either pointer may be NULL. INVALID_ARGUMENT
+ * saying what is wrong. Threads: any (pure). */
+mvm_code store_cidr_parse(const char *s, uint32_t *addr, unsigned *prefix, mvm_error *err);
+/* "tcp", "udp", or "?" for anything else. */
+const char *store_port_protocol_name(Mvm__V1__PortProtocol p);
+/* The syntactic rules of a list of port forwards: at most
+ * STORE_PORT_FORWARDS_MAX, protocol TCP or UDP, ports 1-65535, no
+ * (protocol, host_port) twice. INVALID_ARGUMENT naming the entry.
+ * Threads: any (pure). */
+mvm_code store_check_port_forwards(Mvm__V1__PortForward *const *pf, size_t n, mvm_error *err);
 
 #endif

@@ -1,8 +1,10 @@
 /* store_instance.c - instance writes: creation (id, quota checks, lowest
- * free address of the tenant /24, MAC and TAP name), as a boot from the
+ * free address of the tenant /24, MAC, TAP name and port forwards, whose
+ * host ports must be free on the node), as a boot from the
  * pool's images or as a clone of one of its snapshots (the snapshot's
  * machine size, a CloneInstance operation recorded), recording lifecycle
- * state, and deletion that frees the address. Each queues a watch event.
+ * state, replacing the port forwards (SetPortForwards), and deletion that
+ * frees the address and the forwarded ports. Each queues a watch event.
  * Nothing is created in a deleting tenant or pool; an instance the node's
  * reconcile loop creates is recorded managed. */
 #include "store_internal.h"
@@ -29,6 +31,9 @@ typedef struct {
     const char *last_error;
     uint32_t deletable;
     const store_instance_change *change;
+    Mvm__V1__PortForward *const *pf; /* SetPortForwards */
+    size_t n_pf;
+    uint64_t expect_version;
     ProtobufCAllocator *alloc;
     Mvm__V1__Instance *out;
 } inst_args;
@@ -130,15 +135,16 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED,
                         "tenant %s subnet %s is full (%d addresses in use)", t->name, t->subnet,
                         IP_LAST - IP_FIRST + 1);
+    if ((c = store_port_forwards_claim(w, NULL, in->port_forwards, in->n_port_forwards, err)))
+        return c;
     uint8_t net[2];
     /* Sized for any unsigned, so no compiler sees a possible truncation;
      * the values are small (off <= 254, net_id < 4096). */
-    char id[STORE_ID_LEN + 1], ip[48], mac[48], tap[32];
+    char id[STORE_ID_LEN + 1], ip[48], mac[48];
     if ((c = store_tenant_net(t, net, err)) || (c = store_id_draw(w, 'i', id, err)))
         return c;
     snprintf(ip, sizeof ip, "10.%u.%u.%u", (unsigned)net[0], (unsigned)net[1], off);
     snprintf(mac, sizeof mac, "06:00:0a:%02x:%02x:%02x", (unsigned)net[0], (unsigned)net[1], off);
-    snprintf(tap, sizeof tap, "tn%ui%u", t->net_id % 4096, off);
     store_wtx_audit(w, t->name, "instance/%s", id);
     Google__Protobuf__Timestamp now;
     store_wtx_stamp(w, &now);
@@ -149,7 +155,7 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     i.state = MVM__V1__INSTANCE_STATE__INSTANCE_STATE_CREATED;
     i.ip = ip;
     i.mac = mac;
-    i.tap = tap;
+    i.tap = (char *)STORE_INSTANCE_TAP; /* inside its netns, mvm-<id> */
     i.vcpus = m->vcpus;
     i.mem_mib = m->mem_mib;
     i.create_time = i.update_time = i.state_time = &now;
@@ -167,6 +173,8 @@ static mvm_code inst_create_locked(store_wtx *w, inst_args *a, const Mvm__V1__Te
     /* Map entries of the request and of Instance pack identically. */
     i.n_labels = in->n_labels;
     i.labels = (Mvm__V1__Instance__LabelsEntry **)in->labels;
+    i.n_port_forwards = in->n_port_forwards;
+    i.port_forwards = in->port_forwards;
     i.resource_version = w->rev;
     /* Output only, and kept by every later write (they rewrite the record
      * read from the store). */
@@ -192,7 +200,8 @@ static mvm_code inst_create_check(store_wtx *w, void *arg, mvm_error *err) {
     mvm_code c;
     if ((c = store_check_name("tenant", in->tenant, err)) ||
         (c = store_check_name("pool", in->pool, err)) ||
-        (a->clone_of && (c = store_check_id("snapshot id", a->clone_of, 's', err))))
+        (a->clone_of && (c = store_check_id("snapshot id", a->clone_of, 's', err))) ||
+        (c = store_check_port_forwards(in->port_forwards, in->n_port_forwards, err)))
         return c;
     return store_check_labels(&in->base, err);
 }
@@ -307,6 +316,17 @@ static mvm_code inst_load(store_wtx *w, inst_args *a, Mvm__V1__Instance **out,
     return c;
 }
 
+/* Stores the changed record i, queues its MODIFIED event and hands a copy
+ * to a->out. */
+static mvm_code inst_put_modified(store_wtx *w, inst_args *a, Mvm__V1__Instance *i,
+                                  mvm_error *err) {
+    mvm_code c = inst_put(w, i, 0, err);
+    if (c || (c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err)))
+        return c;
+    a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
+    return a->out ? MVM_OK : mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 static const char *state_name(Mvm__V1__InstanceState st) {
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&mvm__v1__instance_state__descriptor, st);
@@ -370,12 +390,8 @@ static mvm_code inst_change_fn(store_wtx *w, void *arg, mvm_error *err) {
         if (ch->last_error)
             i->last_error = (char *)ch->last_error;
         i->resource_version = w->rev;
-        if (!c && !(c = inst_put(w, i, 0, err)) &&
-            !(c = store_wtx_event(w, MVM__V1__INSTANCE_EVENT__TYPE__MODIFIED, i, err))) {
-            a->out = (Mvm__V1__Instance *)store_msg_dup(&i->base, a->alloc);
-            if (!a->out)
-                c = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-        }
+        if (!c)
+            c = inst_put_modified(w, a, i, err);
         i->update_time = old_update;
         i->state_time = old_state_time;
         i->process = old_proc;
@@ -410,6 +426,57 @@ mvm_code store_instance_set_state(store *st, const store_actor *who, const char 
                                 .set_state = true, .state = state, .set_process = true,
                                 .process = pid ? &proc : NULL, .last_error = last_error};
     return store_instance_change_apply(st, who, tenant, id, &ch, alloc, out, err);
+}
+
+/* The request's own rules (no lock held). */
+static mvm_code inst_forwards_check(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    mvm_code c = inst_ref_check(w, arg, err);
+    return c ? c : store_check_port_forwards(a->pf, a->n_pf, err);
+}
+
+static mvm_code inst_forwards_fn(store_wtx *w, void *arg, mvm_error *err) {
+    inst_args *a = arg;
+    Mvm__V1__Instance *i;
+    mvm_code c = inst_load(w, a, &i, err);
+    if (c)
+        return c;
+    if (a->expect_version && a->expect_version != i->resource_version)
+        c = mvm_fail(err, MVM_ABORTED,
+                     "instance %s was changed since it was read (resource_version %llu, "
+                     "request has %llu); read it again and retry",
+                     a->id, (unsigned long long)i->resource_version,
+                     (unsigned long long)a->expect_version);
+    if (!c)
+        c = store_port_forwards_claim(w, i->id, a->pf, a->n_pf, err);
+    Google__Protobuf__Timestamp now;
+    store_wtx_stamp(w, &now);
+    /* The record's own pointers are put back before it is freed. */
+    Google__Protobuf__Timestamp *old_update = i->update_time;
+    Mvm__V1__PortForward **old_pf = i->port_forwards;
+    size_t old_n = i->n_port_forwards;
+    i->update_time = &now;
+    i->port_forwards = (Mvm__V1__PortForward **)a->pf;
+    i->n_port_forwards = a->n_pf;
+    i->resource_version = w->rev;
+    if (!c)
+        c = inst_put_modified(w, a, i, err);
+    i->update_time = old_update;
+    i->port_forwards = old_pf;
+    i->n_port_forwards = old_n;
+    store_msg_free(&i->base, NULL);
+    return c;
+}
+
+mvm_code store_instance_set_port_forwards(store *st, const store_actor *who, const char *tenant,
+                                          const char *id, Mvm__V1__PortForward *const *pf,
+                                          size_t n, uint64_t expect_version,
+                                          ProtobufCAllocator *alloc, Mvm__V1__Instance **out,
+                                          mvm_error *err) {
+    inst_args a = {.tenant = tenant, .id = id, .pf = pf, .n_pf = pf ? n : 0,
+                   .expect_version = expect_version, .alloc = alloc};
+    mvm_code c = store_write(st, who, inst_forwards_check, inst_forwards_fn, &a, err);
+    return store_hand_out(c, a.out ? &a.out->base : NULL, alloc, out);
 }
 
 /* The host offset of an instance's address (its last octet). */

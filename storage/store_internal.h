@@ -176,6 +176,10 @@ mvm_code store_id_draw(store_wtx *w, char tag, char id[STORE_ID_LEN + 1], mvm_er
 /* ---- rules (store_rules.c, store_pattern.c) ---- */
 
 mvm_code store_check_name(const char *what, const char *s, mvm_error *err);
+/* Parses "A.B.C.D/N": four decimal numbers 0-255 and a length 0-255, none
+ * with leading zeros, nothing else; the caller checks the length's range.
+ * False if s is not of that form. */
+bool store_parse_cidr(const char *s, unsigned o[4], unsigned *len);
 /* Parses "10.240.x.0/24" canonical form; fills the octets 2 and 3. */
 mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err);
 /* Checks a (tenant, instance id) pair names something that could exist. */
@@ -202,6 +206,21 @@ mvm_code store_check_labels(const ProtobufCMessage *m, mvm_error *err);
  * ".." component, no "//", no trailing "/"), no control characters, at most
  * STORE_FILE_PATH_MAX bytes. what names the field in the message. */
 mvm_code store_check_file_path(const char *what, const char *path, mvm_error *err);
+
+/* ---- network settings inside a write (store_net.c) ---- */
+
+/* Tenant.egress_cidrs: at most STORE_EGRESS_CIDRS_MAX (checked first),
+ * each store_cidr_parse accepts, none twice; INVALID_ARGUMENT naming the
+ * entry. */
+mvm_code store_check_egress(const Mvm__V1__Tenant *t, mvm_error *err);
+/* Pool.network_limits (NULL: none): each rate at most
+ * STORE_NETWORK_RATE_MAX, else INVALID_ARGUMENT naming it. */
+mvm_code store_check_network_limits(const Mvm__V1__NetworkLimits *l, mvm_error *err);
+/* ALREADY_EXISTS, naming the instance, if an instance of the node other
+ * than self (NULL: none, a new instance) forwards a (protocol, host_port)
+ * of pf[0..n) already. Walks every instance record in w's transaction. */
+mvm_code store_port_forwards_claim(store_wtx *w, const char *self,
+                                   Mvm__V1__PortForward *const *pf, size_t n, mvm_error *err);
 
 /* ---- labels and selectors (store_select.c) ---- */
 
@@ -248,7 +267,8 @@ mvm_code store_mask_apply(const ProtobufCMessage *stored, const ProtobufCMessage
 /* Calls fn(arg, path) for each mutable field of rules whose value differs
  * between a and b (messages of one type): a sub-message field by its own
  * fields ("quota.max_pools"; an absent one counts as all defaults), a map
- * ("labels") as a set of pairs, whatever their order. A field fn fails for
+ * ("labels") as a set of pairs, whatever their order, a list
+ * ("egress_cidrs") value by value in order. A field fn fails for
  * ends the walk with its code. */
 typedef mvm_code (*store_diff_fn)(void *arg, const char *path, mvm_error *err);
 mvm_code store_mask_diff(const ProtobufCMessage *a, const ProtobufCMessage *b,

@@ -317,6 +317,35 @@ static mvm_code map_same(const ProtobufCMessage *a, const ProtobufCMessage *b,
     return MVM_OK;
 }
 
+/* True if the repeated scalar or string fields f of a and b hold the same
+ * values in the same order (a list, such as Tenant.egress_cidrs, is
+ * replaced as a whole, so another order is another value). */
+static bool list_same(const ProtobufCMessage *a, const ProtobufCMessage *b,
+                      const ProtobufCFieldDescriptor *f) {
+    size_t na, nb;
+    memcpy(&na, (const char *)a + f->quantifier_offset, sizeof na);
+    memcpy(&nb, (const char *)b + f->quantifier_offset, sizeof nb);
+    if (na != nb)
+        return false;
+    const char *va, *vb;
+    memcpy(&va, (const char *)a + f->offset, sizeof va);
+    memcpy(&vb, (const char *)b + f->offset, sizeof vb);
+    size_t es = field_value_size(f);
+    for (size_t i = 0; i < na; i++) {
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            const char *sa, *sb;
+            memcpy(&sa, va + i * es, sizeof sa);
+            memcpy(&sb, vb + i * es, sizeof sb);
+            if (strcmp(sa ? sa : "", sb ? sb : "") != 0)
+                return false;
+        } else if (f->type == PROTOBUF_C_TYPE_BYTES ||
+                   memcmp(va + i * es, vb + i * es, es) != 0) {
+            return false; /* bytes lists: never in a resource; count as changed */
+        }
+    }
+    return true;
+}
+
 /* Calls fn with prefix + the name of each field (of only, if not NULL)
  * that differs between a and b; a sub-message by its own fields (an absent
  * one counts as all defaults). */
@@ -350,9 +379,7 @@ static mvm_code diff_fields(const ProtobufCMessageDescriptor *d, const ProtobufC
             if ((c = map_same(a, b, f, &same, err)))
                 break;
         } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            c = mvm_fail(err, MVM_INTERNAL, "diff: %s: repeated scalars are not compared",
-                         path);
-            break;
+            same = list_same(a, b, f);
         } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
             const ProtobufCMessage *sa, *sb;
             memcpy(&sa, (const char *)a + f->offset, sizeof sa);

@@ -1,6 +1,6 @@
 /* store_pool.c - pools: create / get / list / update / delete, their field
  * rules (machine size, image paths, desired counts, base snapshot build
- * settings), the tenant's max_pools quota, and the refusal to delete a pool
+ * settings, network limits), the tenant's max_pools quota, and the refusal to delete a pool
  * that still has instances. base_snapshot is output only: a new pool has
  * none, an update that changes the machine or its images retires it and
  * (unless the pool never had one) starts a new build, and a deleted pool's
@@ -26,7 +26,7 @@ static const char *const pool_mutable[] = {
     "boot_args",    "desired_instances", "desired_warm",
     "sleep_policy", "labels",        "ready_pattern",
     "ready_delay_seconds", "ready_timeout_seconds", "base_snapshot_ttl_seconds",
-    "memory_backend", NULL};
+    "memory_backend", "network_limits", NULL};
 const store_mask_rules store_pool_rules = {pool_mutable, NULL};
 
 /* The rules a stored pool's own fields obey. */
@@ -61,7 +61,8 @@ static mvm_code pool_check(const Mvm__V1__Pool *p, mvm_error *err) {
     if (p->boot_args && strlen(p->boot_args) > STORE_BOOT_ARGS_MAX)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "pool boot_args is limited to %d bytes",
                         STORE_BOOT_ARGS_MAX);
-    if ((c = store_check_labels(&p->base, err))) /* UTF-8 first, then the pattern */
+    if ((c = store_check_labels(&p->base, err)) || /* UTF-8 first, then the pattern */
+        (c = store_check_network_limits(p->network_limits, err)))
         return c;
     return store_check_pattern("pool ready_pattern", p->ready_pattern, err);
 }

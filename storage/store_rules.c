@@ -65,17 +65,21 @@ static bool parse_octet(const char **p, unsigned *out) {
     return true;
 }
 
+bool store_parse_cidr(const char *s, unsigned o[4], unsigned *len) {
+    const char *p = s;
+    for (int i = 0; i < 4; i++) {
+        if (!parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
+            return false;
+        p++;
+    }
+    return parse_octet(&p, len) && *p == '\0';
+}
+
 mvm_code store_check_subnet(const char *s, uint8_t net[2], mvm_error *err) {
     if (!s || !*s)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "subnet is required");
-    const char *p = s;
     unsigned o[4], len = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!parse_octet(&p, &o[i]) || *p != (i < 3 ? '.' : '/'))
-            goto bad;
-        p++;
-    }
-    if (!parse_octet(&p, &len) || *p != '\0')
+    if (!store_parse_cidr(s, o, &len))
         goto bad;
     if (len != 24)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "subnet \"%.40s\" must be a /24", s);

@@ -1,6 +1,7 @@
 /* store_tenant.c - tenants: create / get / list / update / delete, their
  * net_id and subnet uniqueness indexes, and the per-tenant usage counters
- * (instances, vcpus, memory, pools) that quotas are checked against.
+ * (instances, vcpus, memory, pools) that quotas are checked against. The
+ * egress allowlist's rules are store_net.c's.
  * deleting is output only here (store_apply.c marks it). */
 #include "store_internal.h"
 
@@ -8,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const tenant_mutable[] = {"quota", "labels", NULL};
+static const char *const tenant_mutable[] = {"quota", "labels", "egress_cidrs", NULL};
 static const char *const tenant_immutable[] = {"net_id", "subnet", NULL};
 const store_mask_rules store_tenant_rules = {tenant_mutable, tenant_immutable};
 
@@ -159,7 +160,8 @@ mvm_code store_tenant_check_new(const Mvm__V1__Tenant *in, mvm_error *err) {
     uint8_t net[2];
     mvm_code c;
     if ((c = store_check_name("tenant", in->name, err)) ||
-        (c = store_check_subnet(in->subnet, net, err)) || (c = store_check_labels(&in->base, err)))
+        (c = store_check_subnet(in->subnet, net, err)) || (c = store_check_labels(&in->base, err)) ||
+        (c = store_check_egress(in, err)))
         return c;
     if (in->net_id > 4095)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "net_id %u is out of range 0-4095",
@@ -231,7 +233,9 @@ static mvm_code tenant_update_check(store_wtx *w, void *arg, mvm_error *err) {
     if (!in)
         return mvm_fail(err, MVM_INVALID_ARGUMENT, "tenant is required");
     mvm_code c = store_check_name("tenant", in->name, err);
-    return c ? c : store_check_labels(&in->base, err);
+    if (!c)
+        c = store_check_labels(&in->base, err);
+    return c ? c : store_check_egress(in, err);
 }
 
 static mvm_code tenant_update_fn(store_wtx *w, void *arg, mvm_error *err) {
@@ -256,6 +260,8 @@ static mvm_code tenant_update_fn(store_wtx *w, void *arg, mvm_error *err) {
                              (ProtobufCMessage **)&upd, err);
     if (!c)
         c = store_check_labels(&upd->base, err);
+    if (!c)
+        c = store_check_egress(upd, err);
     if (!c)
         c = store_tenant_put(w, upd, a->alloc, &a->out, err);
     store_msg_free(&old->base, NULL);

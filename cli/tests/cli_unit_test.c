@@ -6,7 +6,8 @@
  * helpers of libmvmc (grpc-message decoding, HTTP status mapping,
  * grpc-timeout), the JSON decoder (every type, both name styles, every
  * error with its path, a round trip through the encoder, 10,000 pools, the
- * example state file), node apply/status and the status tables. */
+ * example state file), node apply/status and the status tables, and the
+ * network settings' flags (--egress, --forward, --rx-bps ...) and cells. */
 #include "../../tests/unit/check.h"
 #include "cli.h"
 #include "cli_help.h"
@@ -1015,6 +1016,174 @@ static void test_status_tables(void) {
     (void)buf;
 }
 
+/* The network settings' flags: declared short names, the text form of a
+ * port forward, "none" emptying a list (and naming it in an update's
+ * mask), each malformed forward refused naming the flag, and the table
+ * cells and JSON of what comes back. */
+static void test_network_flags(void) {
+    ProtobufCMessage *m = NULL;
+    mvm_error err = {0};
+    char *t1[] = {"acme", "--net-id", "3", "--subnet", "10.240.3.0/24", "--egress",
+                  "203.0.113.0/24", "--egress=198.51.100.7/32", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__create_tenant_request__descriptor, &m, &err, t1), MVM_OK);
+    Mvm__V1__CreateTenantRequest *ct = (Mvm__V1__CreateTenantRequest *)m;
+    CHECK(ct && ct->tenant && ct->tenant->n_egress_cidrs == 2 &&
+          strcmp(ct->tenant->egress_cidrs[1], "198.51.100.7/32") == 0);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    char *t2[] = {"acme", "--egress-cidr", "203.0.113.0/24", NULL}; /* the derived name is not a flag */
+    CHECK_EQ_INT(parse(&mvm__v1__update_tenant_request__descriptor, &m, &err, t2),
+                 MVM_INVALID_ARGUMENT);
+    /* update: "none" empties the list and names it in the mask */
+    char *t3[] = {"acme", "--egress", "192.0.2.0/24", "--egress", "none", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__update_tenant_request__descriptor, &m, &err, t3), MVM_OK);
+    Mvm__V1__UpdateTenantRequest *ut = (Mvm__V1__UpdateTenantRequest *)m;
+    CHECK(ut && ut->tenant && ut->tenant->n_egress_cidrs == 0 && ut->update_mask &&
+          ut->update_mask->n_paths == 1 &&
+          strcmp(ut->update_mask->paths[0], "egress_cidrs") == 0);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+
+    /* instance create --forward */
+    char *i1[] = {"--tenant", "acme", "--pool", "web", "--forward", "tcp:8080:80",
+                  "--forward", "UDP:5353:53", "--forward", "udp:65535:1", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__create_instance_request__descriptor, &m, &err, i1), MVM_OK);
+    Mvm__V1__CreateInstanceRequest *ci = (Mvm__V1__CreateInstanceRequest *)m;
+    CHECK(ci && ci->n_port_forwards == 3);
+    if (ci && ci->n_port_forwards == 3) {
+        CHECK_EQ_INT(ci->port_forwards[0]->protocol, MVM__V1__PORT_PROTOCOL__PORT_PROTOCOL_TCP);
+        CHECK_EQ_INT(ci->port_forwards[0]->host_port, 8080);
+        CHECK_EQ_INT(ci->port_forwards[0]->instance_port, 80);
+        CHECK_EQ_INT(ci->port_forwards[1]->protocol, MVM__V1__PORT_PROTOCOL__PORT_PROTOCOL_UDP);
+        CHECK_EQ_INT(ci->port_forwards[2]->host_port, 65535);
+        CHECK_EQ_INT(ci->port_forwards[2]->instance_port, 1);
+    }
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    const char *bad[][2] = {{"tcp:8080", "PROTO:HOST-PORT:INSTANCE-PORT"},
+                            {"tcp:1:2:3", "PROTO:HOST-PORT:INSTANCE-PORT"},
+                            {"sctp:1:2", "not tcp or udp"},
+                            {":1:2", "not tcp or udp"},
+                            {"tcp:0:80", "host port \"0\""},
+                            {"tcp:65536:80", "host port \"65536\""},
+                            {"tcp:-1:80", "host port"},
+                            {"tcp:80:", "instance port \"\""},
+                            {"tcp:80:8x", "instance port \"8x\""},
+                            {"tcp:080000:1", "host port"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char *a[] = {"--tenant", "acme", "--pool", "web", "--forward", (char *)bad[k][0], NULL};
+        mvm_error_clear(&err);
+        CHECK_EQ_INT(parse(&mvm__v1__create_instance_request__descriptor, &m, &err, a),
+                     MVM_INVALID_ARGUMENT);
+        CHECK(strstr(err.msg, "--forward") && strstr(err.msg, bad[k][1]));
+    }
+    /* instance forward ID: the list replaces, "none" or no flag empties it */
+    char *f1[] = {"i-0123456789abcdef", "--tenant", "acme", "--forward", "tcp:1:2",
+                  "--resource-version", "9", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__set_port_forwards_request__descriptor, &m, &err, f1), MVM_OK);
+    Mvm__V1__SetPortForwardsRequest *sp = (Mvm__V1__SetPortForwardsRequest *)m;
+    CHECK(sp && strcmp(sp->id, "i-0123456789abcdef") == 0 && sp->n_port_forwards == 1 &&
+          sp->resource_version == 9);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    char *f2[] = {"i-0123456789abcdef", "--tenant", "acme", "--forward", "tcp:1:2",
+                  "--forward", "none", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__set_port_forwards_request__descriptor, &m, &err, f2), MVM_OK);
+    sp = (Mvm__V1__SetPortForwardsRequest *)m;
+    CHECK(sp && sp->n_port_forwards == 0);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    char *f3[] = {"i-0123456789abcdef", NULL}; /* tenant is required */
+    CHECK_EQ_INT(parse(&mvm__v1__set_port_forwards_request__descriptor, &m, &err, f3),
+                 MVM_INVALID_ARGUMENT);
+    CHECK(strstr(err.msg, "--tenant") != NULL);
+
+    /* pool create/update --rx-bps ... */
+    char *p1[] = {"web", "--tenant", "acme", "--vcpus", "1", "--mem-mib", "128",
+                  "--kernel-image", "/k", "--rootfs-image", "/r", "--rx-bps", "1000000",
+                  "--tx-bps", "2000000", "--rx-pps", "3000", "--tx-pps", "4000", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__create_pool_request__descriptor, &m, &err, p1), MVM_OK);
+    Mvm__V1__CreatePoolRequest *cp = (Mvm__V1__CreatePoolRequest *)m;
+    CHECK(cp && cp->pool && cp->pool->network_limits &&
+          cp->pool->network_limits->rx_bytes_per_second == 1000000 &&
+          cp->pool->network_limits->tx_bytes_per_second == 2000000 &&
+          cp->pool->network_limits->rx_packets_per_second == 3000 &&
+          cp->pool->network_limits->tx_packets_per_second == 4000);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    char *p2[] = {"web", "--tenant", "acme", "--tx-pps", "0", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__update_pool_request__descriptor, &m, &err, p2), MVM_OK);
+    Mvm__V1__UpdatePoolRequest *up = (Mvm__V1__UpdatePoolRequest *)m;
+    CHECK(up && up->update_mask && up->update_mask->n_paths == 1 &&
+          strcmp(up->update_mask->paths[0], "network_limits.tx_packets_per_second") == 0);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    char *p3[] = {"web", "--tenant", "acme", "--rx-bps", "-5", NULL};
+    CHECK_EQ_INT(parse(&mvm__v1__update_pool_request__descriptor, &m, &err, p3),
+                 MVM_INVALID_ARGUMENT);
+
+    /* what comes back: table cells and JSON */
+    Mvm__V1__Instance in = MVM__V1__INSTANCE__INIT;
+    Mvm__V1__PortForward a = MVM__V1__PORT_FORWARD__INIT, b = MVM__V1__PORT_FORWARD__INIT;
+    Mvm__V1__PortForward *ab[] = {&a, &b};
+    a.protocol = MVM__V1__PORT_PROTOCOL__PORT_PROTOCOL_TCP;
+    a.host_port = 8080;
+    a.instance_port = 80;
+    b.protocol = MVM__V1__PORT_PROTOCOL__PORT_PROTOCOL_UDP;
+    b.host_port = 5353;
+    b.instance_port = 53;
+    in.port_forwards = ab;
+    in.n_port_forwards = 2;
+    in.netns = "mvm-i-0123456789abcdef";
+    char buf[256];
+    cli_value_text(&in.base, "port_forwards", buf, sizeof buf);
+    CHECK_EQ_STR(buf, "tcp:8080:80,udp:5353:53");
+    cli_value_text(&in.base, "netns", buf, sizeof buf);
+    CHECK_EQ_STR(buf, "mvm-i-0123456789abcdef");
+    char *j = cli_json_encode(&in.base, 0, 0);
+    CHECK(j && strstr(j, "\"portForwards\":[{\"protocol\":\"PORT_PROTOCOL_TCP\",\"hostPort\":8080,"
+                         "\"instancePort\":80},") &&
+          strstr(j, "\"netns\":\"mvm-i-0123456789abcdef\""));
+    free(j);
+    Mvm__V1__Pool pl = MVM__V1__POOL__INIT;
+    Mvm__V1__NetworkLimits nl = MVM__V1__NETWORK_LIMITS__INIT;
+    nl.rx_bytes_per_second = 1000;
+    nl.tx_packets_per_second = 7;
+    pl.network_limits = &nl;
+    cli_value_text(&pl.base, "network_limits", buf, sizeof buf);
+    CHECK_EQ_STR(buf, "rx-bps=1000,tx-pps=7");
+    j = cli_json_encode(&pl.base, 0, 0);
+    CHECK(j && strstr(j, "\"networkLimits\":{\"rxBytesPerSecond\":\"1000\","
+                         "\"txPacketsPerSecond\":\"7\"}"));
+    free(j);
+    Mvm__V1__Tenant t = MVM__V1__TENANT__INIT;
+    char *cidrs[] = {"203.0.113.0/24", "198.51.100.7/32"};
+    t.egress_cidrs = cidrs;
+    t.n_egress_cidrs = 2;
+    cli_value_text(&t.base, "egress_cidrs", buf, sizeof buf);
+    CHECK_EQ_STR(buf, "203.0.113.0/24,198.51.100.7/32");
+    /* a file's port forwards decode too */
+    const char *json = "{\"tenant\":\"acme\",\"id\":\"i-0123456789abcdef\","
+                       "\"portForwards\":[{\"protocol\":\"UDP\",\"hostPort\":53,"
+                       "\"instance_port\":5353}]}";
+    CHECK_EQ_INT(cli_json_decode(&mvm__v1__set_port_forwards_request__descriptor, json,
+                                 strlen(json), &m, &err),
+                 MVM_OK);
+    sp = (Mvm__V1__SetPortForwardsRequest *)m;
+    CHECK(sp && sp->n_port_forwards == 1 && sp->port_forwards[0]->host_port == 53 &&
+          sp->port_forwards[0]->instance_port == 5353 &&
+          sp->port_forwards[0]->protocol == MVM__V1__PORT_PROTOCOL__PORT_PROTOCOL_UDP);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+}
+
 int main(void) {
     test_flag_names();
     test_parse_create();
@@ -1040,5 +1209,6 @@ int main(void) {
     test_decode_example();
     test_node_verbs();
     test_status_tables();
+    test_network_flags();
     return check_done();
 }

@@ -1,7 +1,7 @@
 /* api_instance.c - mvm.v1.InstanceService unary handlers and the console
  * stream: create, get, list, delete and the lifecycle calls (start, stop,
  * pause, sleep, wake) go to core/ (which records each operation's steps
- * and drives Firecracker); reads go to the store. WatchInstances lives in
+ * and drives Firecracker); reads and SetPortForwards go to the store. WatchInstances lives in
  * api_watch.c. */
 #include "api_internal.h"
 
@@ -121,6 +121,24 @@ static void inst_delete_instance(Mvm__V1__InstanceService_Service *svc,
     }
     Mvm__V1__DeleteInstanceResponse r = MVM__V1__DELETE_INSTANCE_RESPONSE__INIT;
     done(&r, call);
+}
+
+/* Port forwards are a record change the store checks and makes in one
+ * write (the host ports' uniqueness included); the node's networking
+ * follows the MODIFIED event it publishes. */
+static void inst_set_port_forwards(Mvm__V1__InstanceService_Service *svc,
+                                   const Mvm__V1__SetPortForwardsRequest *req,
+                                   Mvm__V1__Instance_Closure done, void *call) {
+    mvm_error err;
+    store_actor who = api_actor(call);
+    ProtobufCAllocator *a = api_arena();
+    Mvm__V1__Instance *i;
+    mvm_code c = store_instance_set_port_forwards(API(call)->st, &who, req->tenant, req->id,
+                                                  req->port_forwards, req->n_port_forwards,
+                                                  req->resource_version, a, &i, &err);
+    if (!c)
+        core_instance_decorate(API(call)->core, i, a);
+    API_REPLY(call, c, &err, done, i, a);
 }
 
 /* ---- StreamConsole ---- */

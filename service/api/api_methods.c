@@ -46,6 +46,7 @@ static const rpc_method_rule instance_rules[] = {
     {"WatchInstances", RPC_EXEC_INLINE},
     /* worker: it reads the console log file before going live */
     {"StreamConsole", RPC_EXEC_WORKER},
+    {"SetPortForwards", RPC_EXEC_WORKER}, /* a write */
 };
 
 static const rpc_method_rule node_rules[] = {

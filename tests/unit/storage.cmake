@@ -1,7 +1,7 @@
 # tests/unit/storage.cmake - unit tests of storage/ (mvm_store, against a
 # real LMDB in a temp dir) and of the pure parts of service/api.
 foreach(t store_tenant_test store_pool_test store_instance_test store_misc_test
-          store_integrity_test store_snapshot_test store_apply_test)
+          store_integrity_test store_snapshot_test store_apply_test store_net_test)
   add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(${t} PRIVATE mvm_store mvm_proto mvm_common)

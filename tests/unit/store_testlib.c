@@ -117,19 +117,26 @@ static inline Mvm__V1__Pool *pool_of(store *st, const char *tenant, const char *
     return p;
 }
 
-/* Creates an instance; its id is copied to id (19 bytes) if not NULL. */
-static inline mvm_code mk_inst(store *st, const char *tenant, const char *pool, char *id,
-                        mvm_error *err) {
-    Mvm__V1__CreateInstanceRequest r = MVM__V1__CREATE_INSTANCE_REQUEST__INIT;
-    r.tenant = (char *)tenant;
-    r.pool = (char *)pool;
+/* Creates the instance r asks for; its id is copied to id (19 bytes) if
+ * not NULL. */
+static inline mvm_code mk_inst_req(store *st, const Mvm__V1__CreateInstanceRequest *r, char *id,
+                                   mvm_error *err) {
     Mvm__V1__Instance *i = NULL;
-    mvm_code c = store_instance_create(st, &test_who, &r, NULL, &i, err);
+    mvm_code c = store_instance_create(st, &test_who, r, NULL, &i, err);
     if (c == MVM_OK && id)
         snprintf(id, 19, "%s", i->id);
     if (i)
         mvm__v1__instance__free_unpacked(i, NULL);
     return c;
+}
+
+/* Creates an instance; its id is copied to id (19 bytes) if not NULL. */
+static inline mvm_code mk_inst(store *st, const char *tenant, const char *pool, char *id,
+                               mvm_error *err) {
+    Mvm__V1__CreateInstanceRequest r = MVM__V1__CREATE_INSTANCE_REQUEST__INIT;
+    r.tenant = (char *)tenant;
+    r.pool = (char *)pool;
+    return mk_inst_req(st, &r, id, err);
 }
 
 /* Every generated map<string,string> entry type has this layout. */
