@@ -9,6 +9,8 @@
 
 #include "instance_state.h"
 
+#include <stdio.h>
+
 static void inst_create_instance(Mvm__V1__InstanceService_Service *svc,
                                  const Mvm__V1__CreateInstanceRequest *req,
                                  Mvm__V1__Instance_Closure done, void *call) {
@@ -17,6 +19,11 @@ static void inst_create_instance(Mvm__V1__InstanceService_Service *svc,
     ProtobufCAllocator *a = api_arena();
     Mvm__V1__Instance *i;
     mvm_code c = core_instance_create(API(call)->core, &who, req, a, &i, &err);
+    if (!c)
+        core_instance_decorate(API(call)->core, i, a);
+    mvm_error e2; /* its forwards into the host table (retried by the reconcile loop) */
+    if (!c && i->n_port_forwards && core_net_sync(API(call)->core, &e2) != MVM_OK)
+        fprintf(stderr, "mvmd: CreateInstance %s: %s\n", i->id, e2.msg);
     API_REPLY(call, c, &err, done, i, a);
 }
 
@@ -124,8 +131,9 @@ static void inst_delete_instance(Mvm__V1__InstanceService_Service *svc,
 }
 
 /* Port forwards are a record change the store checks and makes in one
- * write (the host ports' uniqueness included); the node's networking
- * follows the MODIFIED event it publishes. */
+ * write (the host ports' uniqueness included); then the host table is
+ * synced, so the forwards work when the call returns (a kernel failure is
+ * retried by the reconcile loop and logged). */
 static void inst_set_port_forwards(Mvm__V1__InstanceService_Service *svc,
                                    const Mvm__V1__SetPortForwardsRequest *req,
                                    Mvm__V1__Instance_Closure done, void *call) {
@@ -138,6 +146,9 @@ static void inst_set_port_forwards(Mvm__V1__InstanceService_Service *svc,
                                                   req->resource_version, a, &i, &err);
     if (!c)
         core_instance_decorate(API(call)->core, i, a);
+    mvm_error e2;
+    if (!c && core_net_sync(API(call)->core, &e2) != MVM_OK)
+        fprintf(stderr, "mvmd: SetPortForwards %s: %s\n", req->id, e2.msg);
     API_REPLY(call, c, &err, done, i, a);
 }
 

@@ -102,6 +102,13 @@ static mvm_code restore_clone(core *c, core_inst *in, const Mvm__V1__Instance *r
         rc = vmm_machine_spawn_in(c->vmm, rec->id, in->dir, *netns ? netns : NULL, m, err);
     if (!rc)
         rc = core_restore_memory(c, in, *m, sdir, backend, err);
+    if (!rc && core_net_on(c)) {
+        Mvm__V1__Pool *pool = NULL;
+        rc = store_pool_get(c->st, rec->tenant, rec->pool, NULL, &pool, err);
+        if (!rc)
+            rc = core_net_restored(c, *m, pool, err);
+        core_free_msg(pool);
+    }
     if (!rc)
         core_failpoint("clone.loaded");
     return rc;

@@ -206,8 +206,24 @@ void core_net_boot_spec(core *c, const char *mac, const Mvm__V1__Pool *pool, vmm
                         char *args, size_t cap);
 /* The reconcile loop's part: a sync if one was asked for or failed. */
 void core_net_sync_if_dirty(core *c);
+/* The host table's plan as the store has it (core_net_plan.c): tenants
+ * with their egress allowlists, instances' port forwards; owns its
+ * strings. Errors: the store's, RESOURCE_EXHAUSTED. */
+typedef struct core_net_plan {
+    struct net_nft_tenant *tenants;
+    size_t n_tenants;
+    struct net_nft_forward *forwards;
+    size_t n_forwards;
+    char **strings;
+    size_t n_strings;
+} core_net_plan;
+mvm_code core_net_plan_read(core *c, core_net_plan *plan, mvm_error *err);
+void core_net_plan_free(core_net_plan *plan);
 /* The pool's network rate limits (zeros: none). */
 void core_net_limits_of(const Mvm__V1__Pool *pool, vmm_net_limits *out);
+/* After a snapshot load: the pool's rate limits (when it sets any) replace
+ * the ones the snapshot holds. */
+mvm_code core_net_restored(core *c, vmm_machine *m, const Mvm__V1__Pool *pool, mvm_error *err);
 
 /* ---- runtime entries (core_inst.c) ---- */
 
@@ -446,6 +462,7 @@ void core_snapshot_dir(const core_inst *in, char *buf, size_t cap);
 void core_failpoints_load(void);
 /* If name is armed: SIGKILL this process, or pause. Names:
  *   create.recorded     record written, directory and disk not yet
+ *   create.networked    directory, disk and network made, nothing recorded of them
  *   start.intent        intent recorded, nothing spawned
  *   start.spawned       Firecracker running, not configured
  *   start.booted        guest booted, RUNNING not yet recorded
@@ -457,6 +474,7 @@ void core_failpoints_load(void);
  *   wake.intent         intent recorded, nothing spawned
  *   wake.loaded         snapshot loaded and resumed, RUNNING not recorded
  *   delete.intent       DESTROYED recorded, process untouched
+ *   delete.unnetworked  process and network gone, directory and record there
  *   delete.removed      process and directory gone, record still there
  *   clone.recorded      clone's record written (CloneInstance), no files
  *   clone.loaded        clone restored and resumed, RUNNING not recorded

@@ -288,48 +288,30 @@ void core_net_boot_spec(core *c, const char *mac, const Mvm__V1__Pool *pool, vmm
 
 void core_net_limits_of(const Mvm__V1__Pool *pool, vmm_net_limits *out) {
     memset(out, 0, sizeof *out);
-    (void)pool;
+    const Mvm__V1__NetworkLimits *l = pool ? pool->network_limits : NULL;
+    if (!l)
+        return;
+    out->rx_bytes_per_s = l->rx_bytes_per_second;
+    out->tx_bytes_per_s = l->tx_bytes_per_second;
+    out->rx_packets_per_s = l->rx_packets_per_second;
+    out->tx_packets_per_s = l->tx_packets_per_second;
+}
+
+mvm_code core_net_restored(core *c, vmm_machine *m, const Mvm__V1__Pool *pool, mvm_error *err) {
+    if (!core_net_on(c) || !pool || !pool->network_limits)
+        return MVM_OK; /* the snapshot's own limits stay */
+    vmm_net_limits l;
+    core_net_limits_of(pool, &l);
+    mvm_code rc = vmm_machine_net_limits(m, &l, err);
+    if (rc)
+        mvm_error_context(err, "applying pool %s/%s's network limits", pool->tenant, pool->name);
+    return rc;
 }
 
 /* ---- the host: bridges and the table inet mvm ---- */
 
-typedef struct host_view {
-    net_nft_tenant *tenants;
-    size_t n, cap;
-    char (*subnets)[20];
-    uint32_t *net_ids; /* the tenants' net_ids, for stale bridges */
-    bool oom;
-} host_view;
-
-static bool note_tenant(void *arg, const Mvm__V1__Tenant *t) {
-    host_view *v = arg;
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        net_nft_tenant *nt = realloc(v->tenants, cap * sizeof *nt);
-        if (nt)
-            v->tenants = nt;
-        char(*ns)[20] = nt ? realloc(v->subnets, cap * sizeof *ns) : NULL;
-        if (ns)
-            v->subnets = ns;
-        if (!nt || !ns) {
-            v->oom = true;
-            return false;
-        }
-        v->cap = cap;
-    }
-    snprintf(v->subnets[v->n], sizeof v->subnets[v->n], "%s", t->subnet ? t->subnet : "");
-    v->tenants[v->n] = (net_nft_tenant){.net_id = t->net_id, .subnet = NULL};
-    v->n++;
-    return true;
-}
-
-static void view_free(host_view *v) {
-    free(v->tenants);
-    free(v->subnets);
-}
-
 typedef struct stale_bridges {
-    const host_view *v;
+    const core_net_plan *plan;
     unsigned removed;
 } stale_bridges;
 
@@ -337,9 +319,9 @@ static int drop_stale_bridge(net_object_kind kind, const char *name, void *arg) 
     stale_bridges *s = arg;
     if (kind != NET_OBJ_BRIDGE)
         return 0;
-    for (size_t i = 0; i < s->v->n; i++) {
+    for (size_t i = 0; i < s->plan->n_tenants; i++) {
         char br[NET_IFNAME_MAX];
-        if (net_bridge_name(s->v->tenants[i].net_id, br, NULL) == MVM_OK &&
+        if (net_bridge_name(s->plan->tenants[i].net_id, br, NULL) == MVM_OK &&
             strcmp(br, name) == 0)
             return 0;
     }
@@ -354,27 +336,27 @@ static int drop_stale_bridge(net_object_kind kind, const char *name, void *arg) 
 
 /* With n->mu held. */
 static mvm_code sync_locked(core *c, mvm_error *err) {
-    host_view v = {0};
-    mvm_code rc = store_tenant_foreach(c->st, note_tenant, &v, err);
-    if (!rc && v.oom)
-        rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
-    for (size_t i = 0; !rc && i < v.n; i++) {
+    core_net_plan p;
+    mvm_code rc = core_net_plan_read(c, &p, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; !rc && i < p.n_tenants; i++) {
         char gw[16];
-        v.tenants[i].subnet = v.subnets[i];
-        if (!(rc = gateway_of(v.subnets[i], gw, sizeof gw, err)))
-            rc = net_tenant_ensure(v.tenants[i].net_id, v.subnets[i], gw, err);
+        if (!(rc = gateway_of(p.tenants[i].subnet, gw, sizeof gw, err)))
+            rc = net_tenant_ensure(p.tenants[i].net_id, p.tenants[i].subnet, gw, err);
     }
     if (!rc) {
-        net_nft_host_plan plan = {.uplink = c->net->uplink, .tenants = v.tenants,
-                                  .n_tenants = v.n, .services = c->net->services,
+        net_nft_host_plan plan = {.uplink = c->net->uplink, .tenants = p.tenants,
+                                  .n_tenants = p.n_tenants, .forwards = p.forwards,
+                                  .n_forwards = p.n_forwards, .services = c->net->services,
                                   .n_services = c->net->n_services};
         rc = net_nft_host_apply(&plan, err);
     }
     if (!rc) {
-        stale_bridges s = {&v, 0};
+        stale_bridges s = {&p, 0};
         rc = net_list(drop_stale_bridge, &s, err);
     }
-    view_free(&v);
+    core_net_plan_free(&p);
     return rc;
 }
 

@@ -378,8 +378,8 @@ mvm_code core_instance_create(core *c, const store_actor *who,
     rc = in ? core_prepare_dir(in, pool->rootfs_image, pool->disk_mib << 20, err) : (err ? err->code : MVM_RESOURCE_EXHAUSTED);
     core_free_msg(pool);
     char netns[PATH_MAX];
-    if (!rc)
-        rc = core_net_instance_up(c, rec, netns, sizeof netns, err);
+    if (!rc && !(rc = core_net_instance_up(c, rec, netns, sizeof netns, err)))
+        core_failpoint("create.networked");
     if (rc) { /* undo: no record without its disk and network */
         mvm_error e2;
         if (in) {
@@ -550,6 +550,7 @@ static mvm_code delete_claimed(core *c, const store_actor *who, core_inst *in,
     core_inst_stop_logs(in);
     core_console_end_all(in);
     core_net_instance_down(c, in->id);
+    core_failpoint("delete.unnetworked");
     rc = vmm_dir_remove(in->dir, err);
     if (!rc)
         core_failpoint("delete.removed");
@@ -558,6 +559,9 @@ static mvm_code delete_claimed(core *c, const store_actor *who, core_inst *in,
     if (!rc) {
         core_inst_forget(in);
         core_janitor_kick(c); /* it may have held a retired snapshot */
+        mvm_error e;
+        if (rec->n_port_forwards && core_net_sync(c, &e) != MVM_OK) /* its forwards go */
+            fprintf(stderr, "mvmd: %s %s: %s\n", op, in->id, e.msg);
     } else { /* DESTROYED stays recorded: the next start of mvmd finishes it */
         mvm_error_context(err, "%s %s", op, in->id);
     }

@@ -251,7 +251,6 @@ static mvm_code restore(core *c, const store_actor *who, core_inst *in,
     if (!rc)
         rc = store_pool_get(c->st, rec->tenant, rec->pool, NULL, &pool, err);
     Mvm__V1__MemoryBackend backend = core_backend_of(c, pool);
-    core_free_msg(pool);
     if (!rc)
         rc = core_inst_start_logs(in, err);
     char netns[PATH_MAX];
@@ -263,6 +262,10 @@ static mvm_code restore(core *c, const store_actor *who, core_inst *in,
     snprintf(sdir, sizeof sdir, "%s/%s/%s", in->dir, SNAP_DIR, rec->snapshot->id);
     if (!rc && !(rc = core_restore_memory(c, in, m, sdir, backend, err)))
         core_failpoint("wake.loaded");
+    if (!rc)
+        rc = core_net_restored(c, m, pool, err);
+    core_free_msg(pool);
+    pool = NULL;
     if (!rc && !(mmds = core_identity_json(rec)))
         rc = mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "out of memory");
     if (!rc)

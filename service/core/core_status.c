@@ -317,6 +317,14 @@ void core_pool_status_fill(core *c, Mvm__V1__Pool *pool, ProtobufCAllocator *all
 void core_instance_decorate(core *c, Mvm__V1__Instance *inst, ProtobufCAllocator *alloc) {
     inst->disk_bytes = core_instance_disk_bytes(c, inst->id);
     inst->last_activity_time = timestamp(alloc, core_activity_get(c, inst->id));
+    if (core_net_on(c)) {
+        size_t n = strlen(inst->id) + sizeof "mvm-";
+        char *ns = core_zalloc(alloc, n);
+        if (ns) {
+            snprintf(ns, n, "mvm-%s", inst->id);
+            inst->netns = ns;
+        }
+    }
 }
 
 /* ---- the node's status ---- */
