@@ -21,13 +21,18 @@ REQUEST_TIMEOUT_S = 10.0
 class Proc:
     """One process with its work directory, API socket and console file."""
 
-    def __init__(self, binary, extra_args=(), env=None, instance_id="fc-test", wait=True):
+    def __init__(self, binary, extra_args=(), env=None, instance_id="fc-test", wait=True,
+                 netns=None):
+        """netns: a named network namespace to run it in (`ip netns exec`,
+        which execs it: the pid is the process's own)."""
         self.dir = tempfile.mkdtemp(prefix="fcsim-")
         self.sock_path = os.path.join(self.dir, "api.sock")
         self.out_path = os.path.join(self.dir, "console.out")
         self.err_path = os.path.join(self.dir, "stderr.out")
         self.binary = binary
         args = [binary, "--api-sock", self.sock_path, "--id", instance_id] + list(extra_args)
+        if netns:
+            args = ["ip", "netns", "exec", netns] + args
         full_env = dict(os.environ)
         full_env.update(env or {})
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
