@@ -170,7 +170,8 @@ def load(vmm, cfg):
     # process's network namespace (how each clone gets its own).
     err = vmm.sim.net.load(state.get("net_guest"), state["nets"])
     if err:
-        return "Failed to build microVM from snapshot: Failed to restore net device: " + err
+        return ("Failed to build microVM from snapshot: Failed to restore MMIO device: Cannot "
+                "restore devices: Net: Failed to create a network device: " + err)
     vmm.vm_config = dict(state["vm_config"], track_dirty_pages=cfg["enable_diff_snapshots"])
     vmm.boot_source_cfg = state["boot_source"]
     vmm.drives = state["drives"]
