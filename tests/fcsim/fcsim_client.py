@@ -169,3 +169,30 @@ def fake_kernel(path):
     with open(path, "wb") as f:
         f.write(bytes(hdr) + b"\0" * 4096)
     return path
+
+
+# A suite's tally: ok() counts, run_cases() reports.
+PASSED, FAILED = [0], []
+
+
+def ok(cond, what, detail=""):
+    """One check: counted when cond holds, else recorded and printed."""
+    if cond:
+        PASSED[0] += 1
+    else:
+        FAILED.append(what)
+        print("FAIL %s %s" % (what, detail))
+
+
+def run_cases(cases):
+    """Runs each case (a function), printing its name and time, then the
+    failed checks and "N passed, N failed"; returns the exit status (1 on a
+    failure)."""
+    for case in cases:
+        t0 = time.monotonic()
+        case()
+        print("%-32s %.1fs" % (case.__name__, time.monotonic() - t0))
+    if FAILED:
+        print("failures:\n  " + "\n  ".join(FAILED))
+    print("%d passed, %d failed" % (PASSED[0], len(FAILED)))
+    return 1 if FAILED else 0

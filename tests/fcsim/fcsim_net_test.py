@@ -17,26 +17,16 @@ import json
 import os
 import shutil
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import nettest  # noqa: E402
-from fcsim_client import SIM, Proc, fake_kernel  # noqa: E402
+from fcsim_client import SIM, Proc, fake_kernel, ok, run_cases  # noqa: E402
 
 GUEST, HOST = "172.16.0.2", "172.16.0.1"
 IP_ARG = "ip=172.16.0.2::172.16.0.1:255.255.255.252::eth0:off"
 MAC = "06:00:ac:10:00:02"
-PASSED, FAILED = [0], []
-
-
-def ok(cond, what, detail=""):
-    if cond:
-        PASSED[0] += 1
-    else:
-        FAILED.append(what)
-        print("FAIL %s %s" % (what, detail))
 
 
 def instance_ns(name):
@@ -259,14 +249,7 @@ def main():
     except nettest.NetTestUnavailable as e:
         print("SKIP: fcsim_net: %s" % e)
         return 77
-    for t in (test_boot_pause_snapshot, test_random_mac_and_no_address, test_tap_errors):
-        t0 = time.monotonic()
-        t()
-        print("%-32s %.1fs" % (t.__name__, time.monotonic() - t0))
-    if FAILED:
-        print("failures:\n  " + "\n  ".join(FAILED))
-    print("%d passed, %d failed" % (PASSED[0], len(FAILED)))
-    return 1 if FAILED else 0
+    return run_cases((test_boot_pause_snapshot, test_random_mac_and_no_address, test_tap_errors))
 
 
 if __name__ == "__main__":

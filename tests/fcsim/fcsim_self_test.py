@@ -21,20 +21,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fcsim_client import SIM, Proc, fake_kernel  # noqa: E402
+from fcsim_client import SIM, Proc, fake_kernel, ok, run_cases  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import nettest  # noqa: E402
 
-PASSED, FAILED = [0], []
 PRIVATE_NETNS = [False]  # main() entered a network namespace of its own
-
-
-def ok(cond, what, detail=""):
-    if cond:
-        PASSED[0] += 1
-    else:
-        FAILED.append(what)
-        print("FAIL %s %s" % (what, detail))
 
 
 def boot(proc, args="console=ttyS0"):
@@ -350,16 +341,9 @@ def main():
         PRIVATE_NETNS[0] = True
     except nettest.NetTestUnavailable as e:
         print("not root or no namespaces (%s): the metrics case has no net device" % e)
-    for t in (test_fault_error, test_fault_crash_hang_delay, test_process_faults,
-              test_guest_and_snapshot, test_guest_memory_arguments, test_metrics, test_version_gate, test_no_leftovers,
-              test_many_processes):
-        t0 = time.monotonic()
-        t()
-        print("%-28s %.1fs" % (t.__name__, time.monotonic() - t0))
-    if FAILED:
-        print("failures:\n  " + "\n  ".join(FAILED))
-    print("%d passed, %d failed" % (PASSED[0], len(FAILED)))
-    return 1 if FAILED else 0
+    return run_cases((test_fault_error, test_fault_crash_hang_delay, test_process_faults,
+                      test_guest_and_snapshot, test_guest_memory_arguments, test_metrics,
+                      test_version_gate, test_no_leftovers, test_many_processes))
 
 
 if __name__ == "__main__":

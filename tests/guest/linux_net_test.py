@@ -60,15 +60,8 @@ NETECHO = None
 
 
 def boot_args():
-    args = os.environ.get("MVM_TEST_LINUX_BOOT_ARGS")
-    if args is None:
-        path = os.path.join(os.path.dirname(KERNEL), "boot-args")
-        if os.path.isfile(path):
-            with open(path) as f:
-                args = f.read().strip()
-        else:
-            args = "console=ttyS0 reboot=k panic=1"
-    return "%s %s mvm.test=linux-net-%d" % (args, IP_ARG, os.getpid())
+    return guest_testlib.linux_boot_args(KERNEL,
+                                         "%s mvm.test=linux-net-%d" % (IP_ARG, os.getpid()))
 
 
 def instance_netns(name):

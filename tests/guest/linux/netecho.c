@@ -74,16 +74,24 @@ static void reply(int fd, const char *text, const struct sockaddr_in *to)
         complain("sendto (reply)");
 }
 
+/* One datagram into buffer (a NUL after it) and its sender; -1 on error. */
+static ssize_t receive(int fd, struct sockaddr_in *from)
+{
+    socklen_t len = sizeof *from;
+    ssize_t n = recvfrom(fd, buffer, DATAGRAM_MAX, 0, (struct sockaddr *)from, &len);
+    if (n < 0) {
+        complain("recvfrom");
+        return -1;
+    }
+    buffer[n] = '\0';
+    return n;
+}
+
 static void udp_echo(int fd)
 {
     struct sockaddr_in from;
-    socklen_t len = sizeof from;
-    ssize_t n = recvfrom(fd, buffer, DATAGRAM_MAX, 0, (struct sockaddr *)&from, &len);
-    if (n < 0) {
-        complain("recvfrom (echo)");
-        return;
-    }
-    if (sendto(fd, buffer, (size_t)n, 0, (struct sockaddr *)&from, len) < 0)
+    ssize_t n = receive(fd, &from);
+    if (n >= 0 && sendto(fd, buffer, (size_t)n, 0, (struct sockaddr *)&from, sizeof from) < 0)
         complain("sendto (echo)");
 }
 
@@ -92,13 +100,9 @@ static void udp_echo(int fd)
 static void udp_control(int fd)
 {
     struct sockaddr_in from;
-    socklen_t len = sizeof from;
-    ssize_t n = recvfrom(fd, buffer, DATAGRAM_MAX, 0, (struct sockaddr *)&from, &len);
-    if (n < 0) {
-        complain("recvfrom (control)");
+    ssize_t n = receive(fd, &from);
+    if (n < 0)
         return;
-    }
-    buffer[n] = '\0';
     char *request = (char *)buffer;
     if (strncmp(request, "send ", 5) != 0) {
         reply(fd, "error usage: send A.B.C.D PORT TEXT", &from);
