@@ -21,3 +21,12 @@ set_tests_properties(fcsim_self fcsim_conformance PROPERTIES
 # fragment: hence the target, not MVM_TEST_GUEST_KERNEL).
 set_property(TEST fcsim_conformance APPEND PROPERTY
   ENVIRONMENT "MVM_TEST_GUEST_KERNEL=$<TARGET_FILE:mvm-test-guest>")
+# fcsim_net: the simulator's TAPs and guest network stand-in (fcsim_net.py)
+# with real packets, in namespaces the test makes inside its own network and
+# mount namespace (tests/integration/nettest.py). Needs root: exit 77
+# (skipped) otherwise.
+add_test(NAME fcsim_net
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/fcsim_net_test.py)
+set_tests_properties(fcsim_net PROPERTIES
+  LABELS "fcsim;firecracker;net" TIMEOUT 300 SKIP_RETURN_CODE 77
+  ENVIRONMENT "${mvm_fcsim_env}")

@@ -21,13 +21,18 @@ REQUEST_TIMEOUT_S = 10.0
 class Proc:
     """One process with its work directory, API socket and console file."""
 
-    def __init__(self, binary, extra_args=(), env=None, instance_id="fc-test", wait=True):
+    def __init__(self, binary, extra_args=(), env=None, instance_id="fc-test", wait=True,
+                 netns=None):
+        """netns: a named network namespace to run it in (`ip netns exec`,
+        which execs it: the pid is the process's own)."""
         self.dir = tempfile.mkdtemp(prefix="fcsim-")
         self.sock_path = os.path.join(self.dir, "api.sock")
         self.out_path = os.path.join(self.dir, "console.out")
         self.err_path = os.path.join(self.dir, "stderr.out")
         self.binary = binary
         args = [binary, "--api-sock", self.sock_path, "--id", instance_id] + list(extra_args)
+        if netns:
+            args = ["ip", "netns", "exec", netns] + args
         full_env = dict(os.environ)
         full_env.update(env or {})
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
@@ -164,3 +169,30 @@ def fake_kernel(path):
     with open(path, "wb") as f:
         f.write(bytes(hdr) + b"\0" * 4096)
     return path
+
+
+# A suite's tally: ok() counts, run_cases() reports.
+PASSED, FAILED = [0], []
+
+
+def ok(cond, what, detail=""):
+    """One check: counted when cond holds, else recorded and printed."""
+    if cond:
+        PASSED[0] += 1
+    else:
+        FAILED.append(what)
+        print("FAIL %s %s" % (what, detail))
+
+
+def run_cases(cases):
+    """Runs each case (a function), printing its name and time, then the
+    failed checks and "N passed, N failed"; returns the exit status (1 on a
+    failure)."""
+    for case in cases:
+        t0 = time.monotonic()
+        case()
+        print("%-32s %.1fs" % (case.__name__, time.monotonic() - t0))
+    if FAILED:
+        print("failures:\n  " + "\n  ".join(FAILED))
+    print("%d passed, %d failed" % (PASSED[0], len(FAILED)))
+    return 1 if FAILED else 0

@@ -188,6 +188,9 @@ SCENARIOS = [
         step(PUT, "/network-interfaces/eth0", '{"iface_id":"eth1","host_dev_name":"tap0"}', expect=400),
         step(PUT, "/network-interfaces/eth0", '{"iface_id":"eth0","host_dev_name":"tap0","guest_mac":"zz"}', expect=400),
         step(PUT, "/network-interfaces/eth0", '{"iface_id":"eth0","host_dev_name":"averyveryverylongtapname"}', expect=400),
+        # The TAP is opened at PUT time; "lo" exists everywhere and is no TAP
+        # (nothing is created on the host).
+        step(PUT, "/network-interfaces/eth0", '{"iface_id":"eth0","host_dev_name":"lo"}', expect=400),
         step(PATCH, "/network-interfaces/eth0", '{"iface_id":"eth0"}', expect=400),
         step(PUT, "/cpu-config", '{"kvm_capabilities":[]}', expect=204),
     ]),

@@ -7,7 +7,7 @@ sparse, of the configured memory size, as Firecracker's is.
 
   FCSIM-SNAPSHOT firecracker-sim data-format 4.0.0
   {"vm_config": {...}, "boot_source": {...}, "drives": [...], ...,
-   "ticks": N}
+   "ticks": N, "net_guest": {iface_id: {"mac", "ip", "mask", "gw"}}}
 
 Errors use the texts of Firecracker's CreateSnapshotError /
 RestoreFromSnapshotError chains."""
@@ -43,6 +43,7 @@ def create(vmm, cfg):
         "mmds_ifaces": vmm.mmds_ifaces,
         "ticks": vmm.sim.guest.ticks(),
         "cmdline": vmm.sim.guest.cmdline,
+        "net_guest": vmm.sim.net.saved(),
     }
     try:
         fd = os.open(cfg["snapshot_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
@@ -165,6 +166,12 @@ def load(vmm, cfg):
             return ("Failed to build microVM from snapshot: Failed to restore block device: "
                     "Virtio backend error: Error manipulating the backing file: %s %s"
                     % (os_error_text(e), d["path_on_host"]))
+    # The TAPs are opened again by the names the snapshot recorded, in this
+    # process's network namespace (how each clone gets its own).
+    err = vmm.sim.net.load(state.get("net_guest"), state["nets"])
+    if err:
+        return ("Failed to build microVM from snapshot: Failed to restore MMIO device: Cannot "
+                "restore devices: Net: Failed to create a network device: " + err)
     vmm.vm_config = dict(state["vm_config"], track_dirty_pages=cfg["enable_diff_snapshots"])
     vmm.boot_source_cfg = state["boot_source"]
     vmm.drives = state["drives"]

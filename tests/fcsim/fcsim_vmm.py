@@ -13,6 +13,7 @@ import errno
 import os
 import socket
 
+import fcsim_net
 import fcsim_schema as S
 from fcsim_serde import SerdeError, from_slice, to_json, to_json_ordered, json_str
 
@@ -358,6 +359,7 @@ class Vmm:
         cmdline = self._guest_cmdline()
         self.state = "Running"
         self.sim.guest.boot(cmdline, self.vm_config["mem_size_mib"])
+        self.sim.net.boot(cmdline, self.nets)
         return self._empty(after="started")
 
     def _guest_cmdline(self):
@@ -566,6 +568,8 @@ class Vmm:
                 if n["guest_mac"] == cfg["guest_mac"] and n["iface_id"] != cfg["iface_id"]:
                     raise ApiError(E_NET + "The MAC address is already in use: %s"
                                    % cfg["guest_mac"])
+        if any(n["iface_id"] == cfg["iface_id"] for n in self.nets):
+            self.sim.net.close(cfg["iface_id"])  # the replaced device's TAP
         self.nets = [n for n in self.nets if n["iface_id"] != cfg["iface_id"]]
         name = cfg["host_dev_name"]
         if len(name.encode()) >= IFNAMSIZ:
@@ -579,6 +583,11 @@ class Vmm:
                                "network devices." % (os_error_text(OSError(errno.EBUSY, "")), name))
         cfg["rx_rate_limiter"] = rate_limiter(cfg["rx_rate_limiter"])
         cfg["tx_rate_limiter"] = rate_limiter(cfg["tx_rate_limiter"])
+        try:
+            self.sim.net.open(cfg["iface_id"], name)
+        except fcsim_net.TapError as e:
+            raise ApiError(E_NET + "Could not create the network device: Open tap device "
+                           "failed: %s" % e)
         self.nets.append(cfg)
         self.sim.metrics.nets.setdefault(cfg["iface_id"], {})
         return self._empty()
@@ -774,9 +783,11 @@ class Vmm:
         if state == "Paused":
             self.state = "Paused"
             self.sim.guest.pause()
+            self.sim.net.pause()
         else:
             self.state = "Running"
             self.sim.guest.resume()
+            self.sim.net.resume()
         return self._empty()
 
     def _put_snapshot(self, body, sub):
@@ -829,6 +840,8 @@ class Vmm:
         else:
             self.state = "Paused"
         self.sim.guest.restored(self.state == "Running")
+        if self.state == "Running":
+            self.sim.net.resume()
         r = self._empty(deprecation=deprecated)
         r.after = "started"
         return r

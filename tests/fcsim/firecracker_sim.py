@@ -36,6 +36,7 @@ if os.environ.get("FCSIM_PYCACHE"):
     sys.pycache_prefix = os.environ["FCSIM_PYCACHE"]
 
 import fcsim_guest  # noqa: E402
+import fcsim_net  # noqa: E402
 from fcsim_faults import Faults  # noqa: E402
 from fcsim_http import (Connection, MAX_CONNECTIONS, SERVER_FULL, parse_error_response,  # noqa: E402
                         response_bytes)
@@ -79,6 +80,7 @@ class Sim:
         self.metrics = Metrics()
         self.faults = Faults(self.instance_id, os.environ.get("FCSIM_FAULTS"))
         self.guest = fcsim_guest.Guest(self)
+        self.net = fcsim_net.Network(self)
         self.vmm = Vmm(self)
         self.sel = selectors.DefaultSelector()
         self.listener = None
@@ -97,6 +99,15 @@ class Sim:
 
     def open_vsock(self, vs):
         self.sel.register(vs["sock"], selectors.EVENT_READ, ("vsock", vs))
+
+    def watch_tap(self, fd, interface):
+        self.sel.register(fd, selectors.EVENT_READ, ("tap", interface))
+
+    def unwatch_tap(self, fd):
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
 
     def close_vsock(self, vs):
         try:
@@ -304,7 +315,8 @@ class Sim:
     def run(self):
         while True:
             now = time.monotonic()
-            deadlines = [d for d in (self.guest.next_deadline(), self.busy_until,
+            deadlines = [d for d in (self.guest.next_deadline(), self.net.next_deadline(),
+                                     self.busy_until,
                                      self.exit_at[0] if self.exit_at else None,
                                      self.metrics_at) if d is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
@@ -314,6 +326,8 @@ class Sim:
                     self._accept()
                 elif kind == "vsock":
                     self._vsock_accept(obj)
+                elif kind == "tap":
+                    self.net.on_readable(obj)
                 elif kind == "conn":
                     if mask & selectors.EVENT_WRITE:
                         self._flush(obj)
@@ -321,6 +335,7 @@ class Sim:
                         self._read(obj)
             now = time.monotonic()
             self.guest.on_time(now)
+            self.net.on_time(now)
             if self.busy_until is not None and now >= self.busy_until:
                 conn, data, after = self.held
                 self.busy_until, self.held = None, None

@@ -175,8 +175,9 @@ class Firecracker:
 
     SOCKET_TIMEOUT = 10.0
 
-    def __init__(self, binary, workdir=None, vm_id="fc-direct", api_timeout=30.0):
+    def __init__(self, binary, workdir=None, vm_id="fc-direct", api_timeout=30.0, netns=None):
         self.binary = binary
+        self.netns = netns       # a named network namespace to run it in (`ip netns exec`)
         self.vm_id = vm_id
         self.api_timeout = api_timeout
         self._own_workdir = workdir is None
@@ -208,8 +209,10 @@ class Firecracker:
         with _live_lock:
             if _shutting_down:
                 raise FirecrackerError("not starting a VM: shutting down on a signal")
+            # `ip netns exec` execs the binary: the pid stays Firecracker's.
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
             self.proc = subprocess.Popen(
-                [self.binary, "--api-sock", self.socket_path, "--id", self.vm_id,
+                prefix + [self.binary, "--api-sock", self.socket_path, "--id", self.vm_id,
                  "--log-path", self.log_path],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
                 cwd=self.workdir, start_new_session=True)
@@ -359,6 +362,15 @@ class Firecracker:
         if initrd:
             boot["initrd_path"] = os.path.abspath(initrd)
         self._timed("put_boot_source", self.put, "/boot-source", boot)
+
+    def configure_net(self, tap, guest_mac=None, iface="eth0"):
+        """A virtio-net interface on the host TAP device `tap` (in the
+        process's network namespace); without guest_mac the guest picks
+        its own."""
+        body = {"iface_id": iface, "host_dev_name": tap}
+        if guest_mac:
+            body["guest_mac"] = guest_mac
+        self.put("/network-interfaces/" + iface, body)
 
     def start(self):
         self.timings["start_sent_at"] = time.monotonic()

@@ -41,6 +41,21 @@ def pattern_generation(page, pages, rewrites):
     return rewrites // pages + (1 if page < rewrites % pages else 0)
 
 
+def linux_boot_args(kernel, extra):
+    """The Linux test kernel's boot arguments: MVM_TEST_LINUX_BOOT_ARGS, else
+    the `boot-args` file next to the kernel, else a plain serial console;
+    then `extra` (the test's own arguments)."""
+    args = os.environ.get("MVM_TEST_LINUX_BOOT_ARGS")
+    if args is None:
+        path = os.path.join(os.path.dirname(kernel), "boot-args")
+        if os.path.isfile(path):
+            with open(path) as f:
+                args = f.read().strip()
+        else:
+            args = "console=ttyS0 reboot=k panic=1"
+    return args + " " + extra
+
+
 def skip_reason(env_names):
     """Why the tests cannot run here, or None."""
     missing = [name for name in env_names if not os.environ.get(name)]

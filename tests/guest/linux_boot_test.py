@@ -39,15 +39,7 @@ CACHE = None
 
 
 def boot_args():
-    args = os.environ.get("MVM_TEST_LINUX_BOOT_ARGS")
-    if args is None:
-        path = os.path.join(os.path.dirname(KERNEL), "boot-args")
-        if os.path.isfile(path):
-            with open(path) as f:
-                args = f.read().strip()
-        else:
-            args = "console=ttyS0 reboot=k panic=1"
-    return args + " mvm.test=linux-boot-%d" % os.getpid()
+    return guest_testlib.linux_boot_args(KERNEL, "mvm.test=linux-boot-%d" % os.getpid())
 
 
 class LinuxBoot(unittest.TestCase):

@@ -13,10 +13,18 @@ The /init (see INIT below) prints, on the console:
     mvm-linux-guest: cmdline <contents of /proc/cmdline>
     mvm-linux-guest: tick N          every 5 seconds, N from 1
 It mounts /proc, /sys and /dev (devtmpfs). Networking is left to the
-kernel: an ip= argument configures the interface before /init runs.
+kernel: an ip= argument configures the interface before /init runs. When
+the archive holds /bin/netecho (the network responder, netecho.c; add it
+with --add BUILD/tests/guest/netecho:bin/netecho), /init starts it in the
+background after the cmdline line; it prints
+    mvm-linux-guest: netecho up
+once it listens.
 
 Run: build_initramfs.py --out FILE --cache DIR [--busybox STATIC_BUSYBOX]
-Library: build(out_path, cache_dir, busybox=None) -> out_path
+                        [--add SRC:DEST ...]
+Library: build(out_path, cache_dir, busybox=None, extra=()) -> out_path
+    extra: (source path on the host, path in the archive) pairs; each file
+    keeps its permission bits, missing parent directories are added.
 """
 import argparse
 import glob
@@ -36,6 +44,11 @@ echo "mvm-linux-guest: userspace up"
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 read -r cmdline < /proc/cmdline
 echo "mvm-linux-guest: cmdline $cmdline"
+# The network responder, when the archive has it: it prints its own
+# "mvm-linux-guest: netecho up" once it listens.
+if [ -x /bin/netecho ]; then
+    /bin/netecho &
+fi
 # An ip= argument is handled by the kernel (IP autoconfiguration) before
 # /init runs; nothing to configure here.
 n=0
@@ -142,7 +155,26 @@ class NewcWriter:
         self._entry("TRAILER!!!", 0, nlink=1)
 
 
-def build(out_path, cache_dir, busybox=None):
+def parse_add(spec):
+    """"SRC:DEST" -> (SRC, DEST); DEST is relative to the archive's root."""
+    src, sep, dest = spec.rpartition(":")
+    dest = dest.strip("/")
+    if not sep or not src or not dest or ".." in dest.split("/"):
+        raise BuildError("--add wants SRC:DEST with DEST a path inside the archive, got %r" % spec)
+    return src, dest
+
+
+BASE_DIRECTORIES = ("bin", "dev", "etc", "proc", "root", "sbin", "sys", "tmp")
+BASE_FILES = ("bin/busybox", "bin/sh", "dev/console", "init")
+
+
+def build(out_path, cache_dir, busybox=None, extra=()):
+    extra = [(src, dest.strip("/")) for src, dest in extra]
+    for src, dest in extra:
+        if dest in BASE_FILES or dest in BASE_DIRECTORIES:
+            raise BuildError("--add %s:%s would replace the archive's own %s" % (src, dest, dest))
+        if not os.path.isfile(src):
+            raise BuildError("--add %s:%s: %s is not a file" % (src, dest, src))
     busybox = busybox or fetch_busybox(cache_dir)
     if not is_static_elf(busybox):
         raise BuildError("%s is not a static x86_64 ELF executable" % busybox)
@@ -152,7 +184,8 @@ def build(out_path, cache_dir, busybox=None):
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with open(tmp, "wb") as f:
         w = NewcWriter(f)
-        for d in ("bin", "dev", "etc", "proc", "root", "sbin", "sys", "tmp"):
+        directories = list(BASE_DIRECTORIES)
+        for d in BASE_DIRECTORIES:
             w.directory(d)
         # The kernel opens /dev/console for init's stdio before /init runs,
         # so the node must be in the archive (devtmpfs comes later).
@@ -160,6 +193,15 @@ def build(out_path, cache_dir, busybox=None):
         w.file("bin/busybox", busybox_data, 0o755)
         w.symlink("bin/sh", "busybox")
         w.file("init", INIT.encode(), 0o755)
+        for src, dest in extra:
+            parts = dest.split("/")
+            for i in range(1, len(parts)):
+                parent = "/".join(parts[:i])
+                if parent not in directories:
+                    directories.append(parent)
+                    w.directory(parent)
+            with open(src, "rb") as f:
+                w.file(dest, f.read(), os.stat(src).st_mode & 0o7777)
         w.finish()
     os.replace(tmp, out_path)
     return out_path
@@ -170,9 +212,11 @@ def main():
     ap.add_argument("--out", required=True, help="the cpio archive to write")
     ap.add_argument("--cache", required=True, help="directory for the downloaded .deb")
     ap.add_argument("--busybox", help="use this static busybox instead of the package's")
+    ap.add_argument("--add", action="append", default=[], metavar="SRC:DEST",
+                    help="also put the file SRC at DEST in the archive (repeatable)")
     args = ap.parse_args()
     try:
-        path = build(args.out, args.cache, args.busybox)
+        path = build(args.out, args.cache, args.busybox, [parse_add(a) for a in args.add])
     except (BuildError, OSError) as e:
         print("build_initramfs: %s" % e, file=sys.stderr)
         return 1
