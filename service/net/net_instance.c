@@ -71,15 +71,21 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
         c = net_route_default_ensure(sk, in->gateway, err);
     if (c == MVM_OK)
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
-    if (c == MVM_OK) {
-        bool existed = tap.ifindex != 0;
+    /* an existing tap0 is left as it is: Firecracker may hold it open
+     * (attaching again would be EBUSY), and it was made with its owner */
+    if (c == MVM_OK && tap.ifindex && strcmp(tap.kind, "tun") != 0)
+        c = mvm_fail(err, MVM_ALREADY_EXISTS,
+                     NET_TAP_NAME " in the netns is a \"%s\" device mvm did not make",
+                     tap.kind[0] ? tap.kind : "kindless");
+    if (c == MVM_OK && !tap.ifindex) {
         c = net_tap_ensure(NET_TAP_NAME, in->spec->tap_uid, in->spec->tap_gid, err);
-        in->tap_created = c == MVM_OK && !existed;
+        in->tap_created = c == MVM_OK;
     }
     if (c == MVM_OK)
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
+    static const uint8_t tap_mac[6] = NET_TAP_MAC;
     if (c == MVM_OK)
-        c = net_link_configure(sk, NET_TAP_NAME, -1, NULL, err);
+        c = net_link_configure(sk, NET_TAP_NAME, -1, tap_mac, err);
     if (c == MVM_OK)
         c = net_addr_ensure(sk, NET_TAP_NAME, tap.ifindex, in->tap_ip, NET_TAP_PREFIXLEN, err);
     if (c == MVM_OK)
@@ -101,8 +107,16 @@ static mvm_code inside_remove(void *arg, mvm_error *err) {
     c = net_link_get(sk, NET_TAP_NAME, &tap, err);
     net_nl_close(sk);
     /* anything else in the netns (not ours to name) goes with the netns */
-    if (c == MVM_OK && tap.ifindex && strcmp(tap.kind, "tun") == 0)
-        c = net_tap_delete(NET_TAP_NAME, err);
+    if (c == MVM_OK && tap.ifindex && strcmp(tap.kind, "tun") == 0) {
+        mvm_error busy;
+        c = net_tap_delete(NET_TAP_NAME, &busy);
+        /* a process still holds it (a Firecracker about to be killed): it
+         * goes with the namespace when that process ends */
+        if (c == MVM_FAILED_PRECONDITION)
+            c = MVM_OK;
+        else if (c != MVM_OK && err)
+            *err = busy;
+    }
     return c;
 }
 

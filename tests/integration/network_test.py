@@ -149,9 +149,9 @@ def guest_image():
     cache = os.path.abspath(L.ARGS.linux_cache or
                             os.path.join(L.ARGS.build, "tests", "guest", "linux"))
     os.makedirs(cache, exist_ok=True)
-    netecho = os.path.join(L.ARGS.build, "tests", "guest", "linux", "netecho")
+    netecho = os.path.join(L.ARGS.build, "tests", "guest", "netecho")
     initrd = build_initramfs.build(os.path.join(cache, "initramfs-network.cpio"), cache,
-                                   add=[(netecho, "/bin/netecho")])
+                                   extra=[(netecho, "bin/netecho")])
     args_file = os.path.join(os.path.dirname(L.ARGS.linux_kernel), "boot-args")
     boot_args = (open(args_file).read().strip() if os.path.exists(args_file)
                  else "console=ttyS0")
@@ -207,11 +207,14 @@ def wait_base(n, t):
         time.sleep(0.1)
 
 
-def create(t, forwards=()):
+def create(t, forwards=(), cold_boot=False):
+    """An instance of t's pool: a clone of its base snapshot (RUNNING), or
+    with cold_boot a CREATED one (not started)."""
     pf = [L.I.PortForward(protocol=L.I.PORT_PROTOCOL_UDP if p == "udp" else L.I.PORT_PROTOCOL_TCP,
                           host_port=h, instance_port=i) for p, h, i in forwards]
     return N.c.instances.CreateInstance(
-        L.I.CreateInstanceRequest(tenant=t, pool="web", port_forwards=pf), timeout=WAIT)
+        L.I.CreateInstanceRequest(tenant=t, pool="web", port_forwards=pf, cold_boot=cold_boot),
+        timeout=WAIT)
 
 
 def delete(t, iid):
@@ -406,27 +409,30 @@ class Crash(unittest.TestCase):
     again: the kernel holds exactly the networks of the instances the store
     has, no more, no fewer."""
 
-    def assert_consistent(self):
+    def assert_consistent(self, point=""):
         ids = set()
         for t in ("t1", "t2"):
             r = N.c.instances.ListInstances(L.I.ListInstancesRequest(tenant=t))
             ids |= {i.id for i in r.instances}
-        self.assertEqual(set(mvm_netns()), {"mvm-" + i for i in ids})
+        self.assertEqual(set(mvm_netns()), {"mvm-" + i for i in ids},
+                         "after a kill at %s:\n%s" % (point, N.d.log_tail()[-1500:]))
         self.assertEqual(len(host_veths()), len(ids))
         for i in ids:
             self.assertIn("mvm:instance:dnat", nft_rules("ip", "mvm-nat", "mvm-" + i))
         self.assertIn("mvm:tenant:1:intra", nft_rules("inet", "mvm"))
 
     def test_kill_during_create_and_delete(self):
-        for point in ("create.recorded", "create.networked"):
+        # cold creates (directory, disk, network) and clones (network, restore)
+        for point, cold in (("create.recorded", True), ("create.networked", True),
+                            ("clone.recorded", False), ("clone.loaded", False)):
             N.restart(env={"MVMD_FAILPOINTS": point})
             try:
-                create("t1")
+                create("t1", cold_boot=cold)
             except Exception:
                 pass  # the process died at the failpoint
             N.d.proc.wait(timeout=WAIT)
-            N.restart()
-            self.assert_consistent()
+            N.restart(kill=True)  # it is dead already
+            self.assert_consistent(point)
         a = create("t1")
         for point in ("delete.intent", "delete.unnetworked"):
             N.restart(env={"MVMD_FAILPOINTS": point})
@@ -435,8 +441,8 @@ class Crash(unittest.TestCase):
             except Exception:
                 pass
             N.d.proc.wait(timeout=WAIT)
-            N.restart()
-            self.assert_consistent()
+            N.restart(kill=True)  # it is dead already
+            self.assert_consistent(point)
             a = create("t1")
         # leaked objects mvmd did not make itself: a netns of an unknown id
         sh("ip netns add mvm-i-00000000deadbeef")
