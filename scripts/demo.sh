@@ -95,6 +95,14 @@ echo "created $i1 and $i2"
 run instance list --tenant "$T1"
 run instance get "$i1" --tenant "$T1" -o json
 
+say "Networking: a netns each (tap0 inside, a veth into the tenant's bridge), egress, forwards"
+# With networking on (mvmd --network auto: root with /dev/net/tun), each
+# instance has its netns mvm-<id>; the node log says whether it is on.
+run tenant update "$T1" --egress 203.0.113.0/24 --egress 198.51.100.7/32
+run instance forward "$i1" --tenant "$T1" --forward tcp:18080:80 --forward udp:15353:53
+expect 6 instance forward "$i2" --tenant "$T1" --forward tcp:18080:8080
+run instance get "$i1" --tenant "$T1"
+
 say "Conditional updates: the second writer with the old version loses"
 v=$("$CLI" tenant get "$T1" -o json | json_field resourceVersion)
 [ -n "$v" ] || die "no resourceVersion"
