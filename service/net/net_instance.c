@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -176,12 +177,16 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
             veth.ifindex = 0;
         }
     }
+    char ipv6_off[64];
+    snprintf(ipv6_off, sizeof ipv6_off, "ipv6/conf/%s/disable_ipv6", n.veth);
     if (c == MVM_OK && !veth.ifindex) {
         c = net_ns_open(n.netns, &nsfd, err);
         if (c == MVM_OK)
             c = net_link_add_veth(sk, n.veth, bri.ifindex, NET_GUEST_IFNAME, nsfd, spec->mac,
                                   err);
         veth_created = c == MVM_OK;
+        if (c == MVM_OK) /* made down: no IPv6 on it before it goes up */
+            c = net_sysctl_write(ipv6_off, "1", err);
     }
     if (c == MVM_OK)
         c = net_link_configure(sk, n.veth, bri.ifindex, NULL, err);

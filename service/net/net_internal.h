@@ -73,6 +73,11 @@ mvm_code net_tap_ensure(const char *name, uid_t uid, gid_t gid, mvm_error *err);
 /* Makes the (existing) TAP non-persistent and so removes it. */
 mvm_code net_tap_delete(const char *name, mvm_error *err);
 
+/* ---- net_sysctl.c ---- */
+/* Writes value to /proc/sys/net/<key> ("ipv4/ip_forward") in the calling
+ * thread's netns. */
+mvm_code net_sysctl_write(const char *key, const char *value, mvm_error *err);
+
 /* ---- net_ns.c ---- */
 /* Creates NET_NETNS_DIR/<name> as a new netns; *created false when a netns
  * already is there. ALREADY_EXISTS when a non-netns file is. */

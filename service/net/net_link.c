@@ -84,7 +84,6 @@ mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, con
     if (p && macaddr) {
         rtnl_link_set_name(l, host);
         rtnl_link_set_master(l, master);
-        rtnl_link_set_flags(l, IFF_UP);
         rtnl_link_set_name(p, peer);
         rtnl_link_set_ns_fd(p, ns_fd);
         rtnl_link_set_addr(p, macaddr);

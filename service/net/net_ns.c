@@ -107,6 +107,17 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
         unlink(path);
         return c;
     }
+    /* devices made in it from now on (eth0, tap0) get no IPv6: the scheme
+     * is IPv4, and IPv6's link-local addresses, DAD and MLD would cost
+     * every setup (and flood the tenant bridge) for nothing */
+    c = net_sysctl_write("ipv6/conf/default/disable_ipv6", "1", err);
+    if (c != MVM_OK) {
+        mvm_error_context(err, "creating netns %s", name);
+        back_home(home);
+        close(home);
+        unlink(path);
+        return c;
+    }
     if (mount(SELF_NETNS, path, "none", MS_BIND, NULL) != 0) {
         c = net_fail_errno(err, errno, "creating netns %s: bind-mounting it on %s", name, path);
         back_home(home);
