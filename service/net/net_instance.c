@@ -1,7 +1,8 @@
 /* net_instance.c - one instance's network: its named netns with tap0 and
  * eth0, and the veth whose host end is a port of the tenant bridge (the
  * scheme in net.h). Ensure is idempotent and rolls back what the failing
- * call made; remove takes away exactly what ensure makes. */
+ * call made; remove takes away exactly what ensure makes, leaving the
+ * devices to the kernel's netns cleanup. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -89,20 +90,6 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
         in->tap_created = false;
     }
     net_nl_close(sk);
-    return c;
-}
-
-static mvm_code inside_remove(void *arg, mvm_error *err) {
-    struct nl_sock *sk;
-    mvm_code c = net_nl_open(&sk, err);
-    if (c != MVM_OK)
-        return c;
-    net_link_info tap;
-    c = net_link_get(sk, NET_TAP_NAME, &tap, err);
-    net_nl_close(sk);
-    /* anything else in the netns (not ours to name) goes with the netns */
-    if (c == MVM_OK && tap.ifindex && strcmp(tap.kind, "tun") == 0)
-        c = net_tap_delete(NET_TAP_NAME, err);
     return c;
 }
 
@@ -254,6 +241,13 @@ mvm_code net_host_veth_remove(const char *name, mvm_error *err) {
     return c;
 }
 
+/* The netns goes by its mount alone: once no process holds it, the kernel
+ * (cleanup_net) destroys tap0 and eth0 and, with eth0, its peer the host
+ * veth, many netns in one batch. Deleting each device here would wait for
+ * RCU grace periods every time (20-70 ms a device). The host veth is only
+ * detached from its bridge and set down now, so the bridge has no port of
+ * this instance when this returns; it is deleted here only when no netns
+ * is left to take it away. */
 mvm_code net_instance_remove(const char *instance_id, mvm_error *err) {
     inst_names n;
     mvm_code c = names_of(instance_id, &n, err);
@@ -263,21 +257,27 @@ mvm_code net_instance_remove(const char *instance_id, mvm_error *err) {
     if ((c = net_nl_open(&sk, err)) != MVM_OK)
         return c;
     net_link_info veth;
+    int nsfd = -1;
+    bool has_ns = false;
     c = net_link_get(sk, n.veth, &veth, err);
     if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
         c = mvm_fail(err, MVM_FAILED_PRECONDITION,
                      "removing instance %s: %s is a \"%s\" device mvm did not make; left alone",
                      instance_id, n.veth, veth.kind);
-    if (c == MVM_OK && veth.ifindex)
-        c = net_link_delete(sk, n.veth, err);
-    net_nl_close(sk);
     if (c == MVM_OK) {
-        c = net_ns_run(n.netns, inside_remove, NULL, err);
+        c = net_ns_open(n.netns, &nsfd, err);
+        has_ns = c == MVM_OK;
         if (c == MVM_NOT_FOUND)
-            c = MVM_OK; /* the netns is gone already */
-        else if (c == MVM_OK)
-            c = net_ns_delete(n.netns, err);
+            c = MVM_OK;
+        if (nsfd >= 0)
+            close(nsfd);
     }
+    if (c == MVM_OK && veth.ifindex)
+        c = has_ns ? net_link_set(sk, veth.ifindex, n.veth, false, 0, err)
+                   : net_link_delete(sk, n.veth, err);
+    net_nl_close(sk);
+    if (c == MVM_OK && has_ns)
+        c = net_ns_delete(n.netns, err);
     if (c != MVM_OK)
         mvm_error_context(err, "removing the network of instance %s", instance_id);
     return c;
