@@ -10,8 +10,12 @@
  *     172.16.0.2), and "eth0", the peer of a veth whose host end
  *     (net_host_veth_name()) is a port of the tenant bridge; eth0 has the
  *     instance's tenant IP/24, its MAC and a default route via the gateway,
- *     and the netns forwards IPv4. (The 1:1 NAT between 172.16.0.2 and the
- *     tenant IP is nftables' part, service/net/net_nft*.c.)
+ *     and the netns forwards IPv4. The scheme is IPv4 only: the netns is
+ *     made with IPv6 off for its devices (net.ipv6.conf.default), and the
+ *     host veth gets disable_ipv6 before it goes up, so no link-local
+ *     address, DAD or MLD traffic crosses the tenant bridge. (The 1:1 NAT
+ *     between 172.16.0.2 and the tenant IP is nftables' part,
+ *     service/net/net_nft*.c.)
  *
  * Errors: every function returns an mvm_code and fills *err (may be NULL)
  * with it and a message naming the device or netns and the step. Kernel
@@ -107,10 +111,18 @@ typedef struct net_instance_spec {
  * above. Switches the calling thread's netns for a while (see Threads). */
 mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err);
 
-/* Removes what net_instance_ensure made: the host veth (and so eth0), tap0,
- * and the named netns. MVM_OK when already gone. A netns path that is not a
- * netns mount and a host-veth name held by a non-veth device are left alone
- * (FAILED_PRECONDITION). */
+/* Removes what net_instance_ensure made: the named netns (unmounted and
+ * unlinked) and with it tap0, eth0 and eth0's peer, the host veth. MVM_OK
+ * when already gone. On return the netns path is gone and the host veth is
+ * no port of the bridge and down (net_tenant_remove may follow at once);
+ * the devices themselves are destroyed by the kernel's netns cleanup, in the
+ * background, as soon as no process holds the netns (normally within
+ * milliseconds; for as long as e.g. a Firecracker still runs in it). Until
+ * then net_list may still show the host veth; net_host_veth_remove takes it
+ * away, and a new ensure of the instance replaces it. When the netns path is
+ * gone but the host veth is not, the veth is deleted here. A netns path that
+ * is not a netns mount and a host-veth name held by a non-veth device are
+ * left alone (FAILED_PRECONDITION). */
 mvm_code net_instance_remove(const char *instance_id, mvm_error *err);
 
 /* A sandbox: the netns "mvm-<id>" with only lo and tap0 (172.16.0.1/30,

@@ -1,10 +1,12 @@
 /* net_instance.c - one instance's network: its named netns with tap0 and
  * eth0, and the veth whose host end is a port of the tenant bridge (the
  * scheme in net.h). Ensure is idempotent and rolls back what the failing
- * call made; remove takes away exactly what ensure makes. */
+ * call made; remove takes away exactly what ensure makes, leaving the
+ * devices to the kernel's netns cleanup. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,21 +29,20 @@ typedef struct inside {
     struct in_addr tenant_ip, gateway, tap_ip;
     bool probe_only;  /* just look: does eth0 exist? */
     bool tap_only;    /* a sandbox: lo and tap0, no eth0 */
+    bool fresh;       /* the netns was made by this call: lo down, no tap0,
+                         eth0 (if any) just made with its MAC, forwarding on */
     bool eth0_exists; /* probe's answer */
     bool tap_created; /* tap0 made by this call */
 } inside;
 
-static mvm_code write_ip_forward(mvm_error *err) {
-    int f = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
-    if (f < 0)
-        return net_fail_errno(err, errno, "enabling IPv4 forwarding in the instance netns");
-    ssize_t w = write(f, "1\n", 2);
-    int e = errno;
-    close(f);
-    if (w != 2)
-        return net_fail_errno(err, w < 0 ? e : EIO,
-                              "enabling IPv4 forwarding in the instance netns");
-    return MVM_OK;
+static const net_sysctl_value forwarding[] = {{"ipv4/ip_forward", "1"}};
+
+/* Up (and, for eth0, its MAC): blind in a fresh netns, where the state is
+ * known; otherwise read first and change only what differs. */
+static mvm_code link_up(struct nl_sock *sk, const inside *in, const char *name, int ifindex,
+                        const uint8_t *mac, mvm_error *err) {
+    return in->fresh ? net_link_set(sk, ifindex, name, true, -1, mac, err)
+                     : net_link_configure(sk, name, -1, mac, err);
 }
 
 static mvm_code inside_ensure(void *arg, mvm_error *err) {
@@ -50,7 +51,7 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
     mvm_code c = net_nl_open(&sk, err);
     if (c != MVM_OK)
         return c;
-    net_link_info eth0 = {0}, tap;
+    net_link_info eth0 = {0}, tap = {0};
     if (!in->tap_only) {
         c = net_link_get(sk, NET_GUEST_IFNAME, &eth0, err);
         if (c != MVM_OK || in->probe_only) {
@@ -62,14 +63,14 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
             c = mvm_fail(err, MVM_INTERNAL, NET_GUEST_IFNAME " missing after the veth was made");
     }
     if (c == MVM_OK)
-        c = net_link_configure(sk, "lo", -1, NULL, err);
+        c = link_up(sk, in, "lo", 0, NULL, err);
     if (c == MVM_OK && !in->tap_only)
-        c = net_link_configure(sk, NET_GUEST_IFNAME, -1, in->spec->mac, err);
+        c = link_up(sk, in, NET_GUEST_IFNAME, eth0.ifindex, in->spec->mac, err);
     if (c == MVM_OK && !in->tap_only)
         c = net_addr_ensure(sk, NET_GUEST_IFNAME, eth0.ifindex, in->tenant_ip, 24, err);
     if (c == MVM_OK && !in->tap_only)
         c = net_route_default_ensure(sk, in->gateway, err);
-    if (c == MVM_OK)
+    if (c == MVM_OK && !in->fresh)
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
     /* an existing tap0 is left as it is: Firecracker may hold it open
      * (attaching again would be EBUSY), and it was made with its owner */
@@ -85,38 +86,16 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
     static const uint8_t tap_mac[6] = NET_TAP_MAC;
     if (c == MVM_OK)
-        c = net_link_configure(sk, NET_TAP_NAME, -1, tap_mac, err);
+        c = link_up(sk, in, NET_TAP_NAME, tap.ifindex, tap_mac, err);
     if (c == MVM_OK)
         c = net_addr_ensure(sk, NET_TAP_NAME, tap.ifindex, in->tap_ip, NET_TAP_PREFIXLEN, err);
-    if (c == MVM_OK)
-        c = write_ip_forward(err);
+    if (c == MVM_OK && !in->fresh) /* a fresh netns was made forwarding */
+        c = net_sysctl_set(forwarding, 1, err);
     if (c != MVM_OK && in->tap_created) {
         net_tap_delete(NET_TAP_NAME, NULL);
         in->tap_created = false;
     }
     net_nl_close(sk);
-    return c;
-}
-
-static mvm_code inside_remove(void *arg, mvm_error *err) {
-    struct nl_sock *sk;
-    mvm_code c = net_nl_open(&sk, err);
-    if (c != MVM_OK)
-        return c;
-    net_link_info tap;
-    c = net_link_get(sk, NET_TAP_NAME, &tap, err);
-    net_nl_close(sk);
-    /* anything else in the netns (not ours to name) goes with the netns */
-    if (c == MVM_OK && tap.ifindex && strcmp(tap.kind, "tun") == 0) {
-        mvm_error busy;
-        c = net_tap_delete(NET_TAP_NAME, &busy);
-        /* a process still holds it (a Firecracker about to be killed): it
-         * goes with the namespace when that process ends */
-        if (c == MVM_FAILED_PRECONDITION)
-            c = MVM_OK;
-        else if (c != MVM_OK && err)
-            *err = busy;
-    }
     return c;
 }
 
@@ -180,15 +159,16 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
                      "instance %s: host veth name %s is taken by a \"%s\" device mvm did not "
                      "make; left alone",
                      spec->instance_id, n.veth, veth.kind[0] ? veth.kind : "kindless");
-    if (c == MVM_OK && veth.ifindex) {
+    if (c == MVM_OK && veth.ifindex && !ns_created) {
         /* ours from before; keep it when its peer is the netns' eth0 */
         in.probe_only = true;
         c = net_ns_run(n.netns, inside_ensure, &in, err);
         in.probe_only = false;
-        if (c == MVM_OK && !in.eth0_exists) {
-            c = net_link_delete(sk, n.veth, err);
-            veth.ifindex = 0;
-        }
+    }
+    if (c == MVM_OK && veth.ifindex && !in.eth0_exists) {
+        /* a veth whose peer is not in the netns (a new netns has no eth0) */
+        c = net_link_delete(sk, n.veth, err);
+        veth.ifindex = 0;
     }
     if (c == MVM_OK && !veth.ifindex) {
         c = net_ns_open(n.netns, &nsfd, err);
@@ -196,9 +176,18 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
             c = net_link_add_veth(sk, n.veth, bri.ifindex, NET_GUEST_IFNAME, nsfd, spec->mac,
                                   err);
         veth_created = c == MVM_OK;
-    }
-    if (c == MVM_OK)
+        /* made down, so it goes up without IPv6 */
+        char key[64];
+        snprintf(key, sizeof key, "ipv6/conf/%s/disable_ipv6", n.veth);
+        const net_sysctl_value ipv6_off[] = {{key, "1"}};
+        if (c == MVM_OK)
+            c = net_sysctl_set(ipv6_off, 1, err);
+        if (c == MVM_OK)
+            c = net_link_set(sk, 0, n.veth, true, -1, NULL, err);
+    } else if (c == MVM_OK) {
         c = net_link_configure(sk, n.veth, bri.ifindex, NULL, err);
+    }
+    in.fresh = ns_created;
     if (c == MVM_OK)
         c = net_ns_run(n.netns, inside_ensure, &in, err);
 
@@ -227,6 +216,7 @@ mvm_code net_sandbox_ensure(const char *id, uid_t tap_uid, gid_t tap_gid, mvm_er
         return c;
     bool ns_created = false;
     c = net_ns_create(n.netns, &ns_created, err);
+    in.fresh = ns_created;
     if (c == MVM_OK)
         c = net_ns_run(n.netns, inside_ensure, &in, err);
     if (c != MVM_OK) {
@@ -257,6 +247,13 @@ mvm_code net_host_veth_remove(const char *name, mvm_error *err) {
     return c;
 }
 
+/* The netns goes by its mount alone: once no process holds it, the kernel
+ * (cleanup_net) destroys tap0 and eth0 and, with eth0, its peer the host
+ * veth, many netns in one batch. Deleting each device here would wait for
+ * RCU grace periods every time (20-70 ms a device). The host veth is only
+ * detached from its bridge and set down now, so the bridge has no port of
+ * this instance when this returns; it is deleted here only when no netns
+ * is left to take it away. */
 mvm_code net_instance_remove(const char *instance_id, mvm_error *err) {
     inst_names n;
     mvm_code c = names_of(instance_id, &n, err);
@@ -266,21 +263,27 @@ mvm_code net_instance_remove(const char *instance_id, mvm_error *err) {
     if ((c = net_nl_open(&sk, err)) != MVM_OK)
         return c;
     net_link_info veth;
+    int nsfd = -1;
+    bool has_ns = false;
     c = net_link_get(sk, n.veth, &veth, err);
     if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
         c = mvm_fail(err, MVM_FAILED_PRECONDITION,
                      "removing instance %s: %s is a \"%s\" device mvm did not make; left alone",
                      instance_id, n.veth, veth.kind);
-    if (c == MVM_OK && veth.ifindex)
-        c = net_link_delete(sk, n.veth, err);
-    net_nl_close(sk);
     if (c == MVM_OK) {
-        c = net_ns_run(n.netns, inside_remove, NULL, err);
+        c = net_ns_open(n.netns, &nsfd, err);
+        has_ns = c == MVM_OK;
         if (c == MVM_NOT_FOUND)
-            c = MVM_OK; /* the netns is gone already */
-        else if (c == MVM_OK)
-            c = net_ns_delete(n.netns, err);
+            c = MVM_OK;
+        if (nsfd >= 0)
+            close(nsfd);
     }
+    if (c == MVM_OK && veth.ifindex)
+        c = has_ns ? net_link_set(sk, veth.ifindex, n.veth, false, 0, NULL, err)
+                   : net_link_delete(sk, n.veth, err);
+    net_nl_close(sk);
+    if (c == MVM_OK && has_ns)
+        c = net_ns_delete(n.netns, err);
     if (c != MVM_OK)
         mvm_error_context(err, "removing the network of instance %s", instance_id);
     return c;

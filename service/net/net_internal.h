@@ -47,15 +47,18 @@ mvm_code net_link_add_bridge(struct nl_sock *sk, const char *name, mvm_error *er
 mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, const char *peer,
                            int ns_fd, const uint8_t mac[6], mvm_error *err);
 mvm_code net_link_delete(struct nl_sock *sk, const char *name, mvm_error *err);
-/* Sets IFF_UP, and (when master >= 0) the master, and (when mac) the MAC. */
+/* Sets IFF_UP, and (when master >= 0) the master, and (when mac) the MAC,
+ * reading the link first and changing only what differs. */
 mvm_code net_link_configure(struct nl_sock *sk, const char *name, int master,
                             const uint8_t *mac, mvm_error *err);
-/* Adds addr/prefixlen to ifindex; an address already there is fine. */
+/* One RTM_SETLINK of ifindex (0: of the link named name), nothing read
+ * first: up or down, the master (master > 0), no master (0) or left as it
+ * is (-1), and the MAC (NULL: left as it is). */
+mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up, int master,
+                      const uint8_t *mac, mvm_error *err);
+/* Adds addr/prefixlen to ifindex; an address already there is fine (kept). */
 mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
                          int prefixlen, mvm_error *err);
-/* true when ifindex holds addr/prefixlen. */
-mvm_code net_addr_has(struct nl_sock *sk, int ifindex, struct in_addr addr, int prefixlen,
-                      bool *has, mvm_error *err);
 /* Default route via gw (replaced if one exists). */
 mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err);
 /* Number of links whose master is ifindex. */
@@ -73,9 +76,19 @@ mvm_code net_tap_ensure(const char *name, uid_t uid, gid_t gid, mvm_error *err);
 /* Makes the (existing) TAP non-persistent and so removes it. */
 mvm_code net_tap_delete(const char *name, mvm_error *err);
 
+/* ---- net_sysctl.c ---- */
+typedef struct net_sysctl_value {
+    const char *key;   /* under /proc/sys/net: "ipv4/ip_forward" */
+    const char *value; /* "1" */
+} net_sysctl_value;
+/* Writes each value, in order, in the calling thread's netns; stops at the
+ * first failure. */
+mvm_code net_sysctl_set(const net_sysctl_value *values, size_t n, mvm_error *err);
+
 /* ---- net_ns.c ---- */
-/* Creates NET_NETNS_DIR/<name> as a new netns; *created false when a netns
- * already is there. ALREADY_EXISTS when a non-netns file is. */
+/* Creates NET_NETNS_DIR/<name> as a new netns (IPv4 forwarding on, IPv6 off
+ * for devices made in it); *created false when a netns already is there.
+ * ALREADY_EXISTS when a non-netns file is. */
 mvm_code net_ns_create(const char *name, bool *created, mvm_error *err);
 /* Unmounts and removes it; MVM_OK when absent; FAILED_PRECONDITION (file
  * left alone) when it is not a netns. */

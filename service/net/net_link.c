@@ -1,7 +1,7 @@
 /* net_link.c - rtnetlink steps through libnl-route-3: look up, add (bridge,
  * veth with its peer made directly in another netns), configure (up,
- * master, MAC), delete and list links; add and find IPv4 addresses; the
- * default route. Each step works in the netns its socket was opened in;
+ * master, MAC; read first, or set blind when the caller knows the state),
+ * delete and list links; add IPv4 addresses; the default route. Each step works in the netns its socket was opened in;
  * every libnl return is checked and mapped (net_error.c). */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -84,7 +84,6 @@ mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, con
     if (p && macaddr) {
         rtnl_link_set_name(l, host);
         rtnl_link_set_master(l, master);
-        rtnl_link_set_flags(l, IFF_UP);
         rtnl_link_set_name(p, peer);
         rtnl_link_set_ns_fd(p, ns_fd);
         rtnl_link_set_addr(p, macaddr);
@@ -148,47 +147,37 @@ out:
     return r < 0 ? net_fail_nl(err, r, "configuring link %s (up, master, MAC)", name) : MVM_OK;
 }
 
+mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up, int master,
+                      const uint8_t *mac, mvm_error *err) {
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex,
+                            .ifi_flags = up ? IFF_UP : 0, .ifi_change = IFF_UP};
+    struct nl_msg *m = nlmsg_alloc_simple(RTM_SETLINK, 0);
+    if (!m)
+        return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "setting link %s: out of memory", name);
+    int r = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+    if (r >= 0 && ifindex == 0)
+        r = nla_put_string(m, IFLA_IFNAME, name);
+    if (r >= 0 && master >= 0)
+        r = nla_put_u32(m, IFLA_MASTER, (uint32_t)master);
+    if (r >= 0 && mac)
+        r = nla_put(m, IFLA_ADDRESS, 6, mac);
+    if (r < 0) {
+        nlmsg_free(m);
+        return net_fail_nl(err, r, "setting link %s: building the request", name);
+    }
+    r = nl_send_sync(sk, m); /* frees m */
+    return r < 0 ? net_fail_nl(err, r, "setting link %s %s%s", name, up ? "up" : "down",
+                               master > 0 ? " with its master" : master == 0 ? " without a master" : "")
+                 : MVM_OK;
+}
+
 /* a in dotted quad, for messages */
 static const char *ip4(struct in_addr a, char s[INET_ADDRSTRLEN]) {
     return inet_ntop(AF_INET, &a, s, INET_ADDRSTRLEN) ? s : "(address)";
 }
 
-struct addr_find {
-    int ifindex;
-    struct in_addr addr;
-    int prefixlen;
-    bool found;
-};
-
-static void addr_match(struct nl_object *obj, void *arg) {
-    struct addr_find *f = arg;
-    struct rtnl_addr *a = (struct rtnl_addr *)obj;
-    struct nl_addr *local = rtnl_addr_get_local(a);
-    if (rtnl_addr_get_ifindex(a) == f->ifindex && rtnl_addr_get_family(a) == AF_INET && local &&
-        nl_addr_get_len(local) == 4 && memcmp(nl_addr_get_binary_addr(local), &f->addr, 4) == 0 &&
-        rtnl_addr_get_prefixlen(a) == f->prefixlen)
-        f->found = true;
-}
-
-mvm_code net_addr_has(struct nl_sock *sk, int ifindex, struct in_addr addr, int prefixlen,
-                      bool *has, mvm_error *err) {
-    struct nl_cache *cache = NULL;
-    int r = rtnl_addr_alloc_cache(sk, &cache);
-    if (r < 0)
-        return net_fail_nl(err, r, "listing addresses");
-    struct addr_find f = {.ifindex = ifindex, .addr = addr, .prefixlen = prefixlen};
-    nl_cache_foreach(cache, addr_match, &f);
-    nl_cache_free(cache);
-    *has = f.found;
-    return MVM_OK;
-}
-
 mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
                          int prefixlen, mvm_error *err) {
-    bool has = false;
-    mvm_code c = net_addr_has(sk, ifindex, addr, prefixlen, &has, err);
-    if (c != MVM_OK || has)
-        return c;
     struct rtnl_addr *a = rtnl_addr_alloc();
     struct nl_addr *local = nl_addr_build(AF_INET, &addr, 4);
     int r = -NLE_NOMEM;
@@ -199,7 +188,9 @@ mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struc
         r = rtnl_addr_set_local(a, local);
         if (r >= 0) {
             rtnl_addr_set_prefixlen(a, prefixlen);
-            r = rtnl_addr_add(sk, a, NLM_F_EXCL);
+            /* NLM_F_REPLACE: an address already there is kept as it is (no
+             * read of the address list first, no EEXIST) */
+            r = rtnl_addr_add(sk, a, NLM_F_REPLACE);
         }
     }
     if (local)

@@ -1,11 +1,13 @@
 /* net_ns.c - named network namespaces, as `ip netns` keeps them: a netns
  * bind-mounted on NET_NETNS_DIR/<name> (made with unshare(2) and mount(2)
- * on the calling thread, which then goes back to its own netns), opened,
+ * on the calling thread, which then goes back to its own netns; IPv4
+ * forwarding on and IPv6 off for the devices made in it), opened,
  * entered for a callback with setns(2) and left again, and deleted. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -46,8 +48,12 @@ mvm_code net_ns_open(const char *name, int *fd, mvm_error *err) {
 }
 
 /* NET_NETNS_DIR exists and is a shared mount, so that netns mounts in it
- * show in every mount namespace (what iproute2 does too). */
-static mvm_code ns_dir_ready(mvm_error *err) {
+ * show in every mount namespace (what iproute2 does too). Done once per
+ * process: remounting it shared with MS_REC walks every netns mount under
+ * it, O(instances) per call. */
+static atomic_bool ns_dir_done;
+
+static mvm_code ns_dir_prepare(mvm_error *err) {
     if (mkdir(NET_NETNS_DIR, 0755) != 0 && errno != EEXIST)
         return net_fail_errno(err, errno, "creating " NET_NETNS_DIR);
     if (mount("", NET_NETNS_DIR, "none", MS_SHARED | MS_REC, NULL) == 0)
@@ -61,6 +67,15 @@ static mvm_code ns_dir_ready(mvm_error *err) {
     return MVM_OK;
 }
 
+static mvm_code ns_dir_ready(mvm_error *err) {
+    if (atomic_load(&ns_dir_done))
+        return MVM_OK;
+    mvm_code c = ns_dir_prepare(err); /* two threads at once: both do it, harmless */
+    if (c == MVM_OK)
+        atomic_store(&ns_dir_done, true);
+    return c;
+}
+
 static void back_home(int home) {
     if (setns(home, CLONE_NEWNET) != 0) {
         /* this thread would do every later netlink call in the wrong netns */
@@ -68,6 +83,15 @@ static void back_home(int home) {
         abort();
     }
 }
+
+/* Written inside every netns this file makes, before any device is:
+ * devices made in it later (eth0, tap0) get no IPv6 (the scheme is IPv4;
+ * link-local addresses, DAD and MLD reports would cost every setup and
+ * flood the tenant bridge for nothing), and it forwards IPv4. */
+static const net_sysctl_value settings[] = {
+    {"ipv6/conf/default/disable_ipv6", "1"},
+    {"ipv4/ip_forward", "1"},
+};
 
 mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
     *created = false;
@@ -103,6 +127,14 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
     }
     if (unshare(CLONE_NEWNET) != 0) {
         c = net_fail_errno(err, errno, "creating netns %s: unshare(CLONE_NEWNET)", name);
+        close(home);
+        unlink(path);
+        return c;
+    }
+    c = net_sysctl_set(settings, sizeof settings / sizeof settings[0], err);
+    if (c != MVM_OK) {
+        mvm_error_context(err, "creating netns %s", name);
+        back_home(home);
         close(home);
         unlink(path);
         return c;

@@ -15,7 +15,10 @@
  *                                              finds them, net_instance_remove each
  *                                              (timed); then they are made again
  *   bench_net teardown  N PER_TENANT UID GID   net_instance_remove each, then the
- *                                              tenants and the host table
+ *                                              tenants and the host table, then
+ *                                              waits (net_list) until the kernel's
+ *                                              netns cleanup has taken every host
+ *                                              veth away ("settled_us")
  *
  * Instance i is "bench-%05d" in tenant i / PER_TENANT (net_id 1 + t, subnet
  * 10.240.t.0/24, gateway .1), tenant IP 10.240.t.(2 + i % PER_TENANT), MAC
@@ -315,7 +318,20 @@ static int phase_teardown(const bench *b) {
     if (net_nft_host_remove(&e) != MVM_OK)
         die("net_nft_host_remove", &e);
     double rest = now_us() - t0;
-    printf("{\"instances_us\": %.0f, \"tenants_and_host_us\": %.0f}\n", instances, rest);
+    /* the kernel frees the instances' netns (and their veths) in the
+     * background: how long until no host veth is left (bounded) */
+    seen s = {.veths = 1};
+    while (s.veths > 0 && now_us() - t0 < 120e6) {
+        s = (seen){0};
+        if (net_list(count_obj, &s, &e) != MVM_OK)
+            die("net_list", &e);
+        if (s.veths > 0)
+            nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+    }
+    double settled = now_us() - t0 + instances;
+    printf("{\"instances_us\": %.0f, \"tenants_and_host_us\": %.0f, \"settled_us\": %.0f, "
+           "\"veths_left\": %d}\n",
+           instances, rest, settled, s.veths);
     return 0;
 }
 

@@ -316,7 +316,8 @@ def report(mvm, cmds, a):
           f"max {s['max_instance_us'] / 1e3:.1f}); tenants {s['tenants_us'] / 1e3:.1f} ms; "
           f"host apply ({n} forwards) {s['host_apply_us'] / 1e3:.1f} ms")
     print(f"mvm teardown:  {td['instances_us'] / 1e3:9.1f} ms total, {mvm_down:.3f} ms/instance; "
-          f"tenants + host table {td['tenants_and_host_us'] / 1e3:.1f} ms")
+          f"tenants + host table {td['tenants_and_host_us'] / 1e3:.1f} ms; the kernel's netns "
+          f"cleanup done after {td['settled_us'] / 1e3:.1f} ms ({td['veths_left']} veths left)")
     print(f"mvm reconcile: {rc['total_us'] / 1e3:9.1f} ms for {n} instances "
           f"({rc['total_us'] / n / 1e3:.3f} ms/instance): net_list {rc['list_us'] / 1e3:.1f} ms "
           f"(saw {rc['listed_bridges']} bridges, {rc['listed_veths']} veths, "
