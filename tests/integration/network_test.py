@@ -87,8 +87,12 @@ def mvm_netns():
 
 
 def host_veths():
+    """mvm's host veths that are ports of a tenant bridge (a removed
+    instance's veth is detached at once and destroyed by the kernel's
+    namespace cleanup a little later)."""
     return sorted(li["ifname"] for li in ip_json("link show type veth")
-                  if li["ifname"].startswith("vm"))
+                  if li["ifname"].startswith("vm")
+                  and li.get("master", "").startswith("br-tenant-"))
 
 
 def nft_rules(family, table, ns=None):
@@ -186,10 +190,20 @@ def make_world():
         nettest.ip("-n", m, "addr", "add", "10.240.%d.200/24" % k, "dev", "eth0")
         nettest.ip("-n", m, "link", "set", "eth0", "up")
         nettest.ip("-n", m, "route", "add", "default", "via", "10.240.%d.1" % k)
-    for k in (1, 2):
-        n.c.pools.BuildBaseSnapshot(L.P.BuildBaseSnapshotRequest(tenant="t%d" % k, name="web"))
-    for k in (1, 2):
-        wait_base(n, "t%d" % k)
+    # Only tenant 1's pool gets a base snapshot (its instances are clones);
+    # tenant 2's instances are never started. The Linux test kernel on this
+    # hypervisor now and then hangs early in its boot (tests/guest/README.md):
+    # one more build, said loudly.
+    for attempt in (1, 2):
+        n.c.pools.BuildBaseSnapshot(L.P.BuildBaseSnapshotRequest(tenant="t1", name="web"))
+        try:
+            wait_base(n, "t1")
+            break
+        except AssertionError as e:
+            if attempt == 2 or L.ARGS.mode != "real":
+                raise
+            print("RETRY: the template did not become ready (%s); building once more"
+                  % str(e).splitlines()[0][:300], flush=True)
     return n
 
 
@@ -304,18 +318,23 @@ class Network(unittest.TestCase):
 
     def test_egress_allowlist(self):
         a = create("t1")   # tenant 1 may reach OUT_IP only
-        b = create("t2")   # tenant 2: open
+        from google.protobuf import field_mask_pb2
+        mask = field_mask_pb2.FieldMask(paths=["egress_cidrs"])
         try:
             with nettest.udp_listen(OUTSIDE, "0.0.0.0", 9200) as l:
                 nettest.guest_send(None, a.ip, OUT_IP, 9200, "allowed")
                 self.assertEqual(got(l, 5), b"allowed")
                 nettest.guest_send(None, a.ip, OUT_IP2, 9200, "blocked")
                 self.assertIsNone(got(l, 2), "egress to a CIDR not allowed got out")
-                nettest.guest_send(None, b.ip, OUT_IP2, 9200, "open")
+                # an empty allowlist: open, for the running guest at once
+                N.c.tenants.UpdateTenant(L.T.UpdateTenantRequest(
+                    tenant=L.T.Tenant(name="t1"), update_mask=mask))
+                nettest.guest_send(None, a.ip, OUT_IP2, 9200, "open")
                 self.assertEqual(got(l, 5), b"open")
         finally:
+            N.c.tenants.UpdateTenant(L.T.UpdateTenantRequest(
+                tenant=L.T.Tenant(name="t1", egress_cidrs=[OUT_IP + "/32"]), update_mask=mask))
             delete("t1", a.id)
-            delete("t2", b.id)
 
     def test_host_services(self):
         a = create("t1")
