@@ -419,6 +419,26 @@ class BadInput(unittest.TestCase):
             delete("t1", a.id)
 
 
+    def test_subnet_full(self):
+        """A /24 holds 253 instances (.2 to .254): the 254th is
+        RESOURCE_EXHAUSTED and makes nothing; each of the 253 has its netns."""
+        made = []
+        try:
+            while len(made) < 300:
+                try:
+                    made.append(create("t2", cold_boot=True).id)
+                except Exception as e:  # grpc.RpcError
+                    self.assertEqual(e.code(), L.C.RESOURCE_EXHAUSTED, e)
+                    self.assertIn("full", e.details())
+                    break
+            self.assertEqual(len(made), 253)
+            self.assertEqual(len([n for n in mvm_netns() if n[4:] in set(made)]), 253)
+        finally:
+            for iid in made:
+                delete("t2", iid)
+        self.assertEqual([n for n in mvm_netns() if n[4:] in set(made)], [])
+
+
 def host_bridges():
     return sorted(li["ifname"] for li in ip_json("link show type bridge"))
 
