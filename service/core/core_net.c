@@ -91,7 +91,7 @@ static mvm_code parse_services(core_net *n, const char *text, mvm_error *err) {
     return MVM_OK;
 }
 
-static mvm_code enable_forwarding(core_net *n, mvm_error *err) {
+static mvm_code enable_forwarding(mvm_error *err) {
     const char *path = "/proc/sys/net/ipv4/ip_forward";
     char was = '?';
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -108,7 +108,6 @@ static mvm_code enable_forwarding(core_net *n, mvm_error *err) {
     if (!c)
         fprintf(stderr, "mvmd: networking: IPv4 forwarding %s (net.ipv4.ip_forward = 1)\n",
                 was == '1' ? "was already enabled" : "enabled");
-    (void)n;
     return c;
 }
 
@@ -136,7 +135,7 @@ mvm_code core_net_init(core *c, mvm_error *err) {
     else if (access(NET_NETNS_DIR, F_OK) != 0 && geteuid() != 0)
         pc = mvm_fail(&probe, MVM_PERMISSION_DENIED, "not root: cannot make %s", NET_NETNS_DIR);
     if (!pc)
-        pc = enable_forwarding(n, &probe);
+        pc = enable_forwarding(&probe);
     if (pc) {
         if (c->opt.network == CORE_NETWORK_ON)
             return mvm_fail(err, pc, "--network on: %s", probe.msg);
@@ -213,7 +212,7 @@ static mvm_code nat_apply(void *arg, mvm_error *err) {
 }
 
 /* The instance's netns, veth and NAT, given its tenant's record. */
-static mvm_code instance_up(core *c, const Mvm__V1__Tenant *t, const Mvm__V1__Instance *rec,
+static mvm_code instance_up(const Mvm__V1__Tenant *t, const Mvm__V1__Instance *rec,
                             mvm_error *err) {
     char gw[16], ns[NET_INSTANCE_ID_MAX + 8];
     net_instance_spec spec = {.instance_id = rec->id, .net_id = t->net_id,
@@ -228,7 +227,6 @@ static mvm_code instance_up(core *c, const Mvm__V1__Tenant *t, const Mvm__V1__In
         rc = net_instance_ensure(&spec, err);
     if (!rc && !(rc = net_netns_name(rec->id, ns, err)))
         rc = net_ns_run(ns, nat_apply, rec->ip, err);
-    (void)c;
     return rc;
 }
 
@@ -240,7 +238,7 @@ mvm_code core_net_instance_up(core *c, const Mvm__V1__Instance *rec, char *path,
     Mvm__V1__Tenant *t = NULL;
     mvm_code rc = store_tenant_get(c->st, rec->tenant, NULL, &t, err);
     if (!rc)
-        rc = instance_up(c, t, rec, err);
+        rc = instance_up(t, rec, err);
     core_free_msg(t);
     if (rc) {
         mvm_error_context(err, "the network of instance %s", rec->id);

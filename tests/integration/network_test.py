@@ -384,6 +384,57 @@ class Network(unittest.TestCase):
                 delete("t1", c.id)
 
 
+def vm_config(iid):
+    """GET /vm/config of the instance's Firecracker, on its API socket."""
+    import http.client
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(10)
+            self.sock.connect(os.path.join(N.d.state_dir, "instances", iid, "api.sock"))
+
+    h = Unix("localhost", timeout=10)
+    try:
+        h.request("GET", "/vm/config", headers={"Accept": "application/json"})
+        r = h.getresponse()
+        body = r.read()
+        assert r.status == 200, (r.status, body)
+        return json.loads(body)
+    finally:
+        h.close()
+
+
+class RateLimits(unittest.TestCase):
+    def test_pool_limits_reach_firecracker(self):
+        """A pool's network_limits become Firecracker's rate limiters on
+        eth0 (token buckets refilled every second), also in a clone restored
+        from a snapshot taken without them."""
+        from google.protobuf import field_mask_pb2
+        mask = field_mask_pb2.FieldMask(paths=["network_limits"])
+        N.c.pools.UpdatePool(L.P.UpdatePoolRequest(pool=L.P.Pool(
+            tenant="t1", name="web", network_limits=L.P.NetworkLimits(
+                rx_bytes_per_second=1000000, tx_packets_per_second=5000)), update_mask=mask))
+        a = None
+        try:
+            a = create("t1")
+            self.assertEqual(L.I.InstanceState.Name(a.state), "INSTANCE_STATE_RUNNING")
+            nets = vm_config(a.id)["network-interfaces"]
+            self.assertEqual(len(nets), 1)
+            self.assertEqual(nets[0]["host_dev_name"], "tap0")
+            rx, tx = nets[0].get("rx_rate_limiter") or {}, nets[0].get("tx_rate_limiter") or {}
+            self.assertEqual(rx.get("bandwidth", {}).get("size"), 1000000, nets[0])
+            self.assertEqual(rx.get("bandwidth", {}).get("refill_time"), 1000, nets[0])
+            self.assertEqual(tx.get("ops", {}).get("size"), 5000, nets[0])
+            self.assertTrue(echo(None, a.ip), "a rate-limited instance does not answer")
+        finally:
+            if a is not None:
+                delete("t1", a.id)
+            N.c.pools.UpdatePool(L.P.UpdatePoolRequest(
+                pool=L.P.Pool(tenant="t1", name="web"), update_mask=mask))
+
+
 class BadInput(unittest.TestCase):
     def code(self, fn):
         try:
