@@ -31,6 +31,7 @@ typedef struct inside {
     bool tap_only;    /* a sandbox: lo and tap0, no eth0 */
     bool fresh;       /* the netns was made by this call: lo down, no tap0,
                          eth0 (if any) just made with its MAC, forwarding on */
+    bool furnished;   /* fresh from the netns pool: lo up, tap0 complete */
     bool eth0_exists; /* probe's answer */
     bool tap_created; /* tap0 made by this call */
 } inside;
@@ -62,7 +63,7 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
         if (!eth0.ifindex)
             c = mvm_fail(err, MVM_INTERNAL, NET_GUEST_IFNAME " missing after the veth was made");
     }
-    if (c == MVM_OK)
+    if (c == MVM_OK && !in->furnished)
         c = link_up(sk, in, "lo", 0, NULL, err);
     if (c == MVM_OK && !in->tap_only)
         c = link_up(sk, in, NET_GUEST_IFNAME, eth0.ifindex, in->spec->mac, err);
@@ -70,6 +71,10 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
         c = net_addr_ensure(sk, NET_GUEST_IFNAME, eth0.ifindex, in->tenant_ip, 24, err);
     if (c == MVM_OK && !in->tap_only)
         c = net_route_default_ensure(sk, in->gateway, err);
+    if (in->furnished) { /* tap0 and forwarding came with the netns */
+        net_nl_close(sk);
+        return c;
+    }
     if (c == MVM_OK && !in->fresh)
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
     /* an existing tap0 is left as it is: Firecracker may hold it open
@@ -97,6 +102,13 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
     }
     net_nl_close(sk);
     return c;
+}
+
+mvm_code net_ns_furnish(uid_t uid, gid_t gid, mvm_error *err) {
+    net_instance_spec spec = {.tap_uid = uid, .tap_gid = gid};
+    inside in = {.spec = &spec, .tap_only = true, .fresh = true};
+    mvm_code c = net_parse_ipv4(NET_TAP_ADDR, "TAP address", &in.tap_ip, err);
+    return c == MVM_OK ? inside_ensure(&in, err) : c;
 }
 
 /* ---- the composite ---- */
@@ -141,7 +153,7 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
     struct nl_sock *sk;
     if ((c = net_nl_open(&sk, err)) != MVM_OK)
         return c;
-    bool ns_created = false, veth_created = false;
+    bool ns_created = false, ns_furnished = false, veth_created = false;
     int nsfd = -1;
     net_link_info bri, veth;
 
@@ -151,7 +163,8 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
                      "tenant bridge %s does not exist; net_tenant_ensure(%u) first", br,
                      (unsigned)spec->net_id);
     if (c == MVM_OK)
-        c = net_ns_create(n.netns, &ns_created, err);
+        c = net_ns_create(n.netns, spec->tap_uid, spec->tap_gid, &ns_created, &ns_furnished,
+                          err);
     if (c == MVM_OK)
         c = net_link_get(sk, n.veth, &veth, err);
     if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
@@ -188,6 +201,7 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
         c = net_link_configure(sk, n.veth, bri.ifindex, NULL, err);
     }
     in.fresh = ns_created;
+    in.furnished = ns_furnished;
     if (c == MVM_OK)
         c = net_ns_run(n.netns, inside_ensure, &in, err);
 
@@ -215,9 +229,9 @@ mvm_code net_sandbox_ensure(const char *id, uid_t tap_uid, gid_t tap_gid, mvm_er
     if ((c = net_parse_ipv4(NET_TAP_ADDR, "TAP address", &in.tap_ip, err)) != MVM_OK)
         return c;
     bool ns_created = false;
-    c = net_ns_create(n.netns, &ns_created, err);
+    c = net_ns_create(n.netns, tap_uid, tap_gid, &ns_created, &in.furnished, err);
     in.fresh = ns_created;
-    if (c == MVM_OK)
+    if (c == MVM_OK && !in.furnished) /* a pooled netns is a finished sandbox */
         c = net_ns_run(n.netns, inside_ensure, &in, err);
     if (c != MVM_OK) {
         if (ns_created)

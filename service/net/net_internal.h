@@ -88,8 +88,27 @@ mvm_code net_sysctl_set(const net_sysctl_value *values, size_t n, mvm_error *err
 /* ---- net_ns.c ---- */
 /* Creates NET_NETNS_DIR/<name> as a new netns (IPv4 forwarding on, IPv6 off
  * for devices made in it); *created false when a netns already is there.
- * ALREADY_EXISTS when a non-netns file is. */
-mvm_code net_ns_create(const char *name, bool *created, mvm_error *err);
+ * ALREADY_EXISTS when a non-netns file is. With a pooled netns for
+ * tap_uid/tap_gid at hand (net_ns_pool.c) it is that one, and *furnished is
+ * true: lo is up and tap0 is there as net_ns_furnish makes it. */
+mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool *created,
+                       bool *furnished, mvm_error *err);
+/* NET_NETNS_DIR exists and is a shared mount (once per process). */
+mvm_code net_ns_dir_ready(mvm_error *err);
+/* Forwarding on and IPv6 off for new devices, in the calling thread's
+ * (new) netns. */
+mvm_code net_ns_settings(mvm_error *err);
+
+/* ---- net_ns_pool.c ---- */
+/* A pooled netns for tap_uid/tap_gid (the caller owns the fd), or -1 when
+ * the pool is not running, is empty or is for another owner. Never blocks
+ * on the pool's thread making one. */
+int net_ns_pool_take(uid_t tap_uid, gid_t tap_gid);
+
+/* ---- net_instance.c ---- */
+/* In the calling thread's fresh netns (net_ns_settings done): lo up, tap0
+ * made persistent for uid/gid with NET_TAP_MAC, NET_TAP_ADDR and up. */
+mvm_code net_ns_furnish(uid_t uid, gid_t gid, mvm_error *err);
 /* Unmounts and removes it; MVM_OK when absent; FAILED_PRECONDITION (file
  * left alone) when it is not a netns. */
 mvm_code net_ns_delete(const char *name, mvm_error *err);

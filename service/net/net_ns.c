@@ -67,7 +67,7 @@ static mvm_code ns_dir_prepare(mvm_error *err) {
     return MVM_OK;
 }
 
-static mvm_code ns_dir_ready(mvm_error *err) {
+mvm_code net_ns_dir_ready(mvm_error *err) {
     if (atomic_load(&ns_dir_done))
         return MVM_OK;
     mvm_code c = ns_dir_prepare(err); /* two threads at once: both do it, harmless */
@@ -93,9 +93,27 @@ static const net_sysctl_value settings[] = {
     {"ipv4/ip_forward", "1"},
 };
 
-mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
-    *created = false;
-    mvm_code c = ns_dir_ready(err);
+mvm_code net_ns_settings(mvm_error *err) {
+    return net_sysctl_set(settings, sizeof settings / sizeof settings[0], err);
+}
+
+/* A netns from the pool (net_ns_pool.c) bind-mounted on path; the fd is
+ * closed either way. */
+static mvm_code ns_mount_pooled(const char *name, const char *path, int fd, mvm_error *err) {
+    char src[64];
+    snprintf(src, sizeof src, "/proc/thread-self/fd/%d", fd);
+    mvm_code c = MVM_OK;
+    if (mount(src, path, "none", MS_BIND, NULL) != 0)
+        c = net_fail_errno(err, errno, "creating netns %s: bind-mounting a pooled netns on %s",
+                           name, path);
+    close(fd);
+    return c;
+}
+
+mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool *created,
+                       bool *furnished, mvm_error *err) {
+    *created = *furnished = false;
+    mvm_code c = net_ns_dir_ready(err);
     if (c != MVM_OK)
         return c;
     char path[256];
@@ -119,6 +137,16 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
     if (f < 0)
         return net_fail_errno(err, errno, "creating netns file %s", path);
     close(f);
+    int pooled = net_ns_pool_take(tap_uid, tap_gid);
+    if (pooled >= 0) {
+        c = ns_mount_pooled(name, path, pooled, err);
+        if (c != MVM_OK) {
+            unlink(path);
+            return c;
+        }
+        *created = *furnished = true;
+        return MVM_OK;
+    }
     int home = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
     if (home < 0) {
         c = net_fail_errno(err, errno, "creating netns %s: opening " SELF_NETNS, name);
@@ -131,7 +159,7 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
         unlink(path);
         return c;
     }
-    c = net_sysctl_set(settings, sizeof settings / sizeof settings[0], err);
+    c = net_ns_settings(err);
     if (c != MVM_OK) {
         mvm_error_context(err, "creating netns %s", name);
         back_home(home);
