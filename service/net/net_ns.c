@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -110,9 +111,9 @@ static mvm_code ns_mount_pooled(const char *name, const char *path, int fd, mvm_
     return c;
 }
 
-mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool *created,
-                       bool *furnished, mvm_error *err) {
-    *created = *furnished = false;
+mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool from_pool,
+                       net_ns_made *made, mvm_error *err) {
+    memset(made, 0, sizeof *made);
     mvm_code c = net_ns_dir_ready(err);
     if (c != MVM_OK)
         return c;
@@ -137,14 +138,16 @@ mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool *cre
     if (f < 0)
         return net_fail_errno(err, errno, "creating netns file %s", path);
     close(f);
-    int pooled = net_ns_pool_take(tap_uid, tap_gid);
-    if (pooled >= 0) {
+    int pooled = -1;
+    if (from_pool && net_ns_pool_take(tap_uid, tap_gid, &pooled, made)) {
         c = ns_mount_pooled(name, path, pooled, err);
-        if (c != MVM_OK) {
+        if (c != MVM_OK) { /* the netns goes, and its veth with it */
+            net_nl_close(made->inside);
+            memset(made, 0, sizeof *made);
             unlink(path);
             return c;
         }
-        *created = *furnished = true;
+        made->created = true;
         return MVM_OK;
     }
     int home = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
@@ -176,7 +179,7 @@ mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool *cre
     }
     back_home(home);
     close(home);
-    *created = true;
+    made->created = true;
     return MVM_OK;
 }
 
