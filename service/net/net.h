@@ -136,6 +136,41 @@ mvm_code net_sandbox_ensure(const char *id, uid_t tap_uid, gid_t tap_gid, mvm_er
  * lowest metric's, main table) into out. NOT_FOUND when there is none. */
 mvm_code net_uplink_find(char out[NET_IFNAME_MAX], mvm_error *err);
 
+/* ---- netns pool ---- */
+
+/* Most of an instance's setup is the kernel making its netns and tap0
+ * (unshare, the sysctls, lo, the TAP), the same for every instance. The pool
+ * makes them ahead: a thread of its own keeps a stock of `size` anonymous
+ * network namespaces (held by fds only, not in NET_NETNS_DIR, invisible to
+ * net_list), each exactly what a fresh instance netns is before its veth
+ * (forwarding on, IPv6 off for its devices, lo up, tap0 persistent and owned
+ * by tap_uid/tap_gid with NET_TAP_MAC, NET_TAP_ADDR/NET_TAP_PREFIXLEN, up).
+ * net_instance_ensure and net_sandbox_ensure, when they must make a netns
+ * for a spec with the same tap_uid/tap_gid, take one from the stock and
+ * bind-mount it under the instance's name; the thread then makes a new one.
+ * An empty stock (a burst larger than the pool), another owner or no
+ * started pool: the netns is made on the caller's path, as without a pool.
+ * Results (names, devices, owners, addresses) are the same either way.
+ *
+ * Threads: start and stop from one thread (mvmd's init and shutdown), not
+ * concurrently with each other; ensure calls on any thread meanwhile. The
+ * pool's thread runs from start until stop; it switches only its own netns
+ * (unshare, then back), makes one netns at a time and sleeps while the stock
+ * is full; a failure to make one is printed once to stderr and retried every
+ * second (callers fall back meanwhile). Stop wakes it, waits for it to end
+ * (at most the time to make one netns) and closes the stock, whose
+ * namespaces the kernel then destroys.
+ * Errors (start): INVALID_ARGUMENT (size 0 or > NET_NS_POOL_MAX),
+ * FAILED_PRECONDITION (already running), RESOURCE_EXHAUSTED, and the errors
+ * of preparing NET_NETNS_DIR. Privileges as net_instance_ensure. */
+#define NET_NS_POOL_MAX 1024u
+mvm_code net_ns_pool_start(unsigned size, uid_t tap_uid, gid_t tap_gid, mvm_error *err);
+/* Ends the pool (see above); a no-op when it is not running. */
+void net_ns_pool_stop(void);
+/* How many namespaces are in the stock now (0 without a pool), for tests
+ * and benchmarks. */
+unsigned net_ns_pool_stock(void);
+
 /* ---- restart reconcile ---- */
 
 /* Removes the host veth `name` (NET_HOST_VETH_PREFIX...) when its instance

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netlink/msg.h>
+
 #include "net_internal.h"
 
 typedef struct inst_names {
@@ -31,6 +33,8 @@ typedef struct inside {
     bool tap_only;    /* a sandbox: lo and tap0, no eth0 */
     bool fresh;       /* the netns was made by this call: lo down, no tap0,
                          eth0 (if any) just made with its MAC, forwarding on */
+    bool furnished;   /* fresh from the netns pool: lo up, tap0 complete */
+    int eth0_ifindex; /* furnished: known, no lookup */
     bool eth0_exists; /* probe's answer */
     bool tap_created; /* tap0 made by this call */
 } inside;
@@ -45,31 +49,77 @@ static mvm_code link_up(struct nl_sock *sk, const inside *in, const char *name, 
                      : net_link_configure(sk, name, -1, mac, err);
 }
 
-static mvm_code inside_ensure(void *arg, mvm_error *err) {
-    inside *in = arg;
-    struct nl_sock *sk;
-    mvm_code c = net_nl_open(&sk, err);
-    if (c != MVM_OK)
+/* Requests sent together (net_nl_batch); a failed build frees the rest. */
+typedef struct batch {
+    struct nl_msg *m[4];
+    const char *what[4];
+    size_t n;
+} batch;
+
+static void batch_drop(batch *b) {
+    for (size_t i = 0; i < b->n; i++)
+        nlmsg_free(b->m[i]);
+    b->n = 0;
+}
+
+/* A fresh netns: eth0 was made by this call, down; lo (unless pooled: up
+ * already), eth0 up with its MAC, its address and the route in one batch. */
+static mvm_code fresh_eth0(struct nl_sock *sk, const inside *in, int eth0, mvm_error *err) {
+    batch b = {.n = 0};
+    mvm_code c = MVM_OK;
+    if (!in->furnished) {
+        b.what[b.n] = "setting lo up";
+        c = net_link_set_build(0, "lo", NULL, true, -1, NULL, &b.m[b.n], err);
+        b.n += c == MVM_OK;
+    }
+    if (c == MVM_OK) {
+        b.what[b.n] = "setting " NET_GUEST_IFNAME " up with its MAC";
+        c = net_link_set_build(eth0, NET_GUEST_IFNAME, NULL, true, -1, in->spec->mac, &b.m[b.n],
+                               err);
+        b.n += c == MVM_OK;
+    }
+    if (c == MVM_OK) {
+        b.what[b.n] = "adding the tenant address to " NET_GUEST_IFNAME;
+        c = net_addr_build(NET_GUEST_IFNAME, eth0, in->tenant_ip, 24, &b.m[b.n], err);
+        b.n += c == MVM_OK;
+    }
+    if (c == MVM_OK) {
+        b.what[b.n] = "adding the default route";
+        c = net_route_default_build(in->gateway, &b.m[b.n], err);
+        b.n += c == MVM_OK;
+    }
+    if (c != MVM_OK) {
+        batch_drop(&b);
         return c;
-    net_link_info eth0 = {0}, tap = {0};
-    if (!in->tap_only) {
+    }
+    return net_nl_batch(sk, b.m, b.what, b.n, err);
+}
+
+static mvm_code inside_with(struct nl_sock *sk, inside *in, mvm_error *err) {
+    mvm_code c = MVM_OK;
+    net_link_info eth0 = {.ifindex = in->eth0_ifindex}, tap = {0};
+    if (!in->tap_only && !eth0.ifindex) {
         c = net_link_get(sk, NET_GUEST_IFNAME, &eth0, err);
         if (c != MVM_OK || in->probe_only) {
             in->eth0_exists = c == MVM_OK && eth0.ifindex != 0;
-            net_nl_close(sk);
             return c;
         }
         if (!eth0.ifindex)
             c = mvm_fail(err, MVM_INTERNAL, NET_GUEST_IFNAME " missing after the veth was made");
     }
-    if (c == MVM_OK)
+    if (c == MVM_OK && in->fresh && !in->tap_only) {
+        c = fresh_eth0(sk, in, eth0.ifindex, err);
+    } else if (c == MVM_OK) {
         c = link_up(sk, in, "lo", 0, NULL, err);
-    if (c == MVM_OK && !in->tap_only)
-        c = link_up(sk, in, NET_GUEST_IFNAME, eth0.ifindex, in->spec->mac, err);
-    if (c == MVM_OK && !in->tap_only)
-        c = net_addr_ensure(sk, NET_GUEST_IFNAME, eth0.ifindex, in->tenant_ip, 24, err);
-    if (c == MVM_OK && !in->tap_only)
-        c = net_route_default_ensure(sk, in->gateway, err);
+        if (c == MVM_OK && !in->tap_only)
+            c = link_up(sk, in, NET_GUEST_IFNAME, eth0.ifindex, in->spec->mac, err);
+        if (c == MVM_OK && !in->tap_only)
+            c = net_addr_ensure(sk, NET_GUEST_IFNAME, eth0.ifindex, in->tenant_ip, 24, err);
+        if (c == MVM_OK && !in->tap_only)
+            c = net_route_default_ensure(sk, in->gateway, err);
+    }
+    if (in->furnished) /* tap0 and forwarding came with the netns */
+        return c;
     if (c == MVM_OK && !in->fresh)
         c = net_link_get(sk, NET_TAP_NAME, &tap, err);
     /* an existing tap0 is left as it is: Firecracker may hold it open
@@ -95,8 +145,23 @@ static mvm_code inside_ensure(void *arg, mvm_error *err) {
         net_tap_delete(NET_TAP_NAME, NULL);
         in->tap_created = false;
     }
+    return c;
+}
+
+static mvm_code inside_ensure(void *arg, mvm_error *err) {
+    struct nl_sock *sk;
+    mvm_code c = net_nl_open(&sk, err);
+    if (c == MVM_OK)
+        c = inside_with(sk, arg, err);
     net_nl_close(sk);
     return c;
+}
+
+mvm_code net_ns_furnish(uid_t uid, gid_t gid, mvm_error *err) {
+    net_instance_spec spec = {.tap_uid = uid, .tap_gid = gid};
+    inside in = {.spec = &spec, .tap_only = true, .fresh = true};
+    mvm_code c = net_parse_ipv4(NET_TAP_ADDR, "TAP address", &in.tap_ip, err);
+    return c == MVM_OK ? inside_ensure(&in, err) : c;
 }
 
 /* ---- the composite ---- */
@@ -141,7 +206,8 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
     struct nl_sock *sk;
     if ((c = net_nl_open(&sk, err)) != MVM_OK)
         return c;
-    bool ns_created = false, veth_created = false;
+    bool veth_created = false;
+    net_ns_made made = {.created = false};
     int nsfd = -1;
     net_link_info bri, veth;
 
@@ -151,7 +217,8 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
                      "tenant bridge %s does not exist; net_tenant_ensure(%u) first", br,
                      (unsigned)spec->net_id);
     if (c == MVM_OK)
-        c = net_ns_create(n.netns, &ns_created, err);
+        c = net_ns_create(n.netns, spec->tap_uid, spec->tap_gid, true, &made, err);
+    bool ns_created = made.created;
     if (c == MVM_OK)
         c = net_link_get(sk, n.veth, &veth, err);
     if (c == MVM_OK && veth.ifindex && strcmp(veth.kind, "veth") != 0)
@@ -170,11 +237,24 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
         c = net_link_delete(sk, n.veth, err);
         veth.ifindex = 0;
     }
-    if (c == MVM_OK && !veth.ifindex) {
-        c = net_ns_open(n.netns, &nsfd, err);
+    if (c == MVM_OK && !veth.ifindex && made.veth[0]) {
+        /* the pool's veth: renamed, made a port of the bridge and up at once
+         * (it has IPv6 off already) */
+        struct nl_msg *m;
+        c = net_link_set_build(made.veth_ifindex, made.veth, n.veth, true, bri.ifindex, NULL, &m,
+                               err);
+        char what[128];
+        snprintf(what, sizeof what, "renaming the pooled veth %s to %s, a port of %s, up",
+                 made.veth, n.veth, br);
+        const char *w = what;
         if (c == MVM_OK)
+            c = net_nl_batch(sk, &m, &w, 1, err);
+        veth_created = c == MVM_OK;
+    } else if (c == MVM_OK && !veth.ifindex) {
+        c = net_ns_open(n.netns, &nsfd, err);
+        if (c == MVM_OK) /* eth0 made with its MAC, down */
             c = net_link_add_veth(sk, n.veth, bri.ifindex, NET_GUEST_IFNAME, nsfd, spec->mac,
-                                  err);
+                                  false, err);
         veth_created = c == MVM_OK;
         /* made down, so it goes up without IPv6 */
         char key[64];
@@ -188,8 +268,13 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
         c = net_link_configure(sk, n.veth, bri.ifindex, NULL, err);
     }
     in.fresh = ns_created;
-    if (c == MVM_OK)
+    in.furnished = made.furnished;
+    in.eth0_ifindex = made.eth0_ifindex;
+    if (c == MVM_OK && made.inside) /* the pool's socket is in the netns already */
+        c = inside_with(made.inside, &in, err);
+    else if (c == MVM_OK)
         c = net_ns_run(n.netns, inside_ensure, &in, err);
+    net_nl_close(made.inside);
 
     if (c != MVM_OK) { /* roll back what this call made, newest first */
         if (veth_created)
@@ -214,8 +299,10 @@ mvm_code net_sandbox_ensure(const char *id, uid_t tap_uid, gid_t tap_gid, mvm_er
     inside in = {.spec = &spec, .tap_only = true};
     if ((c = net_parse_ipv4(NET_TAP_ADDR, "TAP address", &in.tap_ip, err)) != MVM_OK)
         return c;
-    bool ns_created = false;
-    c = net_ns_create(n.netns, &ns_created, err);
+    /* not from the pool: a sandbox has no veth */
+    net_ns_made made;
+    c = net_ns_create(n.netns, tap_uid, tap_gid, false, &made, err);
+    bool ns_created = made.created;
     in.fresh = ns_created;
     if (c == MVM_OK)
         c = net_ns_run(n.netns, inside_ensure, &in, err);

@@ -11,6 +11,7 @@
 #include "net.h"
 
 struct nl_sock;
+struct nl_msg;
 
 /* ---- net_error.c ---- */
 /* errno -> mvm_code (see net.h); libnl's NLE_* (positive) -> mvm_code. */
@@ -42,10 +43,11 @@ typedef struct net_link_info {
 /* Looks up link `name` in the socket's netns; info->ifindex 0 when absent. */
 mvm_code net_link_get(struct nl_sock *sk, const char *name, net_link_info *info, mvm_error *err);
 mvm_code net_link_add_bridge(struct nl_sock *sk, const char *name, mvm_error *err);
-/* veth `host` (port of master, up) + `peer` made directly in netns ns_fd
- * with MAC mac. */
+/* veth `host` (port of master when master > 0; down) + `peer` made directly
+ * in netns ns_fd, with MAC mac (NULL: the kernel's random one) and up when
+ * peer_up. */
 mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, const char *peer,
-                           int ns_fd, const uint8_t mac[6], mvm_error *err);
+                           int ns_fd, const uint8_t *mac, bool peer_up, mvm_error *err);
 mvm_code net_link_delete(struct nl_sock *sk, const char *name, mvm_error *err);
 /* Sets IFF_UP, and (when master >= 0) the master, and (when mac) the MAC,
  * reading the link first and changing only what differs. */
@@ -56,6 +58,21 @@ mvm_code net_link_configure(struct nl_sock *sk, const char *name, int master,
  * is (-1), and the MAC (NULL: left as it is). */
 mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up, int master,
                       const uint8_t *mac, mvm_error *err);
+/* The same RTM_SETLINK built into *out for net_nl_batch; with ifindex > 0
+ * and newname, the link is renamed to newname (it must be down before). */
+mvm_code net_link_set_build(int ifindex, const char *name, const char *newname, bool up,
+                            int master, const uint8_t *mac, struct nl_msg **out, mvm_error *err);
+/* Requests of one setup step made of several: all sent at once, then their
+ * acks read (one round trip instead of n). Frees every msgs[i]. The first
+ * failure is reported with its what[i]; later requests may have been
+ * applied (callers roll back the whole step). */
+mvm_code net_nl_batch(struct nl_sock *sk, struct nl_msg *const *msgs, const char *const *what,
+                      size_t n, mvm_error *err);
+/* Builders for net_nl_batch: net_addr_ensure's and net_route_default_ensure's
+ * requests. */
+mvm_code net_addr_build(const char *dev, int ifindex, struct in_addr addr, int prefixlen,
+                        struct nl_msg **out, mvm_error *err);
+mvm_code net_route_default_build(struct in_addr gw, struct nl_msg **out, mvm_error *err);
 /* Adds addr/prefixlen to ifindex; an address already there is fine (kept). */
 mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
                          int prefixlen, mvm_error *err);
@@ -86,10 +103,41 @@ typedef struct net_sysctl_value {
 mvm_code net_sysctl_set(const net_sysctl_value *values, size_t n, mvm_error *err);
 
 /* ---- net_ns.c ---- */
+/* What net_ns_create did. From the pool (net_ns_pool.c), the netns comes
+ * furnished (lo up, tap0 complete, as net_ns_furnish makes it) and with a
+ * veth: its host end, down with IPv6 off and no master, is `veth` (a
+ * temporary name, not NET_HOST_VETH_PREFIX) in the caller's netns; its peer
+ * is eth0, down, with a random MAC; and `inside` is a NETLINK_ROUTE socket
+ * of the netns (the caller frees it with net_nl_close). */
+typedef struct net_ns_made {
+    bool created;   /* false: a netns was there already; the rest is unset */
+    bool furnished; /* from the pool */
+    char veth[NET_IFNAME_MAX];
+    int veth_ifindex, eth0_ifindex;
+    struct nl_sock *inside;
+} net_ns_made;
 /* Creates NET_NETNS_DIR/<name> as a new netns (IPv4 forwarding on, IPv6 off
- * for devices made in it); *created false when a netns already is there.
+ * for devices made in it), from the pool when from_pool and it has one
+ * for tap_uid/tap_gid. made->created false when a netns already is there.
  * ALREADY_EXISTS when a non-netns file is. */
-mvm_code net_ns_create(const char *name, bool *created, mvm_error *err);
+mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool from_pool,
+                       net_ns_made *made, mvm_error *err);
+/* NET_NETNS_DIR exists and is a shared mount (once per process). */
+mvm_code net_ns_dir_ready(mvm_error *err);
+/* Forwarding on and IPv6 off for new devices, in the calling thread's
+ * (new) netns. */
+mvm_code net_ns_settings(mvm_error *err);
+
+/* ---- net_ns_pool.c ---- */
+/* A pooled netns for tap_uid/tap_gid into *fd and *made (the caller owns
+ * both); false when the pool is not running, is empty or is for another
+ * owner. Never blocks on the pool's thread making one. */
+bool net_ns_pool_take(uid_t tap_uid, gid_t tap_gid, int *fd, net_ns_made *made);
+
+/* ---- net_instance.c ---- */
+/* In the calling thread's fresh netns (net_ns_settings done): lo up, tap0
+ * made persistent for uid/gid with NET_TAP_MAC, NET_TAP_ADDR and up. */
+mvm_code net_ns_furnish(uid_t uid, gid_t gid, mvm_error *err);
 /* Unmounts and removes it; MVM_OK when absent; FAILED_PRECONDITION (file
  * left alone) when it is not a netns. */
 mvm_code net_ns_delete(const char *name, mvm_error *err);

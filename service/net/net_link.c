@@ -74,19 +74,23 @@ mvm_code net_link_add_bridge(struct nl_sock *sk, const char *name, mvm_error *er
 }
 
 mvm_code net_link_add_veth(struct nl_sock *sk, const char *host, int master, const char *peer,
-                           int ns_fd, const uint8_t mac[6], mvm_error *err) {
+                           int ns_fd, const uint8_t *mac, bool peer_up, mvm_error *err) {
     struct rtnl_link *l = rtnl_link_veth_alloc();
     if (!l)
         return mvm_fail(err, MVM_RESOURCE_EXHAUSTED, "creating veth %s: out of memory", host);
     struct rtnl_link *p = rtnl_link_veth_get_peer(l);
-    struct nl_addr *macaddr = nl_addr_build(AF_LLC, mac, 6);
+    struct nl_addr *macaddr = mac ? nl_addr_build(AF_LLC, mac, 6) : NULL;
     int r = -NLE_NOMEM;
-    if (p && macaddr) {
+    if (p && (macaddr || !mac)) {
         rtnl_link_set_name(l, host);
-        rtnl_link_set_master(l, master);
+        if (master > 0)
+            rtnl_link_set_master(l, master);
         rtnl_link_set_name(p, peer);
         rtnl_link_set_ns_fd(p, ns_fd);
-        rtnl_link_set_addr(p, macaddr);
+        if (macaddr)
+            rtnl_link_set_addr(p, macaddr);
+        if (peer_up) /* the kernel applies the peer's flags as it makes it */
+            rtnl_link_set_flags(p, IFF_UP);
         r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
     }
     if (macaddr)
@@ -147,8 +151,8 @@ out:
     return r < 0 ? net_fail_nl(err, r, "configuring link %s (up, master, MAC)", name) : MVM_OK;
 }
 
-mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up, int master,
-                      const uint8_t *mac, mvm_error *err) {
+mvm_code net_link_set_build(int ifindex, const char *name, const char *newname, bool up,
+                            int master, const uint8_t *mac, struct nl_msg **out, mvm_error *err) {
     struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex,
                             .ifi_flags = up ? IFF_UP : 0, .ifi_change = IFF_UP};
     struct nl_msg *m = nlmsg_alloc_simple(RTM_SETLINK, 0);
@@ -157,6 +161,8 @@ mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up
     int r = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO);
     if (r >= 0 && ifindex == 0)
         r = nla_put_string(m, IFLA_IFNAME, name);
+    else if (r >= 0 && newname)
+        r = nla_put_string(m, IFLA_IFNAME, newname);
     if (r >= 0 && master >= 0)
         r = nla_put_u32(m, IFLA_MASTER, (uint32_t)master);
     if (r >= 0 && mac)
@@ -165,10 +171,41 @@ mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up
         nlmsg_free(m);
         return net_fail_nl(err, r, "setting link %s: building the request", name);
     }
-    r = nl_send_sync(sk, m); /* frees m */
+    *out = m;
+    return MVM_OK;
+}
+
+mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up, int master,
+                      const uint8_t *mac, mvm_error *err) {
+    struct nl_msg *m;
+    mvm_code c = net_link_set_build(ifindex, name, NULL, up, master, mac, &m, err);
+    if (c != MVM_OK)
+        return c;
+    int r = nl_send_sync(sk, m); /* frees m */
     return r < 0 ? net_fail_nl(err, r, "setting link %s %s%s", name, up ? "up" : "down",
                                master > 0 ? " with its master" : master == 0 ? " without a master" : "")
                  : MVM_OK;
+}
+
+mvm_code net_nl_batch(struct nl_sock *sk, struct nl_msg *const *msgs, const char *const *what,
+                      size_t n, mvm_error *err) {
+    size_t sent = 0;
+    int r = 0;
+    for (; sent < n; sent++) {
+        r = nl_send_auto(sk, msgs[sent]);
+        if (r < 0)
+            break;
+    }
+    mvm_code c = r < 0 ? net_fail_nl(err, r, "%s: sending the request", what[sent]) : MVM_OK;
+    for (size_t i = 0; i < n; i++)
+        nlmsg_free(msgs[i]);
+    /* every sent request is answered, in order, by its own ack */
+    for (size_t i = 0; i < sent; i++) {
+        r = nl_wait_for_ack(sk);
+        if (r < 0 && c == MVM_OK)
+            c = net_fail_nl(err, r, "%s", what[i]);
+    }
+    return c;
 }
 
 /* a in dotted quad, for messages */
@@ -176,8 +213,8 @@ static const char *ip4(struct in_addr a, char s[INET_ADDRSTRLEN]) {
     return inet_ntop(AF_INET, &a, s, INET_ADDRSTRLEN) ? s : "(address)";
 }
 
-mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
-                         int prefixlen, mvm_error *err) {
+mvm_code net_addr_build(const char *dev, int ifindex, struct in_addr addr, int prefixlen,
+                        struct nl_msg **out, mvm_error *err) {
     struct rtnl_addr *a = rtnl_addr_alloc();
     struct nl_addr *local = nl_addr_build(AF_INET, &addr, 4);
     int r = -NLE_NOMEM;
@@ -190,7 +227,7 @@ mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struc
             rtnl_addr_set_prefixlen(a, prefixlen);
             /* NLM_F_REPLACE: an address already there is kept as it is (no
              * read of the address list first, no EEXIST) */
-            r = rtnl_addr_add(sk, a, NLM_F_REPLACE);
+            r = rtnl_addr_build_add_request(a, NLM_F_REPLACE, out);
         }
     }
     if (local)
@@ -202,7 +239,19 @@ mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struc
                  : MVM_OK;
 }
 
-mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err) {
+mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
+                         int prefixlen, mvm_error *err) {
+    struct nl_msg *m;
+    mvm_code c = net_addr_build(dev, ifindex, addr, prefixlen, &m, err);
+    if (c != MVM_OK)
+        return c;
+    char s[INET_ADDRSTRLEN], what[96];
+    snprintf(what, sizeof what, "adding address %s/%d to %s", ip4(addr, s), prefixlen, dev);
+    const char *w = what;
+    return net_nl_batch(sk, &m, &w, 1, err);
+}
+
+mvm_code net_route_default_build(struct in_addr gw, struct nl_msg **out, mvm_error *err) {
     static const uint8_t any[4];
     struct rtnl_route *rt = rtnl_route_alloc();
     struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
@@ -221,7 +270,7 @@ mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_err
             rtnl_route_nh_set_gateway(nh, via);
             rtnl_route_add_nexthop(rt, nh);
             nh = NULL; /* the route owns it now */
-            r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE);
+            r = rtnl_route_build_add_request(rt, NLM_F_CREATE | NLM_F_REPLACE, out);
         }
     }
     if (nh)
@@ -234,6 +283,17 @@ mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_err
         rtnl_route_put(rt);
     char s[INET_ADDRSTRLEN];
     return r < 0 ? net_fail_nl(err, r, "adding default route via %s", ip4(gw, s)) : MVM_OK;
+}
+
+mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err) {
+    struct nl_msg *m;
+    mvm_code c = net_route_default_build(gw, &m, err);
+    if (c != MVM_OK)
+        return c;
+    char s[INET_ADDRSTRLEN], what[64];
+    snprintf(what, sizeof what, "adding default route via %s", ip4(gw, s));
+    const char *w = what;
+    return net_nl_batch(sk, &m, &w, 1, err);
 }
 
 struct link_walk {

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -67,7 +68,7 @@ static mvm_code ns_dir_prepare(mvm_error *err) {
     return MVM_OK;
 }
 
-static mvm_code ns_dir_ready(mvm_error *err) {
+mvm_code net_ns_dir_ready(mvm_error *err) {
     if (atomic_load(&ns_dir_done))
         return MVM_OK;
     mvm_code c = ns_dir_prepare(err); /* two threads at once: both do it, harmless */
@@ -93,9 +94,27 @@ static const net_sysctl_value settings[] = {
     {"ipv4/ip_forward", "1"},
 };
 
-mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
-    *created = false;
-    mvm_code c = ns_dir_ready(err);
+mvm_code net_ns_settings(mvm_error *err) {
+    return net_sysctl_set(settings, sizeof settings / sizeof settings[0], err);
+}
+
+/* A netns from the pool (net_ns_pool.c) bind-mounted on path; the fd is
+ * closed either way. */
+static mvm_code ns_mount_pooled(const char *name, const char *path, int fd, mvm_error *err) {
+    char src[64];
+    snprintf(src, sizeof src, "/proc/thread-self/fd/%d", fd);
+    mvm_code c = MVM_OK;
+    if (mount(src, path, "none", MS_BIND, NULL) != 0)
+        c = net_fail_errno(err, errno, "creating netns %s: bind-mounting a pooled netns on %s",
+                           name, path);
+    close(fd);
+    return c;
+}
+
+mvm_code net_ns_create(const char *name, uid_t tap_uid, gid_t tap_gid, bool from_pool,
+                       net_ns_made *made, mvm_error *err) {
+    memset(made, 0, sizeof *made);
+    mvm_code c = net_ns_dir_ready(err);
     if (c != MVM_OK)
         return c;
     char path[256];
@@ -119,6 +138,18 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
     if (f < 0)
         return net_fail_errno(err, errno, "creating netns file %s", path);
     close(f);
+    int pooled = -1;
+    if (from_pool && net_ns_pool_take(tap_uid, tap_gid, &pooled, made)) {
+        c = ns_mount_pooled(name, path, pooled, err);
+        if (c != MVM_OK) { /* the netns goes, and its veth with it */
+            net_nl_close(made->inside);
+            memset(made, 0, sizeof *made);
+            unlink(path);
+            return c;
+        }
+        made->created = true;
+        return MVM_OK;
+    }
     int home = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
     if (home < 0) {
         c = net_fail_errno(err, errno, "creating netns %s: opening " SELF_NETNS, name);
@@ -131,7 +162,7 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
         unlink(path);
         return c;
     }
-    c = net_sysctl_set(settings, sizeof settings / sizeof settings[0], err);
+    c = net_ns_settings(err);
     if (c != MVM_OK) {
         mvm_error_context(err, "creating netns %s", name);
         back_home(home);
@@ -148,7 +179,7 @@ mvm_code net_ns_create(const char *name, bool *created, mvm_error *err) {
     }
     back_home(home);
     close(home);
-    *created = true;
+    made->created = true;
     return MVM_OK;
 }
 

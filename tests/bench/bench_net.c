@@ -44,6 +44,7 @@
 
 typedef struct bench {
     int n, per_tenant, n_tenants;
+    int pool; /* setup: netns pool size (0: none) */
     uid_t uid;
     gid_t gid;
 } bench;
@@ -185,7 +186,24 @@ static void tenants_up(const bench *b) {
     }
 }
 
+/* With a pool: started and waited for until its stock is full (the time
+ * that takes, per netns, is off the instances' path: *fill_us). */
+static void pool_up(const bench *b, double *fill_us) {
+    mvm_error e;
+    double t0 = now_us();
+    if (net_ns_pool_start((unsigned)b->pool, b->uid, b->gid, &e) != MVM_OK)
+        die("net_ns_pool_start", &e);
+    while (net_ns_pool_stock() < (unsigned)b->pool) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    *fill_us = now_us() - t0;
+}
+
 static int phase_setup(const bench *b) {
+    double fill = 0;
+    if (b->pool)
+        pool_up(b, &fill);
     double t0 = now_us();
     tenants_up(b);
     double tenants = now_us() - t0, ensure = 0, nat = 0;
@@ -199,6 +217,7 @@ static int phase_setup(const bench *b) {
         each[i] = now_us() - s;
     }
     double instances = now_us() - t0;
+    net_ns_pool_stop();
     double host = host_apply(b);
     double max = 0;
     for (int i = 0; i < b->n; i++)
@@ -212,8 +231,9 @@ static int phase_setup(const bench *b) {
     }
     printf("{\"tenants_us\": %.0f, \"instances_us\": %.0f, \"ensure_us\": %.0f, "
            "\"nat_us\": %.0f, \"host_apply_us\": %.0f, \"max_instance_us\": %.0f, "
-           "\"first_tenth_mean_us\": %.1f, \"last_tenth_mean_us\": %.1f}\n",
-           tenants, instances, ensure, nat, host, max, first / tenth, last / tenth);
+           "\"first_tenth_mean_us\": %.1f, \"last_tenth_mean_us\": %.1f, \"pool\": %d, "
+           "\"pool_fill_us\": %.0f}\n",
+           tenants, instances, ensure, nat, host, max, first / tenth, last / tenth, b->pool, fill);
     free(each);
     return 0;
 }
@@ -336,7 +356,8 @@ static int phase_teardown(const bench *b) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_net setup|reconcile|teardown N PER_TENANT UID GID\n"
+    fprintf(stderr, "usage: bench_net setup N PER_TENANT UID GID [POOL]\n"
+                    "       bench_net reconcile|teardown N PER_TENANT UID GID\n"
                     "       bench_net leak N PER_TENANT UID GID PCT\n");
     return 2;
 }
@@ -352,8 +373,12 @@ int main(int argc, char **argv) {
     if (b.n_tenants > 256 || b.n > 45535) /* 10.240.t.0/24, ports 20000 + i */
         return usage();
     const char *phase = argv[1];
-    if (strcmp(phase, "setup") == 0)
+    if (strcmp(phase, "setup") == 0) {
+        b.pool = argc >= 7 ? atoi(argv[6]) : 0;
+        if (b.pool < 0 || b.pool > (int)NET_NS_POOL_MAX)
+            return usage();
         return phase_setup(&b);
+    }
     if (strcmp(phase, "reconcile") == 0)
         return phase_reconcile(&b);
     if (strcmp(phase, "teardown") == 0)

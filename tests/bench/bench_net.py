@@ -257,7 +257,7 @@ def bench_net(build, *args):
 def mvm_path(a):
     fresh_netns(False)
     n, per = a.instances, a.per_tenant
-    res = {"setup": bench_net(a.build, "setup", n, per, UID, GID)}
+    res = {"setup": bench_net(a.build, "setup", n, per, UID, GID, a.pool)}
     res["seen"] = describe(n, per)
     res["reconcile"] = bench_net(a.build, "reconcile", n, per, UID, GID)
     res["leak"] = bench_net(a.build, "leak", n, per, UID, GID, a.leak_pct)
@@ -347,6 +347,8 @@ def main():
     ap.add_argument("--cmd-instances", type=int, default=100)
     ap.add_argument("--per-tenant", type=int, default=250)
     ap.add_argument("--leak-pct", type=int, default=10)
+    ap.add_argument("--pool", type=int, default=0,
+                    help="mvm setup with a netns pool of this size, filled before the timed loop")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     a.cmd_instances = min(a.cmd_instances, a.instances)
