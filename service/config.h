@@ -42,6 +42,7 @@ typedef struct mvmd_config {
     const char *network;        /* "auto", "on" or "off"; NULL: auto */
     const char *net_uplink;     /* "auto", "none" or a device name; NULL: auto */
     const char *net_host_services; /* "tcp:53,udp:53"; NULL: none */
+    int net_pool;               /* network namespaces made ahead; default 16 */
     /* the transport's limits (rpc.h "Limits"); 0: the transport's default */
     int max_message_bytes, max_streams_per_conn, max_stream_queue_bytes,
         max_conn_queue_bytes, max_conn_input_bytes, max_total_buffered_bytes,

@@ -120,6 +120,7 @@ int main(int argc, char **argv) {
                                                                                    : 2,
                       .net_uplink = cfg.net_uplink,
                       .net_host_services = cfg.net_host_services,
+                      .net_pool = cfg.net_pool,
                       .memory_backend = cfg.memory_backend && strcmp(cfg.memory_backend, "uffd") == 0
                                             ? MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_UFFD
                                             : MVM__V1__MEMORY_BACKEND__MEMORY_BACKEND_FILE};

@@ -34,6 +34,7 @@ typedef struct api_options {
     int network;                 /* core_network: 0 auto, 1 on, 2 off */
     const char *net_uplink;      /* NULL/"auto", "none" or a device */
     const char *net_host_services; /* "tcp:53,udp:53"; NULL: none */
+    int net_pool;                /* namespaces made ahead; < 0: the default */
 } api_options;
 
 typedef struct api_ctx api_ctx;

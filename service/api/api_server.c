@@ -92,7 +92,8 @@ mvm_code api_start(rpc_server *srv, const api_options *opt, api_ctx **out, mvm_e
                        .activity_interval_ms = opt->activity_interval_ms,
                        .memory_backend = (Mvm__V1__MemoryBackend)opt->memory_backend,
                        .network = (core_network)opt->network, .net_uplink = opt->net_uplink,
-                       .net_host_services = opt->net_host_services};
+                       .net_host_services = opt->net_host_services,
+                       .net_pool = opt->net_pool};
     if (!c)
         c = core_new(&co, &api->core, err);
     core_recovery rep;

@@ -66,6 +66,8 @@ typedef struct core_options {
                                        "none": no masquerade; else a device name */
     const char *net_host_services;  /* "tcp:53,udp:53": host ports guests may
                                        reach; NULL: none */
+    int net_pool;                   /* network namespaces made ahead (net.h's
+                                       pool); 0: none; < 0: the default, 16 */
 } core_options;
 
 mvm_code core_new(const core_options *opt, core **out, mvm_error *err);

@@ -32,6 +32,10 @@
  * (ip=client::gateway:netmask::device:autoconf). */
 #define GUEST_IP_ARG "ip=" NET_GUEST_ADDR "::" NET_TAP_ADDR ":255.255.255.252::eth0:off"
 
+/* Namespaces made ahead when --net-pool is not given: a burst of clones
+ * this large is set up without making a netns on its path. */
+#define CORE_NET_POOL_DEFAULT 16u
+
 /* The MAC the template of a base snapshot boots with: every clone's guest
  * keeps it, behind its own netns (locally administered, unicast). */
 #define TEMPLATE_MAC "06:00:ac:10:00:02"
@@ -155,6 +159,11 @@ mvm_code core_net_init(core *c, mvm_error *err) {
     } else if (strcmp(up, "none") != 0) {
         snprintf(n->uplink, sizeof n->uplink, "%s", up);
     }
+    unsigned pool = c->opt.net_pool < 0 ? CORE_NET_POOL_DEFAULT : (unsigned)c->opt.net_pool;
+    mvm_error pe;
+    if (pool && net_ns_pool_start(pool, geteuid(), getegid(), &pe) != MVM_OK)
+        fprintf(stderr, "mvmd: networking: no pool of namespaces made ahead (%s); each is made "
+                        "when its instance is\n", pe.msg);
     n->on = true;
     snprintf(n->why, sizeof n->why, "on, uplink %s", n->uplink[0] ? n->uplink : "none");
     fprintf(stderr, "mvmd: networking: on; tenant subnets masqueraded out of %s; %zu host "
@@ -166,6 +175,8 @@ mvm_code core_net_init(core *c, mvm_error *err) {
 void core_net_free(core *c) {
     if (!c->net)
         return;
+    if (c->net->on)
+        net_ns_pool_stop(); /* the stock's namespaces go with their fds */
     pthread_mutex_destroy(&c->net->mu);
     free(c->net->services);
     free(c->net);

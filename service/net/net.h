@@ -138,16 +138,20 @@ mvm_code net_uplink_find(char out[NET_IFNAME_MAX], mvm_error *err);
 
 /* ---- netns pool ---- */
 
-/* Most of an instance's setup is the kernel making its netns and tap0
- * (unshare, the sysctls, lo, the TAP), the same for every instance. The pool
- * makes them ahead: a thread of its own keeps a stock of `size` anonymous
- * network namespaces (held by fds only, not in NET_NETNS_DIR, invisible to
- * net_list), each exactly what a fresh instance netns is before its veth
+/* Most of an instance's setup is the kernel making its netns, tap0 and veth
+ * (unshare, the sysctls, lo, the TAP, the veth pair), the same for every
+ * instance. The pool makes them ahead: a thread of its own keeps a stock of
+ * `size` anonymous network namespaces (held by fds only, not in
+ * NET_NETNS_DIR, invisible to net_list), each what a fresh instance netns is
  * (forwarding on, IPv6 off for its devices, lo up, tap0 persistent and owned
- * by tap_uid/tap_gid with NET_TAP_MAC, NET_TAP_ADDR/NET_TAP_PREFIXLEN, up).
- * net_instance_ensure and net_sandbox_ensure, when they must make a netns
- * for a spec with the same tap_uid/tap_gid, take one from the stock and
- * bind-mount it under the instance's name; the thread then makes a new one.
+ * by tap_uid/tap_gid with NET_TAP_MAC, NET_TAP_ADDR/NET_TAP_PREFIXLEN, up)
+ * plus a veth whose peer is its eth0 (down) and whose host end is down,
+ * without IPv6, under a temporary name "mvp<pid>..." (not
+ * NET_HOST_VETH_PREFIX: net_list does not see it; it goes with its netns if
+ * the process ends). net_instance_ensure, when it must make a netns for a
+ * spec with the same tap_uid/tap_gid, takes one from the stock, bind-mounts
+ * it under the instance's name and renames, attaches and raises the host
+ * end; the thread then makes a new one. Sandboxes (no veth) never take one.
  * An empty stock (a burst larger than the pool), another owner or no
  * started pool: the netns is made on the caller's path, as without a pool.
  * Results (names, devices, owners, addresses) are the same either way.
@@ -159,7 +163,7 @@ mvm_code net_uplink_find(char out[NET_IFNAME_MAX], mvm_error *err);
  * is full; a failure to make one is printed once to stderr and retried every
  * second (callers fall back meanwhile). Stop wakes it, waits for it to end
  * (at most the time to make one netns) and closes the stock, whose
- * namespaces the kernel then destroys.
+ * namespaces (and their veths) the kernel then destroys.
  * Errors (start): INVALID_ARGUMENT (size 0 or > NET_NS_POOL_MAX),
  * FAILED_PRECONDITION (already running), RESOURCE_EXHAUSTED, and the errors
  * of preparing NET_NETNS_DIR. Privileges as net_instance_ensure. */

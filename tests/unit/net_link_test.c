@@ -588,6 +588,61 @@ static void test_no_permission(void) {
     CHECK_EQ_INT(seen("br-tenant-3").ifindex, 0);
 }
 
+/* The netns pool: an ensure that takes a pooled netns makes what an
+ * unpooled one does (check_instance), the stock refills, another owner falls
+ * back to making its own, and stop empties the stock. */
+static int wait_stock(unsigned want) {
+    for (int i = 0; i < 200; i++) { /* a hang guard of 10 s, not a timing check */
+        if (net_ns_pool_stock() == want)
+            return 1;
+        usleep(50000);
+    }
+    return 0;
+}
+
+static void test_pool(void) {
+    mvm_error err;
+    CHECK_EQ_INT(net_tenant_ensure(7, "10.240.7.0/24", "10.240.7.1", &err), MVM_OK);
+    CHECK_EQ_INT(net_ns_pool_start(0, 1234, 2345, &err), MVM_INVALID_ARGUMENT);
+    CHECK_EQ_INT(net_ns_pool_start(2, 1234, 2345, &err), MVM_OK);
+    CHECK_EQ_INT(net_ns_pool_start(2, 1234, 2345, &err), MVM_FAILED_PRECONDITION);
+    CHECK(wait_stock(2));
+    net_instance_spec p = spec_of("inst-p", 7, "10.240.7.40", 40);
+    mvm_code pc = net_instance_ensure(&p, &err);
+    if (pc != MVM_OK)
+        fprintf(stderr, "pooled ensure: %s\n", err.msg);
+    CHECK_EQ_INT(pc, MVM_OK);
+    link_seen host;
+    inside_seen in;
+    check_instance("inst-p", "10.240.7.40", 40, &host, &in);
+    const uint8_t tap_mac[6] = NET_TAP_MAC;
+    CHECK(memcmp(in.tap.mac, tap_mac, 6) == 0);
+    CHECK(wait_stock(2)); /* refilled */
+    /* idempotent on a pooled netns too */
+    CHECK_EQ_INT(net_instance_ensure(&p, &err), MVM_OK);
+    char veth[NET_IFNAME_MAX];
+    veth_of("inst-p", veth);
+    link_seen again = seen(veth);
+    CHECK_EQ_INT(again.ifindex, host.ifindex);
+    /* another owner: not from the pool, the same result for its owner */
+    net_instance_spec q = spec_of("inst-q", 7, "10.240.7.41", 41);
+    q.tap_uid = 4321;
+    CHECK_EQ_INT(net_instance_ensure(&q, &err), MVM_OK);
+    CHECK(wait_stock(2));
+    /* the pool's temporary veths are not mvm's: net_list does not see them */
+    listed l = {0};
+    CHECK_EQ_INT(net_list(list_cb, &l, &err), MVM_OK);
+    for (int i = 0; i < l.n; i++)
+        CHECK(strstr(l.names[i], ":mvp") == NULL);
+    CHECK_EQ_INT(net_instance_remove("inst-p", &err), MVM_OK);
+    CHECK_EQ_INT(net_instance_remove("inst-q", &err), MVM_OK);
+    CHECK(!exists("/run/netns/mvm-inst-p"));
+    CHECK_EQ_INT(net_tenant_remove(7, &err), MVM_OK);
+    net_ns_pool_stop();
+    CHECK_EQ_INT(net_ns_pool_stock(), 0u);
+    net_ns_pool_stop(); /* a no-op when stopped */
+}
+
 int main(void) {
     if (geteuid() != 0) {
         printf("SKIP: net_link_test needs root (network namespaces, netlink)\n");
@@ -610,5 +665,6 @@ int main(void) {
     test_errors_roll_back();
     test_threads();
     test_no_permission();
+    test_pool();
     return check_done();
 }
