@@ -222,8 +222,6 @@ mvm_code core_net_recover(core *c, core_net_report *report, mvm_error *err);
 
 /* True when instances get networks (decided at core_new). Any thread. */
 bool core_net_on(const core *c);
-/* "on, uplink eth0", "off: why": for the log and NodeService. */
-const char *core_net_describe(const core *c);
 
 /* ---- disk ---- */
 

@@ -42,7 +42,6 @@
 
 struct core_net {
     bool on;
-    char why[MVM_ERROR_MSG_MAX + 16]; /* on: the uplink; off: why */
     char uplink[NET_IFNAME_MAX];
     net_nft_service *services; /* guests may reach these host ports */
     size_t n_services;
@@ -125,25 +124,25 @@ mvm_code core_net_init(core *c, mvm_error *err) {
     if (rc)
         return rc;
     if (c->opt.network == CORE_NETWORK_OFF) {
-        snprintf(n->why, sizeof n->why, "off (--network off)");
         fprintf(stderr, "mvmd: networking: off (--network off): instances get no network "
                         "interface\n");
         return MVM_OK;
     }
-    /* auto: on where mvmd may make devices (root or CAP_NET_ADMIN with
-     * /dev/net/tun); on: the same, and a node that cannot is an error */
+    /* auto: on where mvmd runs as root with /dev/net/tun; on: tried with
+     * whatever capabilities mvmd has (CAP_NET_ADMIN and CAP_SYS_ADMIN are
+     * what it needs), and a node that cannot is an error */
     mvm_error probe;
     mvm_code pc = MVM_OK;
     if (access("/dev/net/tun", R_OK | W_OK) != 0)
         pc = mvm_fail(&probe, MVM_FAILED_PRECONDITION, "/dev/net/tun: %s", strerror(errno));
-    else if (access(NET_NETNS_DIR, F_OK) != 0 && geteuid() != 0)
-        pc = mvm_fail(&probe, MVM_PERMISSION_DENIED, "not root: cannot make %s", NET_NETNS_DIR);
+    else if (c->opt.network == CORE_NETWORK_AUTO && geteuid() != 0)
+        pc = mvm_fail(&probe, MVM_PERMISSION_DENIED,
+                      "not root (--network on tries with mvmd's capabilities)");
     if (!pc)
         pc = enable_forwarding(&probe);
     if (pc) {
         if (c->opt.network == CORE_NETWORK_ON)
             return mvm_fail(err, pc, "--network on: %s", probe.msg);
-        snprintf(n->why, sizeof n->why, "off: %s", probe.msg);
         fprintf(stderr, "mvmd: networking: off (%s); instances get no network interface\n",
                 probe.msg);
         return MVM_OK;
@@ -165,7 +164,6 @@ mvm_code core_net_init(core *c, mvm_error *err) {
         fprintf(stderr, "mvmd: networking: no pool of namespaces made ahead (%s); each is made "
                         "when its instance is\n", pe.msg);
     n->on = true;
-    snprintf(n->why, sizeof n->why, "on, uplink %s", n->uplink[0] ? n->uplink : "none");
     fprintf(stderr, "mvmd: networking: on; tenant subnets masqueraded out of %s; %zu host "
                     "service(s) open to guests\n",
             n->uplink[0] ? n->uplink : "(no uplink)", n->n_services);
@@ -181,10 +179,6 @@ void core_net_free(core *c) {
     free(c->net->services);
     free(c->net);
     c->net = NULL;
-}
-
-const char *core_net_describe(const core *c) {
-    return c->net ? c->net->why : "off";
 }
 
 /* ---- addresses ---- */
