@@ -240,7 +240,7 @@ mvm_code net_instance_ensure(const net_instance_spec *spec, mvm_error *err) {
     if (c == MVM_OK && !veth.ifindex && made.veth[0]) {
         /* the pool's veth: renamed, made a port of the bridge and up at once
          * (it has IPv6 off already) */
-        struct nl_msg *m;
+        struct nl_msg *m = NULL;
         c = net_link_set_build(made.veth_ifindex, made.veth, n.veth, true, bri.ifindex, NULL, &m,
                                err);
         char what[128];

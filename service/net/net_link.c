@@ -177,7 +177,7 @@ mvm_code net_link_set_build(int ifindex, const char *name, const char *newname, 
 
 mvm_code net_link_set(struct nl_sock *sk, int ifindex, const char *name, bool up, int master,
                       const uint8_t *mac, mvm_error *err) {
-    struct nl_msg *m;
+    struct nl_msg *m = NULL;
     mvm_code c = net_link_set_build(ifindex, name, NULL, up, master, mac, &m, err);
     if (c != MVM_OK)
         return c;
@@ -241,7 +241,7 @@ mvm_code net_addr_build(const char *dev, int ifindex, struct in_addr addr, int p
 
 mvm_code net_addr_ensure(struct nl_sock *sk, const char *dev, int ifindex, struct in_addr addr,
                          int prefixlen, mvm_error *err) {
-    struct nl_msg *m;
+    struct nl_msg *m = NULL;
     mvm_code c = net_addr_build(dev, ifindex, addr, prefixlen, &m, err);
     if (c != MVM_OK)
         return c;
@@ -286,7 +286,7 @@ mvm_code net_route_default_build(struct in_addr gw, struct nl_msg **out, mvm_err
 }
 
 mvm_code net_route_default_ensure(struct nl_sock *sk, struct in_addr gw, mvm_error *err) {
-    struct nl_msg *m;
+    struct nl_msg *m = NULL;
     mvm_code c = net_route_default_build(gw, &m, err);
     if (c != MVM_OK)
         return c;
