@@ -64,8 +64,20 @@ def sh(cmd):
 
 
 def ip_json(args, ns=None):
-    pre = "ip -n %s " % ns if ns else "ip "
-    return json.loads(sh(pre + "-j " + args) or "[]")
+    """`ip -j` output, parsed. Its stdout only: a device that goes while ip
+    lists (mvmd's namespace pool makes and renames veths all the time) makes
+    ip say so on stderr; such a listing is read again."""
+    pre = ["ip", "-n", ns] if ns else ["ip"]
+    for attempt in range(5):
+        r = subprocess.run(pre + ["-j"] + args.split(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        try:
+            return json.loads(r.stdout or "[]")
+        except ValueError:
+            if attempt == 4:
+                raise AssertionError("ip -j %s: unreadable output %r (stderr %r)"
+                                     % (args, r.stdout[:300], r.stderr[:300]))
+            time.sleep(0.1)
 
 
 def link(name, ns=None):
