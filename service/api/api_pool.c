@@ -2,6 +2,8 @@
  * reply from the per-thread arena. */
 #include "api_internal.h"
 
+#include <string.h>
+
 /* A pool was created or changed: the reconcile loop looks at it soon;
  * the reply shows its status. */
 static void pool_made(void *call, Mvm__V1__Pool *p, ProtobufCAllocator *a) {
@@ -49,6 +51,18 @@ static void pool_list_pools(Mvm__V1__PoolService_Service *svc,
     API_REPLY(call, c, &err, done, r, a);
 }
 
+/* Whether an UpdatePool touches network_limits: a mask path naming it (or
+ * one of its fields, or "*"), or no mask and the field set. */
+static bool limits_named(const Mvm__V1__UpdatePoolRequest *req) {
+    const Google__Protobuf__FieldMask *m = req->update_mask;
+    if (!m || !m->n_paths)
+        return req->pool && req->pool->network_limits;
+    for (size_t i = 0; i < m->n_paths; i++)
+        if (strcmp(m->paths[i], "*") == 0 || strncmp(m->paths[i], "network_limits", 14) == 0)
+            return true;
+    return false;
+}
+
 static void pool_update_pool(Mvm__V1__PoolService_Service *svc,
                              const Mvm__V1__UpdatePoolRequest *req, Mvm__V1__Pool_Closure done,
                              void *call) {
@@ -63,6 +77,8 @@ static void pool_update_pool(Mvm__V1__PoolService_Service *svc,
         core_pool_changed(API(call)->core, p);
         pool_made(call, p, a);
     }
+    if (!c && limits_named(req)) /* running instances get them now */
+        core_net_limits_changed(API(call)->core, p);
     API_REPLY(call, c, &err, done, p, a);
 }
 

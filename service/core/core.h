@@ -207,6 +207,13 @@ mvm_code core_net_sync(core *c, mvm_error *err);
  * changed and the caller could not sync). Any thread. */
 void core_net_mark_dirty(core *c);
 
+/* The pool's network_limits changed: its running and paused instances get
+ * them now (PATCH /network-interfaces/eth0, each under a short claim); one
+ * busy with an operation keeps its old limits until its next start, wake or
+ * clone (logged). Returns how many were changed. Any thread; blocks on
+ * Firecracker calls. */
+unsigned core_net_limits_changed(core *c, const Mvm__V1__Pool *pool);
+
 typedef struct core_net_report {
     unsigned netns_removed;      /* leaked instance namespaces removed */
     unsigned veths_removed;      /* leaked host veths removed */

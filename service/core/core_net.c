@@ -400,11 +400,15 @@ typedef struct known_inst {
     char (*ids)[24];
     char (*veths)[NET_IFNAME_MAX];
     size_t n, cap;
+    bool live_only; /* only instances with a process (RUNNING, WARM) */
     bool oom;
 } known_inst;
 
 static bool note_inst(void *arg, const Mvm__V1__Instance *i) {
     known_inst *k = arg;
+    if (k->live_only && i->state != MVM__V1__INSTANCE_STATE__INSTANCE_STATE_RUNNING &&
+        i->state != MVM__V1__INSTANCE_STATE__INSTANCE_STATE_WARM)
+        return true;
     if (k->n == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 64;
         char(*ids)[24] = realloc(k->ids, cap * sizeof *ids);
@@ -504,4 +508,39 @@ mvm_code core_net_recover(core *c, core_net_report *report, mvm_error *err) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     report->elapsed_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     return rc;
+}
+
+/* ---- a pool's rate limits changed ---- */
+
+unsigned core_net_limits_changed(core *c, const Mvm__V1__Pool *pool) {
+    if (!core_net_on(c))
+        return 0;
+    vmm_net_limits l;
+    core_net_limits_of(pool, &l);
+    known_inst k = {.live_only = true};
+    mvm_error e;
+    if (store_instance_foreach(c->st, pool->tenant, pool->name, note_inst, &k, NULL, &e) !=
+        MVM_OK)
+        fprintf(stderr, "mvmd: pool %s/%s: cannot list its instances for their new network "
+                        "limits: %s\n", pool->tenant, pool->name, e.msg);
+    unsigned applied = 0;
+    for (size_t i = 0; i < k.n; i++) {
+        core_inst *in = core_inst_find(c, k.ids[i]);
+        if (!in)
+            continue;
+        mvm_code rc = core_inst_claim(in, "SetNetworkLimits", &e);
+        if (rc == MVM_OK) { /* the claim owns in->m */
+            if (in->m && (rc = vmm_machine_net_limits(in->m, &l, &e)) == MVM_OK)
+                applied++;
+            core_inst_release(in);
+        }
+        if (rc != MVM_OK)
+            fprintf(stderr, "mvmd: pool %s/%s: instance %s keeps its network limits until its "
+                            "next start, wake or clone: %s\n",
+                    pool->tenant, pool->name, k.ids[i], e.msg);
+        core_inst_unref(in);
+    }
+    free(k.ids);
+    free(k.veths);
+    return applied;
 }

@@ -422,7 +422,8 @@ class RateLimits(unittest.TestCase):
     def test_pool_limits_reach_firecracker(self):
         """A pool's network_limits become Firecracker's rate limiters on
         eth0 (token buckets refilled every second), also in a clone restored
-        from a snapshot taken without them."""
+        from a snapshot taken without them, and a change reaches a running
+        instance."""
         from google.protobuf import field_mask_pb2
         mask = field_mask_pb2.FieldMask(paths=["network_limits"])
         N.c.pools.UpdatePool(L.P.UpdatePoolRequest(pool=L.P.Pool(
@@ -440,6 +441,14 @@ class RateLimits(unittest.TestCase):
             self.assertEqual(rx.get("bandwidth", {}).get("refill_time"), 1000, nets[0])
             self.assertEqual(tx.get("ops", {}).get("size"), 5000, nets[0])
             self.assertTrue(echo(None, a.ip), "a rate-limited instance does not answer")
+            # changed on the pool: the running instance gets them at once
+            N.c.pools.UpdatePool(L.P.UpdatePoolRequest(pool=L.P.Pool(
+                tenant="t1", name="web", network_limits=L.P.NetworkLimits(
+                    rx_bytes_per_second=2000000)), update_mask=mask))
+            nets = vm_config(a.id)["network-interfaces"]
+            rx = nets[0].get("rx_rate_limiter") or {}
+            self.assertEqual(rx.get("bandwidth", {}).get("size"), 2000000, nets[0])
+            self.assertTrue(echo(None, a.ip))
         finally:
             if a is not None:
                 delete("t1", a.id)
